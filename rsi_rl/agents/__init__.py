@@ -1,0 +1,23 @@
+"""Agents: baselines (random, greedy) and, through the same interface, learned policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rsi_rl.agents.base import Agent
+from rsi_rl.agents.baselines import GreedyAgent, RandomAgent
+from rsi_rl.errors import UnknownAgentError
+
+AGENTS: dict[str, type[Agent]] = {"random": RandomAgent, "greedy": GreedyAgent}
+
+
+def make_agent(name: str, **kwargs: Any) -> Agent:
+    """Build an agent by name; unknown names list the known ones."""
+    try:
+        cls = AGENTS[name]
+    except KeyError:
+        raise UnknownAgentError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}") from None
+    return cls(**kwargs)
+
+
+__all__ = ["AGENTS", "Agent", "GreedyAgent", "RandomAgent", "make_agent"]

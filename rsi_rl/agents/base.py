@@ -1,0 +1,51 @@
+"""The agent interface: anything that picks edits, from a baseline to an SB3 policy."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rsi_rl.vocab import KIND_INDEX, VOCABULARY
+
+EDIT_ACTIONS = np.array([k not in ("reevaluate", "stop") for k in VOCABULARY])
+
+
+class Agent(ABC):
+    """Picks one action (an index into the vocabulary) per step.
+
+    Subclasses implement :meth:`_act`; :meth:`act` checks the mask first. Agents see what a
+    policy sees: the observation, the action mask and the step's ``info``; never the env.
+
+    Args:
+        seed: seed of the agent's own randomness.
+    """
+
+    #: registry name (``agent=<name>``)
+    name: ClassVar[str] = ""
+
+    def __init__(self, seed: int | None = None):
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
+        """Start of a campaign (after the baseline ran)."""
+
+    def act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
+        """The next action; ``mask[i]`` is True where action ``i`` is valid."""
+        if not np.any(mask):
+            return KIND_INDEX["stop"]
+        return int(self._act(obs, np.asarray(mask, dtype=bool), info))
+
+    @abstractmethod
+    def _act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int: ...
+
+    def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
+        """Outcome of the last action (for agents that learn within a campaign)."""
+
+    def _uniform(self, allowed: np.ndarray) -> int:
+        idx = np.flatnonzero(allowed)
+        if len(idx) == 0:
+            return KIND_INDEX["reevaluate"]
+        return int(self.rng.choice(idx))

@@ -1,0 +1,464 @@
+"""``rsi_rl/Research-v0``: the research loop as a Gymnasium environment.
+
+An episode is a *campaign* on one task instance. ``reset`` draws an instance, trains its
+start candidate (the baseline; not charged to the budget) and makes it the incumbent.
+Each ``step`` takes an edit kind from the shared vocabulary, applies it to the incumbent,
+trains the child in the sandbox and scores it with the task's trusted evaluator. The child
+replaces the incumbent only if it beats it, on the same seed, by more than
+``keep_threshold`` times the noise estimate (keep-or-revert). ``reevaluate`` reruns the
+incumbent on a fresh seed (tightening its estimate and the noise estimate); ``stop`` ends
+the campaign.
+
+Reward = change of the incumbent's score estimate divided by the instance's scale (the
+headroom from the start to the metric's optimum), minus ``cost_per_second`` times the
+seconds spent. A campaign's return therefore telescopes to its normalised improvement.
+Failed experiments (crash, timeout, oom, nan, invalid) change nothing but cost budget.
+
+The observation is a flat ``Box`` in [-1, 1] that never names the task: budget used,
+incumbent and last-candidate progress, noise, last-run diagnostics and status, knob
+positions, code-edit toggles, per-kind history and the action mask. See
+:data:`OBSERVATION_FEATURES` and docs/concepts.md.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rsi_rl.edits import Candidate, apply_edit, start_candidate, valid_kinds
+from rsi_rl.errors import ConfigError, EditError, TaskError
+from rsi_rl.ledger import Ledger
+from rsi_rl.registry import make_task
+from rsi_rl.runner import STATUSES, ExperimentResult, Runner
+from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.task import InnerTask, Instance
+from rsi_rl.vocab import CODE_KINDS, CONFIG_KINDS, KNOBS, VOCABULARY
+
+HISTORY_KINDS: tuple[str, ...] = CONFIG_KINDS + CODE_KINDS + ("reevaluate",)
+GLOBAL_FEATURES: tuple[str, ...] = (
+    "budget_used",
+    "time_used",
+    "incumbent_progress",
+    "last_progress",
+    "last_delta",
+    "noise",
+    "incumbent_evals",
+    "last_kept",
+    "since_improvement",
+    "loss_ratio",
+    "train_val_gap",
+    "loss_slope",
+    "fail_rate",
+) + tuple(f"status_{s}" for s in STATUSES)
+OBSERVATION_FEATURES: tuple[str, ...] = (
+    GLOBAL_FEATURES
+    + tuple(f"knob_{k}" for k in KNOBS)
+    + tuple(f"toggle_{k}" for k in CODE_KINDS)
+    + tuple(f"{stat}_{k}" for k in HISTORY_KINDS for stat in ("tries", "mean_delta", "success"))
+    + tuple(f"mask_{k}" for k in VOCABULARY)
+)
+#: info keys that vary between identical runs (wall-clock) and so stay out of ``info``
+VOLATILE_KEYS = ("started_at", "finished_at", "cached", "enforced", "stderr_tail", "campaign")
+
+
+def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
+    if not math.isfinite(x):
+        return 0.0
+    return float(min(hi, max(lo, x)))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class ResearchEnv(gym.Env[np.ndarray, np.int64]):
+    """The research process on an inner task as a Gymnasium environment.
+
+    Args:
+        task: a task name (``"digits_mlp"``, ``"tabular"``, a plugin), class or instance.
+        budget: experiments per campaign (K); the baseline in ``reset`` is free.
+        budget_seconds: optional cap on the campaign's experiment seconds.
+        instances: ``"train"`` (meta-train seeds), ``"heldout"``, one instance seed, or a
+            list of seeds; ``reset`` draws from it with the env's RNG.
+        keep_threshold: a child must beat the incumbent by this many noise std to be kept.
+        cost_per_second: reward penalty per experiment second.
+        invalid_penalty: reward penalty for a masked (invalid) action.
+        timeout: wall-clock seconds per experiment (default: the task's).
+        sandbox: extra :class:`~rsi_rl.sandbox.SandboxLimits` fields (memory_mb, ...).
+        run_dir: where to keep the ledger (``ledger.sqlite`` + ``results.tsv``); None
+            keeps no ledger.
+        scratch_dir: parent folder of per-experiment scratch folders (default: a temp dir).
+
+    Example:
+        >>> import gymnasium as gym, rsi_rl
+        >>> env = gym.make("rsi_rl/Research-v0", task="tabular", budget=5)  # doctest: +SKIP
+        >>> obs, info = env.reset(seed=0)  # doctest: +SKIP
+        >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample(
+        ...     mask=env.unwrapped.action_masks().astype(np.int8)))  # doctest: +SKIP
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        task: str | InnerTask | Any = "digits_mlp",
+        budget: int = 20,
+        budget_seconds: float | None = None,
+        instances: str | int | list[int] = "heldout",
+        keep_threshold: float = 1.0,
+        cost_per_second: float = 0.0,
+        invalid_penalty: float = 0.0,
+        timeout: float | None = None,
+        sandbox: dict[str, Any] | SandboxLimits | None = None,
+        run_dir: str | Path | None = None,
+        scratch_dir: str | Path | None = None,
+        render_mode: str | None = None,
+    ):
+        super().__init__()
+        if int(budget) < 1:
+            raise ConfigError(f"budget must be a positive number of experiments, got {budget}")
+        if budget_seconds is not None and float(budget_seconds) <= 0:
+            raise ConfigError(f"budget_seconds must be positive or null, got {budget_seconds}")
+        if keep_threshold < 0:
+            raise ConfigError(f"keep_threshold must be >= 0, got {keep_threshold}")
+        self.task: InnerTask = make_task(task)
+        self.budget = int(budget)
+        self.budget_seconds = None if budget_seconds is None else float(budget_seconds)
+        self.instances = instances
+        self._instance_pool = self._pool(instances)
+        self.keep_threshold = float(keep_threshold)
+        self.cost_per_second = float(cost_per_second)
+        self.invalid_penalty = float(invalid_penalty)
+        if isinstance(sandbox, SandboxLimits):
+            limits = sandbox
+        else:
+            fields = dict(sandbox or {})
+            fields.setdefault("timeout", float(timeout or self.task.default_timeout))
+            try:
+                limits = SandboxLimits(**fields)
+            except TypeError as exc:
+                raise ConfigError(f"bad sandbox setting: {exc}") from None
+        if timeout is not None:
+            limits.timeout = float(timeout)
+        if limits.timeout <= 0:
+            raise ConfigError(f"timeout must be positive seconds, got {limits.timeout}")
+        self.runner = Runner(self.task, limits, scratch_dir)
+        self.ledger = Ledger(run_dir, self.task.name, self.task.metric) if run_dir else None
+        self.render_mode = render_mode
+        self.action_space = gym.spaces.Discrete(len(VOCABULARY))
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (len(OBSERVATION_FEATURES),), np.float32)
+        self._supported = set(self.task.supported_kinds())
+        self.instance: Instance | None = None
+        self.campaign = 0
+        self.log: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ set-up
+    def _pool(self, instances: str | int | list[int]) -> list[int] | range:
+        if isinstance(instances, str):
+            try:
+                return self.task.instance_seeds(instances)
+            except EditError as exc:
+                raise ConfigError(str(exc)) from None
+        if isinstance(instances, int):
+            return [instances]
+        pool = [int(s) for s in instances]
+        if not pool:
+            raise ConfigError("instances must name at least one instance seed")
+        return pool
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        if "instance" in options:
+            inst_seed = int(options["instance"])
+        else:
+            inst_seed = int(self._instance_pool[int(self.np_random.integers(len(self._instance_pool)))])
+        self.instance = self.task.make_instance(inst_seed)
+        self.eval_seed = int(self.np_random.integers(2**31 - 1))
+        self._next_seed = self.eval_seed
+        self.campaign = self.ledger.next_campaign() if self.ledger else self.campaign + 1
+        self.step_index = 0
+        self.experiments_used = 0
+        self.seconds_used = 0.0
+        self.log = []
+        self.history = {k: [0, 0.0, 0] for k in HISTORY_KINDS}  # tries, sum delta, successes
+        self.status_counts = dict.fromkeys(STATUSES, 0)
+        self.last: dict[str, Any] = {}
+        self.since_improvement = 0
+        self._last_delta = 0.0
+
+        start = start_candidate(self.task, self.instance.start_config)
+        result = self.runner.run(self.instance, start, self.eval_seed)
+        if result.status != "ok":
+            raise TaskError(
+                f"task {self.task.name!r}: the start candidate of instance {inst_seed} failed "
+                f"({result.status}: {result.message})"
+            )
+        score = self.task.score(result.metrics[self.task.metric])
+        self.start_score = score
+        opt = self.task.metric_optimum
+        headroom = abs(self.task.score(opt) - score) if opt is not None else abs(score)
+        self.scale = max(headroom, 2.0 * self.task.noise_prior, 1e-8)
+        self.incumbent = start
+        self.incumbent_scores = {self.eval_seed: score}
+        self.best_score = score
+        record = self._record("baseline", start, None, "start config", self.eval_seed, result, kept=True, reward=0.0)
+        self._mask = self._compute_mask()
+        return self._obs(), self._info(record)
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self.instance is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        kind = VOCABULARY[int(action)]
+        self.step_index += 1
+        if kind == "stop":
+            record = {"kind": "stop", "step": self.step_index, "status": "stopped"}
+            return self._obs(), 0.0, True, False, self._info(record)
+        old_estimate = self.incumbent_estimate
+        self._last_delta = 0.0
+        if not self._mask[int(action)]:
+            result = ExperimentResult(status="invalid", message=f"edit {kind!r} is not valid for the incumbent")
+            reward = -self.invalid_penalty
+            record = self._record(kind, self.incumbent, self.incumbent, result.message, None, result, False, reward)
+        elif kind == "reevaluate":
+            seed = self._fresh_seed()
+            result = self.runner.run(self.instance, self.incumbent, seed)
+            if result.status == "ok":
+                self.incumbent_scores[seed] = self.task.score(result.metrics[self.task.metric])
+            reward = (self.incumbent_estimate - old_estimate) / self.scale
+            reward -= self.cost_per_second * result.seconds
+            record = self._record(kind, self.incumbent, self.incumbent, f"rerun incumbent on seed {seed}", seed, result, False, reward)
+        else:
+            child, description = apply_edit(self.task, self.incumbent, kind)
+            result = self.runner.run(self.instance, child, self.eval_seed)
+            kept = False
+            delta = 0.0
+            if result.status == "ok":
+                score = self.task.score(result.metrics[self.task.metric])
+                delta = score - self.incumbent_scores[self.eval_seed]
+                kept = delta > self.keep_threshold * self.noise
+                if kept:
+                    parent = self.incumbent
+                    self.incumbent = child
+                    self.incumbent_scores = {self.eval_seed: score}
+                    self.best_score = max(self.best_score, score)
+                    self.since_improvement = 0
+                else:
+                    parent = self.incumbent
+            else:
+                parent = self.incumbent
+            self._last_delta = delta / self.scale
+            h = self.history[kind]
+            h[0] += 1
+            h[1] += delta / self.scale
+            h[2] += int(kept)
+            reward = (self.incumbent_estimate - old_estimate) / self.scale
+            reward -= self.cost_per_second * result.seconds
+            record = self._record(kind, child, parent, description, self.eval_seed, result, kept, reward)
+        if kind == "reevaluate":
+            h = self.history[kind]
+            h[0] += 1
+        if not record.get("kept"):
+            self.since_improvement += 1
+        self._mask = self._compute_mask()
+        truncated = self.experiments_used >= self.budget or (
+            self.budget_seconds is not None and self.seconds_used >= self.budget_seconds
+        )
+        return self._obs(), float(reward), False, bool(truncated), self._info(record)
+
+    def _fresh_seed(self) -> int:
+        while True:
+            self._next_seed = (self._next_seed * 1103515245 + 12345) % (2**31 - 1)
+            if self._next_seed not in self.incumbent_scores:
+                return self._next_seed
+
+    # ------------------------------------------------------------------ estimates
+    @property
+    def incumbent_estimate(self) -> float:
+        """Mean score of the incumbent over the seeds it has run on."""
+        return float(np.mean(list(self.incumbent_scores.values())))
+
+    @property
+    def noise(self) -> float:
+        """Std of the metric across seeds: the task's prior, shrunk toward measurements."""
+        prior = self.task.noise_prior
+        vals = list(self.incumbent_scores.values())
+        if len(vals) < 2:
+            return prior
+        var = float(np.var(vals, ddof=1))
+        n = len(vals)
+        return math.sqrt((prior**2 + (n - 1) * var) / n)
+
+    def metric_of(self, score: float) -> float:
+        """Metric value of a higher-is-better score."""
+        return self.task.score(score)
+
+    @property
+    def start_metric(self) -> float:
+        return self.metric_of(self.start_score)
+
+    @property
+    def incumbent_metric(self) -> float:
+        return self.metric_of(self.incumbent_estimate)
+
+    @property
+    def best_metric(self) -> float:
+        return self.metric_of(self.best_score)
+
+    # ------------------------------------------------------------------ records
+    def _record(
+        self,
+        kind: str,
+        cand: Candidate,
+        parent: Candidate | None,
+        description: str,
+        seed: int | None,
+        result: ExperimentResult,
+        kept: bool,
+        reward: float,
+        split: str = "val",
+    ) -> dict[str, Any]:
+        assert self.instance is not None
+        metric_name = self.task.metric_for(split)
+        metric = result.metrics.get(metric_name) if result.status == "ok" else None
+        if kind != "baseline" and split == "val":
+            self.experiments_used += 1
+            self.seconds_used += result.seconds
+            self.status_counts[result.status] = self.status_counts.get(result.status, 0) + 1
+        rec: dict[str, Any] = {
+            "campaign": self.campaign,
+            "step": self.step_index,
+            "instance": self.instance.id,
+            "parent": parent.hash if parent is not None else None,
+            "candidate": cand.hash,
+            "kind": kind,
+            "description": description,
+            "config": cand.config,
+            "diff": cand.diff(parent) if parent is not None else "",
+            "seed": seed,
+            "split": split,
+            "budget_seconds": self.runner.limits.timeout,
+            "status": result.status,
+            "metric": metric,
+            "metrics": result.metrics,
+            "kept": bool(kept),
+            "incumbent_metric": self.incumbent_metric,
+            "best_metric": self.best_metric,
+            "reward": float(reward),
+            "seconds": result.seconds,
+            "run_seconds": result.run_seconds,
+            "cpu_seconds": result.cpu_seconds,
+            "max_rss_mb": result.max_rss_mb,
+            "cached": result.cached,
+            "diagnostics": result.diagnostics,
+            "message": result.message,
+            "stderr_tail": result.stderr_tail,
+            "enforced": result.enforced,
+            "finished_at": _now(),
+        }
+        rec["started_at"] = rec["finished_at"]
+        if self.ledger is not None:
+            rec["id"] = self.ledger.append(rec)
+        self.last = rec
+        self.log.append(rec)
+        return rec
+
+    def _info(self, record: dict[str, Any]) -> dict[str, Any]:
+        exp = {k: v for k, v in record.items() if k not in VOLATILE_KEYS and k != "id"}
+        return {
+            "experiment": exp,
+            "status": record.get("status"),
+            "kind": record.get("kind"),
+            "start_metric": self.start_metric,
+            "incumbent_metric": self.incumbent_metric,
+            "best_metric": self.best_metric,
+            "experiments_used": self.experiments_used,
+            "seconds_used": self.seconds_used,
+            "instance": self.instance.id if self.instance else None,
+        }
+
+    # ------------------------------------------------------------------ masks & obs
+    def _compute_mask(self) -> np.ndarray:
+        valid = valid_kinds(self.task, self.incumbent)
+        mask = np.array([valid[k] and k in self._supported for k in VOCABULARY], dtype=bool)
+        return mask
+
+    def action_masks(self) -> np.ndarray:
+        """Boolean mask of valid actions (the sb3-contrib MaskablePPO protocol)."""
+        return self._mask.copy()
+
+    def _obs(self) -> np.ndarray:
+        f: list[float] = []
+        last = self.last
+        f.append(_clip(self.experiments_used / self.budget, 0, 1))
+        f.append(_clip(self.seconds_used / self.budget_seconds, 0, 1) if self.budget_seconds else 0.0)
+        f.append(_clip((self.incumbent_estimate - self.start_score) / self.scale))
+        metric = last.get("metric") if last.get("kind") not in ("baseline", "stop") else None
+        if metric is not None and last.get("split") == "val":
+            s = self.task.score(metric)
+            f.append(_clip((s - self.start_score) / self.scale))
+            f.append(_clip(self._last_delta))
+        else:
+            f.extend([0.0, 0.0])
+        f.append(_clip(self.noise / self.scale, 0, 1))
+        f.append(min(len(self.incumbent_scores), 5) / 5.0)
+        f.append(1.0 if last.get("kept") and last.get("kind") != "baseline" else 0.0)
+        f.append(_clip(self.since_improvement / self.budget, 0, 1))
+        diag = last.get("diagnostics") or {}
+        f.append(_clip(diag.get("loss_ratio", 1.0) / 2.0, 0, 1))
+        gap = 0.0
+        if "train_acc" in diag and metric is not None and self.task.metric.endswith("acc"):
+            gap = diag["train_acc"] - metric
+        f.append(_clip(gap))
+        f.append(_clip(diag.get("slope", 0.0)))
+        n_exp = max(1, self.experiments_used)
+        f.append(_clip(sum(v for k, v in self.status_counts.items() if k != "ok") / n_exp, 0, 1))
+        f.extend(1.0 if last.get("status") == s else 0.0 for s in STATUSES)
+        for knob_kind in KNOBS:
+            knob = self.task.knob(knob_kind)
+            f.append(-1.0 if knob is None else knob.position(self.incumbent.config.get(knob.key)))
+        for code_kind in CODE_KINDS:
+            if self.task.patch(code_kind) is None:
+                f.append(-1.0)
+            else:
+                f.append(1.0 if code_kind in self.incumbent.toggles else 0.0)
+        for kind in HISTORY_KINDS:
+            tries, total, wins = self.history[kind]
+            f.append(_clip(tries / self.budget, 0, 1))
+            f.append(_clip(total / tries) if tries else 0.0)
+            f.append(wins / tries if tries else 0.0)
+        f.extend(1.0 if m else 0.0 for m in self._mask)
+        return np.asarray(f, dtype=np.float32)
+
+    # ------------------------------------------------------------------ final report
+    def evaluate_test(self, candidate: Candidate | None = None) -> dict[str, Any]:
+        """Score the incumbent (or ``candidate``) once on the test split, for the report.
+
+        Recorded in the ledger with ``split="test"``; never part of the reward.
+        """
+        if self.instance is None:
+            raise gym.error.ResetNeeded("call reset() before evaluate_test()")
+        cand = candidate or self.incumbent
+        result = self.runner.run(self.instance, cand, self.eval_seed, split="test")
+        return self._record("test", cand, None, "final test evaluation", self.eval_seed, result, False, 0.0, split="test")
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or not self.last:
+            return None
+        r = self.last
+        m = "-" if r.get("metric") is None else f"{r['metric']:.4f}"
+        return f"[{self.experiments_used}/{self.budget}] {r.get('kind')} {m} {r.get('status')}"
+
+    def close(self) -> None:
+        self.runner.close()
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None

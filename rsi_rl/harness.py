@@ -1,0 +1,101 @@
+"""The harness API: the only part of rsi_rl an editable training program may use.
+
+A training program runs inside the sandbox, in a scratch directory the trusted parent
+prepared. It reads its config, seed, data and time budget through this module, logs
+training diagnostics, and submits its predictions on the evaluation inputs. It never sees
+validation or test labels and never computes its own score: the parent does that.
+
+Example (the shape of every built-in ``train.py``)::
+
+    from rsi_rl import harness
+    cfg = harness.config()          # the candidate's config (a plain dict)
+    data = harness.data()           # {"x_train", "y_train", "x_eval", ...} numpy arrays
+    ...train...
+    harness.log(step=step, train_loss=loss)
+    harness.submit(probabilities)   # shape (len(data["x_eval"]), n_classes)
+
+This module imports only the standard library and numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+JOB_FILE = "job.json"
+INPUTS_FILE = "inputs.npz"
+PREDICTIONS_FILE = "predictions.npy"
+LOG_FILE = "log.jsonl"
+
+_job: dict[str, Any] | None = None
+_t0 = time.monotonic()
+
+
+def _load_job() -> dict[str, Any]:
+    global _job
+    if _job is None:
+        path = Path(os.environ.get("RSI_RL_WORKDIR", ".")) / JOB_FILE
+        if not path.exists():
+            raise RuntimeError(
+                f"rsi_rl.harness: no {JOB_FILE} in {path.parent}; this program is meant to run "
+                "inside the rsi_rl sandbox (try `rsi-rl try task=...`)"
+            )
+        _job = json.loads(path.read_text())
+    return _job
+
+
+def _workdir() -> Path:
+    return Path(os.environ.get("RSI_RL_WORKDIR", "."))
+
+
+def config() -> dict[str, Any]:
+    """The candidate's config: a plain dict of the task's knobs and settings."""
+    return dict(_load_job()["config"])
+
+
+def seed() -> int:
+    """The experiment seed (the sandbox already seeded ``random``, numpy and torch with it)."""
+    return int(_load_job()["seed"])
+
+
+def budget_seconds() -> float:
+    """Wall-clock seconds this run may take before the parent kills it."""
+    return float(_load_job()["budget_seconds"])
+
+
+def time_left() -> float:
+    """Seconds left before the parent's wall-clock limit."""
+    return budget_seconds() - (time.monotonic() - _t0)
+
+
+def data() -> dict[str, np.ndarray]:
+    """The task's inputs: training data with labels and evaluation inputs without."""
+    with np.load(_workdir() / INPUTS_FILE, allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def log(**metrics: float) -> None:
+    """Record training diagnostics (e.g. ``step``, ``train_loss``, ``train_acc``).
+
+    They feed the observation (loss ratio, still-improving slope, divergence) but never
+    the reward.
+    """
+    row = {key: float(value) for key, value in metrics.items()}
+    with open(_workdir() / LOG_FILE, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def submit(predictions: Any) -> None:
+    """Hand the predictions on ``data()["x_eval"]`` to the trusted evaluator.
+
+    Accepts anything ``numpy.asarray`` accepts (a torch tensor: call ``.numpy()`` first).
+    """
+    arr = np.asarray(predictions)
+    if arr.dtype == object:
+        raise TypeError("harness.submit: predictions must be numeric, not objects")
+    np.save(_workdir() / PREDICTIONS_FILE, arr, allow_pickle=False)

@@ -1,0 +1,83 @@
+"""Finding tasks by name: built-ins, ``rsi_rl.tasks`` entry points, and ``_target_`` configs."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+from rsi_rl.errors import TaskError, UnknownTaskError
+from rsi_rl.task import InnerTask
+
+#: built-in tasks: name -> "module:Class"
+BUILTIN_TASKS: dict[str, str] = {
+    "digits_mlp": "rsi_rl.envs.digits_mlp.task:DigitsMLPTask",
+    "tabular": "rsi_rl.envs.tabular.task:TabularTask",
+}
+
+ENTRY_POINT_GROUP = "rsi_rl.tasks"
+
+
+def _import(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    if not attr:
+        module, _, attr = ref.rpartition(".")
+    try:
+        obj = importlib.import_module(module)
+    except ImportError as exc:
+        raise UnknownTaskError(f"cannot import task module {module!r} ({exc})") from exc
+    try:
+        return getattr(obj, attr)
+    except AttributeError:
+        raise UnknownTaskError(f"module {module!r} has no task class {attr!r}") from None
+
+
+def plugin_tasks() -> dict[str, Any]:
+    """Entry points in the ``rsi_rl.tasks`` group: name -> EntryPoint (not loaded)."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def task_names() -> list[str]:
+    """Names of all built-in and plugin tasks."""
+    return sorted(set(BUILTIN_TASKS) | set(plugin_tasks()))
+
+
+def make_task(spec: str | InnerTask | type[InnerTask] | Any, **kwargs: Any) -> InnerTask:
+    """Build a task from a name, class, instance, or a mapping with ``_target_``.
+
+    Raises:
+        UnknownTaskError: the name is neither built in nor a plugin, or does not import.
+    """
+    if isinstance(spec, InnerTask):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, InnerTask):
+        return spec(**kwargs)
+    if hasattr(spec, "get") and spec.get("_target_"):  # Hydra-style config
+        from hydra.utils import instantiate
+
+        try:
+            task = instantiate(spec, **kwargs)
+        except Exception as exc:  # Hydra wraps import errors in its own
+            raise UnknownTaskError(
+                f"task config _target_={spec.get('_target_')!r} failed: {str(exc).splitlines()[0]}"
+            ) from exc
+        if not isinstance(task, InnerTask):
+            raise TaskError(f"_target_ {spec.get('_target_')!r} did not build an InnerTask")
+        return task
+    if not isinstance(spec, str):
+        raise UnknownTaskError(f"cannot make a task from {spec!r}")
+    if spec in BUILTIN_TASKS:
+        cls = _import(BUILTIN_TASKS[spec])
+    elif spec in plugin_tasks():
+        try:
+            cls = plugin_tasks()[spec].load()
+        except Exception as exc:
+            raise UnknownTaskError(f"entry point {spec!r} in {ENTRY_POINT_GROUP} failed to load: {exc}") from exc
+    elif ":" in spec:
+        cls = _import(spec)
+    else:
+        raise UnknownTaskError(f"unknown task {spec!r}; known tasks: {', '.join(task_names())}")
+    task = cls(**kwargs)
+    if not isinstance(task, InnerTask):
+        raise TaskError(f"{spec!r} is not an InnerTask")
+    return task

@@ -1,0 +1,225 @@
+"""Experiments: one candidate, one seed, one sandboxed run, scored by the trusted evaluator.
+
+:class:`Runner` turns a (task instance, candidate, seed, split) into an
+:class:`ExperimentResult` with a typed status. It writes the candidate's files and the
+*unlabelled* evaluation inputs into a fresh scratch directory, runs the program in the
+:class:`~rsi_rl.sandbox.Sandbox`, and computes the metric in this (trusted) process from
+the submitted predictions. Identical (instance, candidate, seed, split, limits) are
+never trained twice: the result is served from the cache, charged at its original cost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from rsi_rl import harness
+from rsi_rl.edits import Candidate
+from rsi_rl.sandbox import Sandbox, SandboxLimits
+from rsi_rl.task import Instance, InnerTask
+
+Status = Literal["ok", "crash", "timeout", "oom", "nan", "invalid"]
+STATUSES: tuple[str, ...] = ("ok", "crash", "timeout", "oom", "nan", "invalid")
+
+
+@dataclass
+class ExperimentResult:
+    """The outcome of one run. ``metrics`` come from the trusted evaluator only."""
+
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # charged wall-clock (original cost for cache hits)
+    run_seconds: float = 0.0  # the sandboxed program alone (fork to exit)
+    cpu_seconds: float = 0.0
+    max_rss_mb: float = 0.0
+    diagnostics: dict[str, float] = field(default_factory=dict)
+    stderr_tail: str = ""
+    stdout_tail: str = ""
+    message: str = ""
+    enforced: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _tail(path: Path, n: int = 2000) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - n))
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def diagnostics_from_log(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Training diagnostics from the rows the program logged with ``harness.log``.
+
+    ``loss_ratio`` final/initial train loss; ``slope`` relative change of the loss over
+    the last quarter (negative = still improving); ``train_acc`` last reported;
+    ``diverged`` 1 if a loss was non-finite.
+    """
+    losses = [r["train_loss"] for r in rows if "train_loss" in r]
+    out: dict[str, float] = {"diverged": 0.0}
+    if not losses:
+        return out
+    if any(not math.isfinite(v) for v in losses):
+        out["diverged"] = 1.0
+        return out
+    first, last = losses[0], losses[-1]
+    out["loss_ratio"] = last / first if first > 0 else 1.0
+    k = max(1, len(losses) // 4)
+    ref = losses[-k - 1] if len(losses) > k else first
+    out["slope"] = (last - ref) / ref if ref > 0 else 0.0
+    accs = [r["train_acc"] for r in rows if "train_acc" in r]
+    if accs:
+        out["train_acc"] = accs[-1]
+    return out
+
+
+class Runner:
+    """Runs experiments of one task in one sandbox, with a result cache.
+
+    Args:
+        task: the inner task.
+        limits: sandbox limits; ``timeout`` defaults to the task's ``default_timeout``.
+        scratch_root: parent folder of the per-experiment scratch folders (a temp folder
+            by default); scratch folders are removed after each run unless ``keep_scratch``.
+    """
+
+    def __init__(
+        self,
+        task: InnerTask,
+        limits: SandboxLimits | None = None,
+        scratch_root: str | Path | None = None,
+        keep_scratch: bool = False,
+    ):
+        self.task = task
+        self.limits = limits or SandboxLimits(timeout=task.default_timeout)
+        self.sandbox = Sandbox(task.preload, self.limits)
+        self._own_root = scratch_root is None
+        self.scratch_root = Path(scratch_root or tempfile.mkdtemp(prefix="rsi_rl_scratch_"))
+        self.scratch_root.mkdir(parents=True, exist_ok=True)
+        self.keep_scratch = keep_scratch
+        self.cache: dict[tuple[Any, ...], ExperimentResult] = {}
+        self.cache_hits = 0
+        self._n = 0
+
+    def close(self) -> None:
+        self.sandbox.close()
+        if self._own_root:
+            shutil.rmtree(self.scratch_root, ignore_errors=True)
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, instance: Instance, cand: Candidate, seed: int, split: str = "val") -> ExperimentResult:
+        """Train ``cand`` on ``instance`` with ``seed``; evaluate on ``split`` (val or test)."""
+        key = (instance.id, cand.hash, int(seed), split, self.limits.timeout, self.limits.threads)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.cache_hits += 1
+            return ExperimentResult(**{**hit.to_dict(), "cached": True})
+        result = self._run(instance, cand, seed, split)
+        self.cache[key] = result
+        return result
+
+    def _run(self, instance: Instance, cand: Candidate, seed: int, split: str) -> ExperimentResult:
+        self.sandbox.start()  # once per runner: the fork server's start-up is not an experiment's
+        t0 = time.monotonic()
+        self._n += 1
+        workdir = self.scratch_root / f"exp{self._n:05d}_{cand.hash[:8]}_{split}"
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+        try:
+            for name, text in cand.source.items():
+                path = workdir / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+            inputs = self.task.child_inputs(instance, split)
+            np.savez(workdir / harness.INPUTS_FILE, **inputs)
+            job = {"config": cand.config, "seed": int(seed), "budget_seconds": self.limits.timeout}
+            (workdir / harness.JOB_FILE).write_text(json.dumps(job))
+            proc = self.sandbox.run(workdir, self.task.entry, seed, self.limits)
+            result = self._judge(proc, workdir, instance, split)
+            result.seconds = time.monotonic() - t0
+            return result
+        finally:
+            if not self.keep_scratch:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    def _judge(self, proc: Any, workdir: Path, instance: Instance, split: str) -> ExperimentResult:
+        res = ExperimentResult(
+            status="ok",
+            run_seconds=proc.seconds,
+            cpu_seconds=proc.cpu_seconds,
+            max_rss_mb=proc.max_rss_mb,
+            stderr_tail=_tail(workdir / "stderr.log"),
+            stdout_tail=_tail(workdir / "stdout.log", 500),
+            enforced=proc.enforced,
+        )
+        rows: list[dict[str, float]] = []
+        try:
+            for line in (workdir / harness.LOG_FILE).read_text().splitlines()[:100_000]:
+                try:
+                    row = json.loads(line)
+                    if isinstance(row, dict):
+                        rows.append({k: float(v) for k, v in row.items()})
+                except (ValueError, TypeError):
+                    continue
+        except OSError:
+            pass
+        res.diagnostics = diagnostics_from_log(rows)
+        if proc.sandbox_error:
+            res.status, res.message = "crash", proc.sandbox_error
+        elif proc.timed_out:
+            res.status, res.message = "timeout", f"killed after the {self.limits.timeout:g}s wall-clock limit"
+        elif proc.exit_code == 3 or proc.signal == 9:
+            res.status, res.message = "oom", "out of memory (allocation failed or killed)"
+        elif proc.signal in (24,):  # SIGXCPU
+            res.status, res.message = "timeout", "CPU-time limit exceeded"
+        elif proc.exit_code != 0:
+            sig = f" by signal {proc.signal}" if proc.signal else f" with exit code {proc.exit_code}"
+            last = res.stderr_tail.strip().splitlines()[-1:] or [""]
+            res.status, res.message = "crash", f"program ended{sig}: {last[0][:200]}"
+        if res.status != "ok":
+            return res
+        pred_path = workdir / harness.PREDICTIONS_FILE
+        if not pred_path.exists():
+            res.status, res.message = "crash", "program exited without harness.submit(predictions)"
+            return res
+        try:
+            preds = np.load(pred_path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - garbage written by an untrusted program
+            res.status, res.message = "crash", f"predictions unreadable: {exc}"
+            return res
+        if not np.issubdtype(preds.dtype, np.number) or not np.all(np.isfinite(preds)):
+            res.status, res.message = "nan", "predictions are not finite numbers"
+            return res
+        if res.diagnostics.get("diverged"):
+            res.status, res.message = "nan", "training loss became non-finite"
+            return res
+        try:
+            res.metrics = self.task.evaluate(preds, instance, split)
+        except ValueError as exc:
+            res.status, res.message = "crash", f"evaluator rejected predictions: {exc}"
+            return res
+        metric = self.task.metric_for(split)
+        value = res.metrics.get(metric)
+        if value is None or not math.isfinite(value):
+            res.status, res.message = "nan", f"metric {metric} is not finite"
+        return res

@@ -1,0 +1,247 @@
+"""The sandboxed experiment runner (trusted side).
+
+:class:`Sandbox` owns one fork server (``rsi_rl._zygote``) started with a scrubbed
+environment. :meth:`Sandbox.run` sends it one job (a scratch directory holding the
+candidate's program, its inputs and ``job.json``), waits at most the wall-clock limit,
+and kills the child's whole process group on timeout. The parent, never the program,
+holds the time budget; the resource limits are applied in the child before the program
+starts. See ``docs/sandbox.md`` for what is enforced on which platform.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsi_rl.errors import SandboxError
+
+#: environment variables the sandboxed program sees (everything else is dropped)
+SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+@dataclass
+class SandboxLimits:
+    """Limits of one experiment. ``timeout`` is wall-clock seconds, enforced by the parent."""
+
+    timeout: float = 60.0
+    cpu_seconds: float | None = None  # default: 2 x timeout x threads
+    memory_mb: int = 4096  # address space
+    file_size_mb: int = 256
+    open_files: int = 256
+    processes: int = 64
+    threads: int = 1
+    no_network: bool = True
+
+
+@dataclass
+class ProcessResult:
+    """What the sandbox observed of one run (no metric: the evaluator adds that)."""
+
+    exit_code: int | None
+    signal: int | None
+    timed_out: bool
+    seconds: float  # wall-clock from fork to exit
+    cpu_seconds: float
+    max_rss_mb: float
+    enforced: dict[str, Any] = field(default_factory=dict)
+    sandbox_error: str | None = None
+
+
+def scrubbed_env(threads: int = 1) -> dict[str, str]:
+    """The environment of the sandboxed program: a few safe keys, no secrets."""
+    env = {k: os.environ[k] for k in SAFE_ENV_KEYS if k in os.environ}
+    env.setdefault("PATH", "/usr/bin:/bin")
+    n = str(threads)
+    env.update(
+        {
+            "HOME": "/nonexistent",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": n,
+            "MKL_NUM_THREADS": n,
+            "OPENBLAS_NUM_THREADS": n,
+            "WANDB_MODE": "disabled",
+        }
+    )
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # correctness on some CPUs
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+class Sandbox:
+    """A warm fork server that runs one program at a time under limits.
+
+    Args:
+        preload: modules the fork server imports once (e.g. ``("numpy", "torch")``).
+        limits: default limits of each run.
+
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, preload: tuple[str, ...] | list[str] = (), limits: SandboxLimits | None = None):
+        self.preload = list(preload)
+        self.limits = limits or SandboxLimits()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._buf = b""
+        self.restarts = 0
+
+    # ------------------------------------------------------------ fork server
+    def start(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        env = scrubbed_env(self.limits.threads)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "rsi_rl._zygote", json.dumps(self.preload)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+        self._buf = b""
+        ready = self._read_event(timeout=120.0)
+        if ready is None or ready.get("event") != "ready":
+            self.close()
+            raise SandboxError("the sandbox fork server did not start (python -m rsi_rl._zygote)")
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            if proc.stdin:
+                proc.stdin.close()
+            proc.wait(timeout=5)
+        except (subprocess.TimeoutExpired, OSError):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+        finally:
+            if proc.stdout:
+                proc.stdout.close()
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _read_event(self, timeout: float) -> dict[str, Any] | None:
+        """Next JSON event from the fork server, or None on timeout/EOF."""
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return {"event": "eof"}
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        try:
+            event: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            return {"event": "garbage", "line": line[:200].decode(errors="replace")}
+        return event
+
+    # ------------------------------------------------------------ one run
+    def run(
+        self,
+        workdir: Path,
+        entry: str,
+        seed: int,
+        limits: SandboxLimits | None = None,
+    ) -> ProcessResult:
+        """Run ``entry`` (a file in ``workdir``) in a forked child under ``limits``."""
+        lim = limits or self.limits
+        self.start()
+        assert self._proc is not None and self._proc.stdin is not None
+        cpu = lim.cpu_seconds or max(2.0, 2.0 * lim.timeout * lim.threads)
+        job = {
+            "workdir": str(Path(workdir).resolve()),
+            "entry": entry,
+            "seed": int(seed),
+            "threads": lim.threads,
+            "env": scrubbed_env(lim.threads),
+            "limits": {
+                "memory_mb": lim.memory_mb,
+                "cpu_seconds": int(cpu + 0.999),
+                "file_size_mb": lim.file_size_mb,
+                "open_files": lim.open_files,
+                "processes": lim.processes,
+                "no_network": lim.no_network,
+            },
+        }
+        try:
+            self._proc.stdin.write((json.dumps(job) + "\n").encode())
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return self._lost("the fork server died before the run started")
+        started = self._read_event(timeout=30.0)
+        if not started or started.get("event") != "started":
+            return self._lost("the fork server did not start the run")
+        pid = int(started["pid"])
+        t0 = time.monotonic()
+        event = self._read_event(timeout=lim.timeout)
+        timed_out = event is None
+        if timed_out:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            event = self._read_event(timeout=30.0)
+        seconds = time.monotonic() - t0
+        if not event or event.get("event") != "exited":
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            res = self._lost("the fork server died during the run (killed by the program?)")
+            res.seconds, res.timed_out = seconds, timed_out
+            return res
+        enforced: dict[str, Any] = {}
+        try:
+            enforced = json.loads((Path(workdir) / "sandbox.json").read_text())
+        except (OSError, ValueError):
+            pass
+        enforced["wall_clock"] = f"enforced by parent: {lim.timeout}s"
+        return ProcessResult(
+            exit_code=event.get("exit_code"),
+            signal=event.get("signal"),
+            timed_out=timed_out,
+            seconds=seconds,
+            cpu_seconds=float(event.get("cpu_seconds", 0.0)),
+            max_rss_mb=float(event.get("max_rss_mb", 0.0)),
+            enforced=enforced,
+        )
+
+    def _lost(self, why: str) -> ProcessResult:
+        """The fork server is gone: restart it on the next run and report a crash."""
+        self.restarts += 1
+        self.close()
+        return ProcessResult(None, None, False, 0.0, 0.0, 0.0, sandbox_error=why)

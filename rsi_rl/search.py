@@ -1,0 +1,117 @@
+"""One campaign of an agent on a task: the loop behind ``rsi-rl search``.
+
+:func:`run_campaign` drives a :class:`~rsi_rl.env.ResearchEnv` with an
+:class:`~rsi_rl.agents.Agent` until the budget is spent or the agent stops, evaluates the
+best candidate once on the test split, and :func:`save_best` writes it to the run
+directory (config YAML, source files, diff from the start).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rsi_rl.agents.base import Agent
+from rsi_rl.env import ResearchEnv
+from rsi_rl.vocab import VOCABULARY
+
+
+def format_progress(env: ResearchEnv, record: dict[str, Any]) -> str:
+    """One progress line: step, edit, metric, status, seconds, kept/reverted, best."""
+    metric = record.get("metric")
+    m = f"{env.task.metric}={metric:.4f}" if metric is not None else f"{env.task.metric}=  -   "
+    verdict = "kept" if record.get("kept") else ("reverted" if record.get("status") == "ok" else "-")
+    if record.get("kind") == "reevaluate":
+        verdict = "rerun"
+    desc = str(record.get("description", ""))[:38]
+    width = len(str(env.budget))
+    return (
+        f"[{env.experiments_used:>{width}}/{env.budget}] {record.get('kind', ''):<16} {desc:<38} "
+        f"{m}  {record.get('status', ''):<7} {record.get('seconds', 0.0):6.2f}s  {verdict:<8} "
+        f"best={env.incumbent_metric:.4f}"
+    )
+
+
+def run_campaign(
+    env: ResearchEnv,
+    agent: Agent,
+    seed: int = 0,
+    instance: int | None = None,
+    test: bool = True,
+    on_experiment: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run one campaign; returns its summary (start, best and test metrics, statuses...)."""
+    options = {"instance": int(instance)} if instance is not None else None
+    obs, info = env.reset(seed=seed, options=options)
+    agent.reset(obs, info)
+    if on_experiment:
+        on_experiment(env.last, info)
+    done = False
+    rewards = 0.0
+    while not done:
+        action = agent.act(obs, env.action_masks(), info)
+        obs, reward, terminated, truncated, info = env.step(action)
+        rewards += reward
+        agent.observe(action, reward, obs, info)
+        if on_experiment:
+            on_experiment(env.last, info)
+        done = terminated or truncated
+    test_record = env.evaluate_test() if test else None
+    statuses: dict[str, int] = {}
+    for rec in env.log:
+        if rec.get("split") == "val" and rec.get("kind") != "baseline":
+            statuses[rec["status"]] = statuses.get(rec["status"], 0) + 1
+    summary = {
+        "task": env.task.name,
+        "instance": env.instance.id if env.instance else None,
+        "agent": agent.name,
+        "seed": seed,
+        "metric": env.task.metric,
+        "direction": env.task.direction,
+        "start_metric": env.start_metric,
+        "best_metric": env.incumbent_metric,
+        "test_metric": test_record.get("metric") if test_record else None,
+        "test_status": test_record.get("status") if test_record else None,
+        "experiments": env.experiments_used,
+        "budget": env.budget,
+        "seconds": env.seconds_used,
+        "return": rewards,
+        "statuses": statuses,
+        "best_candidate": env.incumbent.hash,
+        "best_config": env.incumbent.config,
+        "best_edits": sorted(env.incumbent.toggles),
+        "self_reported": env.task.self_reported,
+        "cache_hits": env.runner.cache_hits,
+    }
+    if env.instance is not None and env.instance.reference_config is not None:
+        summary["reference_config"] = env.instance.reference_config
+    return summary
+
+
+def save_best(env: ResearchEnv, run_dir: str | Path, summary: dict[str, Any]) -> Path:
+    """Write ``best/`` (config.yaml, the program's files, diff.patch) and ``summary.json``."""
+    run_dir = Path(run_dir)
+    best = run_dir / "best"
+    best.mkdir(parents=True, exist_ok=True)
+    cand = env.incumbent
+    (best / "config.yaml").write_text(yaml.safe_dump(dict(cand.config), sort_keys=False))
+    for name, text in cand.source.items():
+        path = best / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    start = env.log[0] if env.log else None
+    if env.instance is not None and start is not None:
+        from rsi_rl.edits import start_candidate
+
+        first = start_candidate(env.task, env.instance.start_config)
+        (best / "diff.patch").write_text(cand.diff(first))
+        (best / "config_changes.json").write_text(json.dumps(cand.config_changes(first), indent=2, default=str))
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return best
+
+
+__all__ = ["VOCABULARY", "format_progress", "run_campaign", "save_best"]
