@@ -105,6 +105,8 @@ def valid_kinds(task: InnerTask, cand: Candidate) -> dict[str, bool]:
     for kind in VOCABULARY:
         if kind in ("reevaluate", "stop"):
             valid[kind] = True
+        elif kind == "propose":
+            valid[kind] = False  # the env enables it when a proposer is configured
         elif kind in CONFIG_KINDS or kind in CODE_KINDS:
             try:
                 apply_edit(task, cand, kind)

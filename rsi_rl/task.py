@@ -285,7 +285,7 @@ class InnerTask(ABC):
         """The vocabulary kinds this task maps to knobs or patches (plus meta-actions)."""
         kinds = {f"{k.kind}_{d}" for k in self.knobs for d in ("up", "down")}
         kinds |= {p.kind for p in self.patches}
-        return [k for k in VOCABULARY if k in kinds or k in ("reevaluate", "stop")]
+        return [k for k in VOCABULARY if k in kinds or k in ("reevaluate", "propose", "stop")]
 
     def instance_seeds(self, split: str) -> range:
         """Instance seeds of ``split`` (``train`` for meta-training, ``heldout``)."""
@@ -302,7 +302,7 @@ class InnerTask(ABC):
             "metric": self.metric,
             "direction": self.direction,
             "trust": "self-reported" if self.self_reported else "trusted evaluator",
-            "edits": [k for k in self.supported_kinds() if k not in ("reevaluate", "stop")],
+            "edits": [k for k in self.supported_kinds() if k not in ("reevaluate", "propose", "stop")],
         }
 
 

@@ -34,8 +34,10 @@ CODE_KINDS: Final[tuple[str, ...]] = (
     "input_norm",
 )
 
-#: Meta-actions: rerun the incumbent on a fresh seed, or end the campaign.
-META_KINDS: Final[tuple[str, ...]] = ("reevaluate", "stop")
+#: Meta-actions: rerun the incumbent on a fresh seed, ask the configured external proposer
+#: (e.g. a code LLM) for a patch, or end the campaign. ``propose`` is masked when the env
+#: has no proposer.
+META_KINDS: Final[tuple[str, ...]] = ("reevaluate", "propose", "stop")
 
 VOCABULARY: Final[tuple[str, ...]] = CONFIG_KINDS + CODE_KINDS + META_KINDS
 VOCAB_VERSION: Final[str] = "v1:" + ",".join(VOCABULARY)

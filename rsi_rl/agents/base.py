@@ -9,7 +9,8 @@ import numpy as np
 
 from rsi_rl.vocab import KIND_INDEX, VOCABULARY
 
-EDIT_ACTIONS = np.array([k not in ("reevaluate", "stop") for k in VOCABULARY])
+#: actions that edit the incumbent (config moves and code edits)
+EDIT_ACTIONS = np.array([k not in ("reevaluate", "propose", "stop") for k in VOCABULARY])
 
 
 class Agent(ABC):
