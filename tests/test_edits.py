@@ -1,0 +1,60 @@
+"""Candidates and edits: hashing, config moves, code toggles, masks."""
+
+from __future__ import annotations
+
+import pytest
+
+from rsi_rl.edits import Candidate, apply_edit, start_candidate, valid_kinds
+from rsi_rl.errors import EditError, PatchError
+from rsi_rl.vocab import CODE_KINDS, VOCABULARY
+
+
+def test_hash_is_content_based(digits):
+    a = start_candidate(digits, {"lr": 1e-3})
+    b = Candidate({"lr": 1e-3}, digits.source(), parent="x", edit="y")
+    assert a.hash == b.hash
+    assert Candidate({"lr": 2e-3}, digits.source()).hash != a.hash
+
+
+def test_config_move_and_bound(digits):
+    inst = digits.make_instance(0)
+    c = start_candidate(digits, inst.start_config)
+    child, desc = apply_edit(digits, c, "lr_up")
+    assert child.config["lr"] == pytest.approx(2 * c.config["lr"])
+    assert child.parent == c.hash and child.edit == "lr_up" and "lr" in desc
+    assert child.source == c.source and child.hash != c.hash
+    low = Candidate({**c.config, "depth": 1}, c.source)
+    with pytest.raises(EditError, match="bound"):
+        apply_edit(digits, low, "depth_down")
+    assert valid_kinds(digits, low)["depth_down"] is False
+
+
+def test_code_toggle_on_then_off_restores_candidate(tabular):
+    c = start_candidate(tabular, tabular.make_instance(0).start_config)
+    for kind in CODE_KINDS:
+        on, desc = apply_edit(tabular, c, kind)
+        assert desc.startswith("+") and kind in on.toggles and on.source != c.source
+        assert f"+++ b/train.py" in on.diff(c)
+        off, desc = apply_edit(tabular, on, kind)
+        assert desc.startswith("-") and off.hash == c.hash and not off.toggles
+
+
+def test_patch_that_no_longer_applies_is_masked(digits):
+    c = start_candidate(digits, digits.make_instance(0).start_config)
+    broken = Candidate(c.config, {"train.py": c.source["train.py"].replace("Activation = nn.ReLU", "")})
+    assert valid_kinds(digits, broken)["activation_gelu"] is False
+    with pytest.raises(PatchError, match="does not apply"):
+        apply_edit(digits, broken, "activation_gelu")
+
+
+def test_valid_kinds_covers_vocabulary(digits):
+    c = start_candidate(digits, digits.make_instance(0).start_config)
+    valid = valid_kinds(digits, c)
+    assert list(valid) == list(VOCABULARY)
+    assert valid["reevaluate"] and valid["stop"] and not valid["propose"]
+
+
+def test_unknown_kind(digits):
+    c = start_candidate(digits, digits.make_instance(0).start_config)
+    with pytest.raises(EditError, match="unknown edit kind"):
+        apply_edit(digits, c, "make_it_better")

@@ -1,0 +1,132 @@
+"""rsi_rl/Research-v0: API checks, masks, keep-or-revert, reward, budget, ledger."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import rsi_rl
+from rsi_rl.env import OBSERVATION_FEATURES, ResearchEnv
+from rsi_rl.errors import ConfigError, UnknownTaskError
+from rsi_rl.ledger import read_ledger
+from rsi_rl.vocab import KIND_INDEX, VOCABULARY
+
+
+@pytest.mark.parametrize("task", ["tabular", "digits_mlp"])
+def test_check_env_gymnasium_and_sb3(task):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = gym.make(rsi_rl.ENV_ID, task=task, budget=4)
+    try:
+        check_env(env.unwrapped, skip_render_check=True)
+        sb3_check_env(env.unwrapped, warn=False)
+    finally:
+        env.close()
+
+
+@pytest.fixture()
+def env(tmp_path):
+    e = ResearchEnv(task="tabular", budget=6, instances=[10_001], run_dir=tmp_path)
+    yield e
+    e.close()
+
+
+def test_spaces_and_observation(env):
+    obs, info = env.reset(seed=0)
+    assert env.action_space.n == len(VOCABULARY)
+    assert obs.shape == (len(OBSERVATION_FEATURES),) and env.observation_space.contains(obs)
+    assert info["experiment"]["kind"] == "baseline" and info["experiments_used"] == 0
+    mask = env.action_masks()
+    assert mask.dtype == bool and mask.shape == (len(VOCABULARY),)
+    assert not mask[KIND_INDEX["propose"]] and mask[KIND_INDEX["stop"]]
+    # the observation carries the mask and nothing task-specific
+    assert np.array_equal(obs[-len(VOCABULARY):] > 0.5, mask)
+    assert not any("tabular" in f or "digits" in f for f in OBSERVATION_FEATURES)
+
+
+def test_episode_truncates_at_budget_and_return_telescopes(env):
+    obs, info = env.reset(seed=1)
+    start = info["start_metric"]
+    rng = np.random.default_rng(0)
+    total, steps, done = 0.0, 0, False
+    while not done:
+        mask = env.action_masks()
+        mask[KIND_INDEX["stop"]] = False
+        action = int(rng.choice(np.flatnonzero(mask)))
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        steps += 1
+        done = terminated or truncated
+    assert truncated and not terminated and steps == env.budget == info["experiments_used"]
+    expected = (info["incumbent_metric"] - start) / env.scale
+    assert total == pytest.approx(expected, abs=1e-6)
+    rows = read_ledger(env.ledger.run_dir)
+    assert len(rows) == env.budget + 1 and rows[0]["kind"] == "baseline"
+    assert {r["status"] for r in rows} <= {"ok", "crash", "timeout", "oom", "nan", "invalid"}
+
+
+def test_keep_only_beyond_noise(tmp_path):
+    env = ResearchEnv(task="tabular", budget=10, instances=[10_001], keep_threshold=1.0)
+    try:
+        env.reset(seed=2)
+        for kind in ("input_norm", "steps_up", "lr_up", "width_up", "steps_up"):
+            if not env.action_masks()[KIND_INDEX[kind]]:
+                continue
+            before = env.incumbent_scores[env.eval_seed]
+            _, reward, _, _, info = env.step(KIND_INDEX[kind])
+            exp = info["experiment"]
+            if exp["status"] == "ok":
+                delta = exp["metric"] - before
+                assert exp["kept"] == (delta > env.noise)
+                assert (reward > 0) == exp["kept"] or reward == pytest.approx(0.0)
+    finally:
+        env.close()
+
+
+def test_invalid_action_is_recorded_not_trained(env):
+    env.reset(seed=0)
+    bad = KIND_INDEX["propose"]
+    _, reward, terminated, truncated, info = env.step(bad)
+    assert info["status"] == "invalid" and reward == 0.0 and info["experiments_used"] == 1
+    assert info["experiment"]["seconds"] == 0.0
+
+
+def test_reevaluate_tightens_noise_and_stop_terminates(env):
+    env.reset(seed=3)
+    _, _, _, _, info = env.step(KIND_INDEX["reevaluate"])
+    assert info["kind"] == "reevaluate" and len(env.incumbent_scores) == 2
+    _, reward, terminated, truncated, info = env.step(KIND_INDEX["stop"])
+    assert terminated and not truncated and reward == 0.0
+
+
+def test_test_split_is_only_for_the_final_report(env):
+    env.reset(seed=0)
+    env.step(KIND_INDEX["steps_up"])
+    used = env.experiments_used
+    rec = env.evaluate_test()
+    assert rec["split"] == "test" and "test_acc" in rec["metrics"]
+    assert env.experiments_used == used  # not charged, not rewarded
+    assert read_ledger(env.ledger.run_dir)[-1]["split"] == "test"
+
+
+def test_seconds_budget_truncates(tmp_path):
+    env = ResearchEnv(task="tabular", budget=100, budget_seconds=0.01, instances=[10_001])
+    try:
+        env.reset(seed=0)
+        _, _, _, truncated, _ = env.step(KIND_INDEX["steps_up"])
+        assert truncated
+    finally:
+        env.close()
+
+
+def test_bad_arguments_fail_early():
+    with pytest.raises(ConfigError, match="budget"):
+        ResearchEnv(task="tabular", budget=0)
+    with pytest.raises(UnknownTaskError, match="known tasks"):
+        ResearchEnv(task="nope")
+    with pytest.raises(ConfigError, match="instance split"):
+        ResearchEnv(task="tabular", instances="somewhere")
+    with pytest.raises(ConfigError, match="sandbox"):
+        ResearchEnv(task="tabular", sandbox={"memory": 3})

@@ -1,0 +1,145 @@
+"""Experiments through the sandbox: typed statuses for every way an inner program fails.
+
+Each hostile program is a real candidate source run by the real fork-server sandbox; the
+campaign's process must survive all of them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from rsi_rl.edits import Candidate, start_candidate
+from rsi_rl.runner import Runner, diagnostics_from_log
+from rsi_rl.sandbox import SandboxLimits
+
+PRELUDE = "import numpy as np\nfrom rsi_rl import harness\nd = harness.data()\nn = len(d['x_eval'])\n"
+
+
+@pytest.fixture(scope="module")
+def runner(tabular):
+    r = Runner(tabular, SandboxLimits(timeout=4.0, memory_mb=2048))
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def inst(tabular):
+    return tabular.make_instance(0)
+
+
+def _alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie awaiting its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def run_src(runner, inst, body, seed=0):
+    cand = Candidate(dict(inst.start_config), {"train.py": PRELUDE + body})
+    return runner.run(inst, cand, seed)
+
+
+def test_real_program_ok_and_cached(runner, inst, tabular):
+    cand = start_candidate(tabular, inst.start_config)
+    res = runner.run(inst, cand, 0)
+    assert res.status == "ok", res.message + res.stderr_tail
+    assert 0.0 <= res.metrics["val_acc"] <= 1.0
+    assert res.diagnostics["loss_ratio"] > 0 and "train_acc" in res.diagnostics
+    again = runner.run(inst, cand, 0)
+    assert again.cached and again.metrics == res.metrics and again.seconds == res.seconds
+    other_seed = runner.run(inst, cand, 1)
+    assert not other_seed.cached
+
+
+def test_raise_is_crash_with_stderr_tail(runner, inst):
+    res = run_src(runner, inst, "raise RuntimeError('boom in the inner program')\n")
+    assert res.status == "crash"
+    assert "boom in the inner program" in res.stderr_tail and "boom" in res.message
+
+
+def test_hang_is_timeout_and_group_is_killed(runner, inst):
+    body = (
+        "import os, subprocess, time\n"
+        "p = subprocess.Popen(['sleep', '300'])\n"
+        "open('child.pid', 'w').write(str(p.pid))\n"
+        "print('child', p.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    t0 = time.monotonic()
+    res = run_src(runner, inst, body)
+    assert res.status == "timeout"
+    assert time.monotonic() - t0 < 30
+    pid = int(res.stdout_tail.split()[1])
+    time.sleep(0.2)
+    assert not _alive(pid)
+
+
+def test_unbounded_allocation_is_oom(tabular, inst):
+    with Runner(tabular, SandboxLimits(timeout=60.0, memory_mb=1300)) as small:
+        res = run_src(small, inst, "xs = []\nwhile True:\n    xs.append(bytearray(32 * 1024 * 1024))\n")
+    assert res.status == "oom", res.message + res.stderr_tail
+    assert res.max_rss_mb < 1300
+
+
+def test_no_submission_and_garbage_output_is_crash(runner, inst):
+    res = run_src(runner, inst, "print('val_acc: 1.0  <- a fake metric is just garbage here')\n")
+    assert res.status == "crash" and "harness.submit" in res.message
+    res = run_src(runner, inst, "open('predictions.npy', 'wb').write(b'not numpy at all')\n")
+    assert res.status == "crash" and "unreadable" in res.message
+
+
+def test_nan_predictions_and_diverged_loss(runner, inst):
+    res = run_src(runner, inst, "harness.submit(np.full((n, 2), np.nan))\n")
+    assert res.status == "nan"
+    body = "harness.log(step=1, train_loss=float('nan'))\nharness.submit(np.zeros((n, 2)))\n"
+    assert run_src(runner, inst, body).status == "nan"
+
+
+def test_wrong_shape_is_rejected_by_the_evaluator(runner, inst):
+    res = run_src(runner, inst, "harness.submit(np.zeros((n + 1, 7)))\n")
+    assert res.status == "crash" and "evaluator rejected" in res.message
+
+
+def test_program_cannot_claim_oom_or_fake_metric(runner, inst):
+    res = run_src(runner, inst, "import sys\nsys.exit(3)\n")
+    assert res.status == "crash"
+    # writing a metric file or printing one changes nothing: the parent scores predictions
+    body = "open('metrics.json','w').write('{\"val_acc\": 1.0}')\nharness.submit(np.zeros(n))\n"
+    res = run_src(runner, inst, body)
+    assert res.status == "ok" and res.metrics["val_acc"] < 0.9
+
+
+def test_killing_the_fork_server_is_a_crash_and_recovers(runner, inst, tabular):
+    res = run_src(runner, inst, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(60)\n")
+    assert res.status in ("crash", "timeout")
+    ok = runner.run(inst, start_candidate(tabular, inst.start_config), 7)
+    assert ok.status == "ok"
+
+
+def test_environment_is_scrubbed(runner, inst, monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "secret-should-not-leak")
+    body = "import os\nprint(sorted(os.environ))\nassert 'WANDB_API_KEY' not in os.environ\nharness.submit(np.zeros(n))\n"
+    res = run_src(runner, inst, body, seed=5)
+    assert res.status == "ok", res.stderr_tail
+    assert "secret" not in res.stdout_tail
+    assert res.enforced.get("wall_clock", "").startswith("enforced")
+
+
+def test_diagnostics_from_log():
+    d = diagnostics_from_log([{"train_loss": 2.0}, {"train_loss": 1.0}, {"train_loss": 0.5}, {"train_acc": 0.9}])
+    assert d["loss_ratio"] == pytest.approx(0.25) and d["slope"] < 0 and d["train_acc"] == 0.9
+    assert diagnostics_from_log([{"train_loss": float("inf")}])["diverged"] == 1.0
+    assert diagnostics_from_log([]) == {"diverged": 0.0}
+
+
+def test_no_leftover_processes_after_close(tabular, inst):
+    r = Runner(tabular, SandboxLimits(timeout=5.0))
+    r.run(inst, start_candidate(tabular, inst.start_config), 3)
+    pid = r.sandbox._proc.pid
+    r.close()  # the fork server exits on its own when its stdin closes
+    time.sleep(0.1)
+    assert not _alive(pid)
