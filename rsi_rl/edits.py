@@ -62,6 +62,16 @@ def start_candidate(task: InnerTask, config: dict[str, Any]) -> Candidate:
     return Candidate(config=dict(config), source=task.source())
 
 
+def reference_candidate(task: InnerTask, instance: Any) -> Candidate | None:
+    """The instance's reference (a careful human's config and code edits), if it has one."""
+    if instance.reference_config is None:
+        return None
+    cand = start_candidate(task, instance.reference_config)
+    for kind in instance.reference_edits:
+        cand, _ = apply_edit(task, cand, kind)
+    return cand
+
+
 def _knob_for(task: InnerTask, kind: str) -> tuple[Any, bool]:
     knob_kind, _, direction = kind.rpartition("_")
     return task.knob(knob_kind), direction == "up"

@@ -168,6 +168,8 @@ class Instance:
     data: dict[str, np.ndarray]
     start_config: dict[str, Any]
     reference_config: dict[str, Any] | None = None
+    #: code edits (vocabulary kinds) that belong to the reference, applied to the source
+    reference_edits: tuple[str, ...] = ()
     info: dict[str, Any] = field(default_factory=dict)
 
     @property

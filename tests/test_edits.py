@@ -58,3 +58,11 @@ def test_unknown_kind(digits):
     c = start_candidate(digits, digits.make_instance(0).start_config)
     with pytest.raises(EditError, match="unknown edit kind"):
         apply_edit(digits, c, "make_it_better")
+
+
+def test_reference_candidate(digits, tabular):
+    from rsi_rl.edits import reference_candidate
+
+    ref = reference_candidate(digits, digits.make_instance(0))
+    assert ref is not None and ref.toggles == {"cosine_schedule", "label_smoothing"}
+    assert reference_candidate(tabular, tabular.make_instance(0)) is None

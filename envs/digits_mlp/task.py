@@ -37,6 +37,9 @@ REFERENCE_CONFIG: dict[str, Any] = {
     "epochs": 32,
 }
 
+#: code edits of the reference: cosine decay and label smoothing
+REFERENCE_EDITS = ("cosine_schedule", "label_smoothing")
+
 KNOBS = (
     Knob("lr", "lr", "log", 1e-5, 0.3, 2.0),
     Knob("batch", "batch_size", "choice", choices=(16, 32, 64, 128, 256, 512)),
@@ -139,6 +142,8 @@ class DigitsMLPTask(InnerTask):
     patches = PATCHES
     heldout_seeds = range(0, 10)
     meta_train_seeds = range(10, 1000)
+    #: the data set's labelled source files; the sandboxed program must not read them
+    sandbox_hidden_paths = ("sklearn.datasets:data",)
 
     def make_instance(self, seed: int) -> Instance:
         from sklearn.datasets import load_digits
@@ -158,5 +163,6 @@ class DigitsMLPTask(InnerTask):
             data=data,
             start_config=dict(START_CONFIG),
             reference_config=dict(REFERENCE_CONFIG),
+            reference_edits=REFERENCE_EDITS,
             info={"n_classes": 10, "n_train": len(y_tr), "n_val": len(y_va), "n_test": len(y_te)},
         )
