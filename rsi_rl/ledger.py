@@ -85,8 +85,24 @@ class Ledger:
         row = self._db.execute("SELECT MAX(campaign) FROM experiments").fetchone()
         return int(row[0] or 0) + 1
 
+    def find(self, campaign: int, step: int, split: str, kind: str) -> int | None:
+        """Id of an already recorded experiment (a resumed run replays it), or None."""
+        row = self._db.execute(
+            "SELECT id FROM experiments WHERE campaign = ? AND step = ? AND split = ? AND kind = ?",
+            (campaign, step, split, kind),
+        ).fetchone()
+        return int(row[0]) if row else None
+
     def append(self, record: dict[str, Any]) -> int:
-        """Commit one experiment record; returns its ledger id."""
+        """Commit one experiment record; returns its ledger id.
+
+        A record already in the ledger (same campaign, step, split and kind: a resumed run
+        replaying its history) is not written twice; its existing id is returned.
+        """
+        if record.get("campaign") is not None and record.get("step") is not None:
+            found = self.find(record["campaign"], record["step"], record.get("split", "val"), record.get("kind", ""))
+            if found is not None:
+                return found
         names = [n for n, _ in COLUMNS if n != "id" and n in record]
         values = [
             json.dumps(record[n], default=str) if n in JSON_COLUMNS else record[n] for n in names

@@ -6,6 +6,7 @@ campaign's process must survive all of them.
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -14,7 +15,9 @@ from rsi_rl.edits import Candidate, start_candidate
 from rsi_rl.runner import Runner, diagnostics_from_log
 from rsi_rl.sandbox import SandboxLimits
 
-PRELUDE = "import numpy as np\nfrom rsi_rl import harness\nd = harness.data()\nn = len(d['x_eval'])\n"
+PRELUDE = (
+    "import numpy as np\nfrom rsi_rl import harness\nd = harness.data()\nn = len(d['x_eval'])\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,26 +64,39 @@ def test_raise_is_crash_with_stderr_tail(runner, inst):
     assert "boom in the inner program" in res.stderr_tail and "boom" in res.message
 
 
+def _running_with_args(*args: str) -> list[int]:
+    """Pids of live (non-zombie) processes whose command line is exactly ``args``."""
+    want = "\0".join(args).encode() + b"\0"
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if fh.read() == want and _alive(int(entry)):
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
 def test_hang_is_timeout_and_group_is_killed(runner, inst):
+    marker = "301.4159"  # a sleep nobody else runs
     body = (
-        "import os, subprocess, time\n"
-        "p = subprocess.Popen(['sleep', '300'])\n"
-        "open('child.pid', 'w').write(str(p.pid))\n"
-        "print('child', p.pid, flush=True)\n"
-        "time.sleep(300)\n"
+        f"import subprocess, time\np = subprocess.Popen(['sleep', '{marker}'])\ntime.sleep(300)\n"
     )
     t0 = time.monotonic()
     res = run_src(runner, inst, body)
     assert res.status == "timeout"
     assert time.monotonic() - t0 < 30
-    pid = int(res.stdout_tail.split()[1])
     time.sleep(0.2)
-    assert not _alive(pid)
+    assert _running_with_args("sleep", marker) == []
 
 
 def test_unbounded_allocation_is_oom(tabular, inst):
     with Runner(tabular, SandboxLimits(timeout=60.0, memory_mb=1300)) as small:
-        res = run_src(small, inst, "xs = []\nwhile True:\n    xs.append(bytearray(32 * 1024 * 1024))\n")
+        res = run_src(
+            small, inst, "xs = []\nwhile True:\n    xs.append(bytearray(32 * 1024 * 1024))\n"
+        )
     assert res.status == "oom", res.message + res.stderr_tail
     assert res.max_rss_mb < 1300
 
@@ -114,7 +130,11 @@ def test_program_cannot_claim_oom_or_fake_metric(runner, inst):
 
 
 def test_killing_the_fork_server_is_a_crash_and_recovers(runner, inst, tabular):
-    res = run_src(runner, inst, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(60)\n")
+    res = run_src(
+        runner,
+        inst,
+        "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(60)\n",
+    )
     assert res.status in ("crash", "timeout")
     ok = runner.run(inst, start_candidate(tabular, inst.start_config), 7)
     assert ok.status == "ok"
@@ -130,7 +150,9 @@ def test_environment_is_scrubbed(runner, inst, monkeypatch):
 
 
 def test_diagnostics_from_log():
-    d = diagnostics_from_log([{"train_loss": 2.0}, {"train_loss": 1.0}, {"train_loss": 0.5}, {"train_acc": 0.9}])
+    d = diagnostics_from_log(
+        [{"train_loss": 2.0}, {"train_loss": 1.0}, {"train_loss": 0.5}, {"train_acc": 0.9}]
+    )
     assert d["loss_ratio"] == pytest.approx(0.25) and d["slope"] < 0 and d["train_acc"] == 0.9
     assert diagnostics_from_log([{"train_loss": float("inf")}])["diverged"] == 1.0
     assert diagnostics_from_log([]) == {"diverged": 0.0}

@@ -1,0 +1,49 @@
+"""Resume a killed campaign from its run directory, losing and repeating nothing.
+
+The ledger commits every finished experiment before the next starts. To resume, the
+campaign is replayed from the start with the same seed and agent: every experiment the
+ledger holds is answered from the runner's cache (prefilled from the ledger), so the agent
+sees exactly the observations it saw before and makes the same choices, and the ledger
+skips rows it already has. The first experiment the ledger lacks (the one that was running
+when the process died) is trained for real, and the campaign goes on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rsi_rl.errors import ConfigError
+from rsi_rl.ledger import read_ledger
+from rsi_rl.runner import ExperimentResult, Runner
+
+RESULT_FIELDS = ("status", "seconds", "run_seconds", "cpu_seconds", "max_rss_mb", "message", "stderr_tail")
+
+
+def ledger_rows(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Rows of the run directory's ledger, or a one-line error naming what is missing."""
+    path = Path(run_dir)
+    if not (path / "ledger.sqlite").exists():
+        raise ConfigError(f"resume={run_dir}: no ledger.sqlite there; pass the run directory of a search")
+    return read_ledger(path)
+
+
+def prefill(runner: Runner, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Put the ledger's experiments into the runner's cache. Returns (campaign, count)."""
+    campaigns = [r["campaign"] for r in rows if r.get("campaign") is not None]
+    campaign = max(campaigns) if campaigns else 1
+    n = 0
+    for row in rows:
+        if row.get("campaign") != campaign or row.get("status") == "invalid" or row.get("seed") is None:
+            continue
+        fields = {k: row.get(k) for k in RESULT_FIELDS}
+        result = ExperimentResult(
+            **{k: v for k, v in fields.items() if v is not None},
+            metrics=row.get("metrics") or {},
+            diagnostics=row.get("diagnostics") or {},
+            enforced=row.get("enforced") or {},
+        )
+        key = runner.cache_key(row["instance"], row["candidate"], row["seed"], row.get("split") or "val")
+        runner.remember(key, result)
+        n += 1
+    return campaign, n

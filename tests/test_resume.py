@@ -1,0 +1,112 @@
+"""Resume after a crash: nothing finished is lost or repeated; the cache spans runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rsi_rl.cache import ResultCache
+from rsi_rl.ledger import read_ledger
+
+
+def _cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rsi_rl.cli", "search", *args]
+
+
+def _val_rows(run_dir: Path) -> list[tuple]:
+    return [
+        (r["step"], r["kind"], r["candidate"], r["metric"], r["status"])
+        for r in read_ledger(run_dir)
+    ]
+
+
+def test_result_cache_persists_across_processes(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    key = ("tabular/1", "abc", 0, "val", 30.0, 1)
+    a = ResultCache(path)
+    assert a.get(key) is None
+    a.put(key, {"status": "ok", "metrics": {"val_acc": 0.5}})
+    a.close()
+    b = ResultCache(path)
+    assert b.get(key) == {"status": "ok", "metrics": {"val_acc": 0.5}} and b.hit_rate == 1.0
+    b.close()
+
+
+def test_shared_cache_answers_a_second_campaign(tmp_path):
+    args = (
+        "task=tabular",
+        "budget=3",
+        "quiet=true",
+        "test=false",
+        f"cache={tmp_path / 'cache.sqlite'}",
+    )
+    first = subprocess.run(_cmd(*args), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(_cmd(*args), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    dirs = sorted(p.parent for p in tmp_path.glob("runs/search/*/*/summary.json"))
+    if len(dirs) == 1:  # both jobs started within the same second: same directory
+        pytest.skip("both runs landed in one directory")
+    s1, s2 = (json.loads((d / "summary.json").read_text()) for d in dirs)
+    assert s2["cache_hits"] >= 4 and s1["best_metric"] == s2["best_metric"]
+    assert all(r["cached"] for r in read_ledger(dirs[1]))
+
+
+def test_resume_requires_a_run_directory(tmp_path):
+    p = subprocess.run(
+        _cmd(f"resume={tmp_path}"), cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert p.returncode == 2 and "not a search run directory" in p.stderr
+
+
+@pytest.mark.slow
+def test_kill_at_random_points_then_resume(tmp_path):
+    """SIGKILL the campaign again and again; each resume keeps the ledger consistent, and
+    the final ledger equals that of a run that was never interrupted."""
+    budget = 8
+    args = ("task=tabular", f"budget={budget}", "seed=3", "quiet=true")
+    ref_dir = tmp_path / "reference"
+    ref = subprocess.run(
+        _cmd(*args, f"hydra.run.dir={ref_dir}"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert ref.returncode == 0, ref.stderr
+    run_dir = tmp_path / "killed"
+    rng = random.Random(0)
+    cmd = _cmd(*args, f"hydra.run.dir={run_dir}")
+    kills = 0
+    for attempt in range(30):
+        proc = subprocess.Popen(
+            cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            proc.wait(timeout=rng.uniform(3.0, 6.0) + 3.0 * attempt)  # grows: start-up must fit
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        if (run_dir / "ledger.sqlite").exists():
+            rows = _val_rows(run_dir)
+            steps = [(s, k) for s, k, *_ in rows]
+            assert len(steps) == len(set(steps)), "an experiment was recorded twice"
+            assert [s for s, k in steps if k != "test"] == list(
+                range(len([1 for _, k in steps if k != "test"]))
+            )
+        if proc.returncode == 0 and (run_dir / "summary.json").exists():
+            break
+        cmd = _cmd(f"resume={run_dir}")
+        time.sleep(0.2)
+    assert (run_dir / "summary.json").exists(), "the campaign never finished"
+    assert kills >= 1
+    assert _val_rows(run_dir) == _val_rows(ref_dir)
