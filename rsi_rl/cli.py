@@ -35,8 +35,67 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def _group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
+def _group_options(group: str, extra_dirs: list[Path] | tuple[Path, ...] = ()) -> list[str]:
+    dirs = [conf_dir(), *extra_dirs]
+    stems = {p.stem for d in dirs for p in (d / group).glob("*.yaml")}
+    return sorted(stem for stem in stems if not stem.startswith("_"))
+
+
+#: Hydra flags that take a value in the next argument
+_VALUE_FLAGS = ("--config-dir", "-cd", "--config-name", "-cn", "--config-path", "-cp")
+
+
+def _hydra_args(argv: list[str]) -> list[str]:
+    """The key=value overrides among ``argv`` (without Hydra's flags and their values)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in _VALUE_FLAGS:
+            skip = True
+        elif not a.startswith("-"):
+            out.append(a)
+    return out
+
+
+def _extra_config_dirs(argv: list[str]) -> list[Path]:
+    """Config folders a user adds with ``--config-dir DIR`` or ``hydra.searchpath=[file://DIR]``."""
+    dirs: list[str] = []
+    for i, a in enumerate(argv):
+        if a in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+        elif a.startswith("--config-dir="):
+            dirs.append(a.split("=", 1)[1])
+        elif a.startswith("hydra.searchpath="):
+            for item in a.split("=", 1)[1].strip("[]").split(","):
+                item = item.strip().strip("'\"")
+                if item.startswith("file://"):
+                    dirs.append(item[len("file://") :])
+    return [Path(d).expanduser().resolve() for d in dirs]
+
+
+def _compose_check(config_name: str, overrides: list[str]) -> None:
+    """Compose the config once so that a bad key or value fails in one line, not in Hydra's."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    args = [a for a in _hydra_args(overrides) if not a.startswith("hydra.")]
+    extra = _extra_config_dirs(overrides)
+    if extra:
+        args.append("hydra.searchpath=[" + ",".join(f"file://{d}" for d in extra) + "]")
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            compose(config_name=config_name, overrides=args)
+    except Exception as exc:  # hydra.errors.* and omegaconf.errors.*
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        msg = lines[0] if lines else type(exc).__name__
+        if "not in struct" in str(exc) or "Could not override" in msg:
+            key = msg.split("'")[1] if "'" in msg else "?"
+            msg = f"unknown config key {key!r} (see `rsi-rl {config_name} --cfg job` for the keys; use +{key}=... to add one)"
+        _fail(msg)
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def _preflight(overrides: list[str]) -> list[str]:
@@ -45,7 +104,8 @@ def _preflight(overrides: list[str]) -> list[str]:
 
     from rsi_rl.registry import plugin_tasks
 
-    args = [a for a in overrides if not a.startswith("-")]
+    args = _hydra_args(overrides)
+    extra = _extra_config_dirs(overrides)
     try:
         parsed = OverridesParser.create().parse_overrides(args)
     except Exception as exc:  # hydra.errors.OverrideParseException
@@ -57,7 +117,7 @@ def _preflight(overrides: list[str]) -> list[str]:
         if key not in ("task", "agent", "env", "sandbox", "logger") or ov.is_sweep_override():
             continue
         value = str(ov.value())
-        options = _group_options(key)
+        options = _group_options(key, extra)
         if value in options:
             continue
         if key == "task" and value in plugin_tasks():
@@ -132,7 +192,14 @@ def search_job(cfg: Any) -> dict[str, Any]:
         invalid_penalty=cfg.env.invalid_penalty,
         sandbox=sandbox,
         run_dir=run_dir,
+        cache_path=cfg.get("cache"),
     )
+    campaign = None
+    if cfg.get("resume"):
+        from rsi_rl.resume import ledger_rows, prefill
+
+        campaign, replayed = prefill(env.runner, ledger_rows(cfg.resume))
+        log.info(f"resuming {cfg.resume}: {replayed} finished experiments replay from the ledger")
     tracker.start(run_dir, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
 
     def progress(record: dict[str, Any], info: dict[str, Any]) -> None:
@@ -149,7 +216,9 @@ def search_job(cfg: Any) -> dict[str, Any]:
             log.info(format_progress(env, record))
 
     try:
-        summary = run_campaign(env, agent, seed=cfg.seed, instance=int(instance), test=cfg.test, on_experiment=progress)
+        summary = run_campaign(
+            env, agent, seed=cfg.seed, instance=int(instance), test=cfg.test, on_experiment=progress, campaign=campaign
+        )
         summary["run_dir"] = str(run_dir)
         save_best(env, run_dir, summary)
         tracker.log_summary(summary)
@@ -171,15 +240,35 @@ def search_job(cfg: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- tasks
 def tasks_job(cfg: Any) -> None:
-    """``rsi-rl tasks``: built-in and plugin tasks; a task that fails to load is reported."""
+    """``rsi-rl tasks``: built-in, plugin and config-file tasks; one that fails to load is reported.
+
+    Config-file tasks are ``task/*.yaml`` files (with a ``_target_``) in the config search
+    path, e.g. a script task, or a folder added with ``--config-dir``.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
     from rsi_rl.registry import BUILTIN_TASKS, make_task, task_names
 
-    for name in task_names():
-        origin = "built-in" if name in BUILTIN_TASKS else "plugin"
+    entries: list[tuple[str, str, Any]] = [
+        (name, "built-in" if name in BUILTIN_TASKS else "plugin", name) for name in task_names()
+    ]
+    seen = set(task_names()) | {"_plugin"}
+    for source in HydraConfig.get().runtime.config_sources:
+        if source.schema != "file":
+            continue
+        for path in sorted((Path(source.path) / "task").glob("*.yaml")):
+            if path.stem not in seen:
+                seen.add(path.stem)
+                entries.append((path.stem, "config", path))
+    for name, origin, spec in entries:
         try:
-            d = make_task(name).describe()
+            if isinstance(spec, Path):
+                spec = OmegaConf.load(spec)
+            d = make_task(spec).describe()
         except Exception as exc:  # noqa: BLE001 - one broken plugin must not hide the rest
-            print(f"{name:<14} {origin:<9} FAILED TO LOAD: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+            where = f" ({spec})" if origin == "config" else ""
+            print(f"{name:<14} {origin:<9} FAILED TO LOAD{where}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
             continue
         print(
             f"{name:<14} {origin:<9} {d['metric']} ({d['direction']}), {d['trust']}; "
@@ -187,9 +276,90 @@ def tasks_job(cfg: Any) -> None:
         )
 
 
+def check_task_job(cfg: Any) -> Any:
+    """``rsi-rl check-task``: print :func:`rsi_rl.checker.check_task`'s report; exit 1 on failure."""
+    from omegaconf import OmegaConf
+
+    from rsi_rl.checker import check_task
+
+    limits: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
+    sandbox = {k: v for k, v in limits.items() if v is not None}
+    config: Any = OmegaConf.to_container(cfg.config, resolve=True) if cfg.config else None
+    seeds = [int(s) for s in (cfg.seeds if not isinstance(cfg.seeds, int) else [cfg.seeds])]
+
+    def live(item: Any) -> None:
+        print(f"  {item.verdict.upper():<5} {item.name:<12} {item.detail}", flush=True)
+
+    report = check_task(
+        cfg.task,
+        instance=cfg.instance,
+        seeds=seeds,
+        run_edits=cfg.run_edits,
+        config=config,
+        sandbox=sandbox,
+        on_item=live,
+    )
+    print(report.format().splitlines()[-1])
+    if not report.ok:
+        raise SystemExit(1)
+    return report
+
+
+# ---------------------------------------------------------------------------- train, bench
+def train_job(cfg: Any) -> Any:
+    """``rsi-rl train``: meta-train an SB3 agent (see :mod:`rsi_rl.train`)."""
+    from rsi_rl.train import train_job as job
+
+    return job(cfg)
+
+
+def bench_job(cfg: Any) -> Any:
+    """``rsi-rl bench``: agents side by side on held-out instances (see :mod:`rsi_rl.bench`)."""
+    from rsi_rl.bench import bench_job as job
+
+    return job(cfg)
+
+
+# ---------------------------------------------------------------------------- report, export
+def report_job(cfg: Any) -> Any:
+    """``rsi-rl report RUN_DIR``: HTML page and PNGs from a ledger (see :mod:`rsi_rl.report`)."""
+    from rsi_rl.report import report_job as job
+
+    return job(cfg)
+
+
+def export_job(cfg: Any) -> Any:
+    """``rsi-rl export RUN_DIR``: the best candidate as a runnable program (:mod:`rsi_rl.export`)."""
+    from rsi_rl.export import export_job as job
+
+    return job(cfg)
+
+
+#: commands whose first argument may be a run directory (``rsi-rl report RUN_DIR``)
+RUN_DIR_COMMANDS = ("report", "export")
+
+
+def _run_dir_override(path: str) -> str:
+    """``run_dir='<path>'``, quoted for Hydra's override parser."""
+    return "run_dir='" + path.replace("'", "\\'") + "'"
+
+
+def try_job(cfg: Any) -> dict[str, Any]:
+    """``rsi-rl try``: one edit against a task; prints the experiment record as JSON."""
+    from rsi_rl.try_edit import try_job as job
+
+    return job(cfg)
+
+
 COMMANDS: dict[str, tuple[str, Callable[[Any], Any], str]] = {
     "search": ("search", search_job, "run a research campaign of an agent on one task"),
+    "train": ("train", train_job, "meta-train an SB3 agent on a task family (writes policy.zip)"),
+    "bench": ("bench", bench_job, "compare agents on held-out instances, equal budget, many seeds"),
     "tasks": ("tasks", tasks_job, "list built-in and plugin tasks"),
+    "check-task": ("check_task", check_task_job, "check that a task works: baseline, metric, edits, noise, timing"),
+    "try": ("try", try_job, "run one edit (kind, .diff or file) against a task; print the record"),
+    "report": ("report", report_job, "HTML page and plots of a run: rsi-rl report RUN_DIR"),
+    "export": ("export", export_job, "best candidate as a runnable program: rsi-rl export RUN_DIR"),
 }
 
 
@@ -198,6 +368,24 @@ def usage() -> str:
     lines += [f"  {name:<10} {help_}" for name, (_, _, help_) in COMMANDS.items()]
     lines += ["", "e.g. rsi-rl search task=digits_mlp agent=greedy budget=20", "docs: docs/cli.md"]
     return "\n".join(lines)
+
+
+def _resume_overrides(args: list[str]) -> list[str]:
+    """``resume=RUN_DIR``: reuse the run's own overrides and write into the same directory."""
+    resume = [a for a in args if a.startswith("resume=")]
+    if not resume:
+        return args
+    run_dir = Path(resume[-1].split("=", 1)[1]).resolve()
+    saved = run_dir / ".hydra" / "overrides.yaml"
+    if not saved.exists():
+        _fail(f"resume={run_dir}: not a search run directory (no .hydra/overrides.yaml)")
+    import yaml
+
+    previous = [o for o in (yaml.safe_load(saved.read_text()) or []) if not o.startswith(("resume=", "hydra."))]
+    keys = {a.split("=", 1)[0] for a in args if "=" in a}
+    merged = [o for o in previous if o.split("=", 1)[0] not in keys]
+    rest = [a for a in args if not a.startswith("resume=")]
+    return [*merged, *rest, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -210,8 +398,14 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         _fail(f"unknown command {command!r}; commands: {', '.join(COMMANDS)} (see rsi-rl --help)")
     config_name, fn, _ = COMMANDS[command]
+    if command in RUN_DIR_COMMANDS and rest and not rest[0].startswith("-") and "=" not in rest[0]:
+        rest = [_run_dir_override(rest[0]), *rest[1:]]
+    if command == "search":
+        rest = _resume_overrides(rest)
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in rest):
         rest = _preflight(rest)
+        if not any(a in ("-m", "--multirun") for a in rest):
+            _compose_check(config_name, rest)
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
     _run_hydra(config_name, fn, rest)
 

@@ -22,8 +22,10 @@ positions, code-edit toggles, per-kind history and the action mask. See
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ import numpy as np
 from rsi_rl.edits import Candidate, apply_edit, start_candidate, valid_kinds
 from rsi_rl.errors import ConfigError, EditError, TaskError
 from rsi_rl.ledger import Ledger
+from rsi_rl.proposer import ProposerError, make_proposer
 from rsi_rl.registry import make_task
 from rsi_rl.runner import STATUSES, ExperimentResult, Runner
 from rsi_rl.sandbox import SandboxLimits
@@ -93,6 +96,10 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         run_dir: where to keep the ledger (``ledger.sqlite`` + ``results.tsv``); None
             keeps no ledger.
         scratch_dir: parent folder of per-experiment scratch folders (default: a temp dir).
+        cache_path: optional SQLite result cache shared across runs (:mod:`rsi_rl.cache`).
+        proposer: an external proposer (:class:`~rsi_rl.proposer.Proposer`, an argv list,
+            or a mapping with ``command``); it unmasks the ``propose`` action, whose
+            proposals are trained and kept-or-reverted like any edit.
 
     Example:
         >>> import gymnasium as gym, rsi_rl
@@ -118,6 +125,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         run_dir: str | Path | None = None,
         scratch_dir: str | Path | None = None,
         render_mode: str | None = None,
+        proposer: Any = None,
+        cache_path: str | Path | None = None,
     ):
         super().__init__()
         if int(budget) < 1:
@@ -147,7 +156,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             limits.timeout = float(timeout)
         if limits.timeout <= 0:
             raise ConfigError(f"timeout must be positive seconds, got {limits.timeout}")
-        self.runner = Runner(self.task, limits, scratch_dir)
+        self.runner = Runner(self.task, limits, scratch_dir, cache_path=cache_path)
+        self.proposer = make_proposer(proposer)
         self.ledger = Ledger(run_dir, self.task.name, self.task.metric) if run_dir else None
         self.render_mode = render_mode
         self.action_space = gym.spaces.Discrete(len(VOCABULARY))
@@ -183,7 +193,10 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.instance = self.task.make_instance(inst_seed)
         self.eval_seed = int(self.np_random.integers(2**31 - 1))
         self._next_seed = self.eval_seed
-        self.campaign = self.ledger.next_campaign() if self.ledger else self.campaign + 1
+        if "campaign" in options:  # resuming: replay into the same campaign of the ledger
+            self.campaign = int(options["campaign"])
+        else:
+            self.campaign = self.ledger.next_campaign() if self.ledger else self.campaign + 1
         self.step_index = 0
         self.experiments_used = 0
         self.seconds_used = 0.0
@@ -237,8 +250,14 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             reward -= self.cost_per_second * result.seconds
             record = self._record(kind, self.incumbent, self.incumbent, f"rerun incumbent on seed {seed}", seed, result, False, reward)
         else:
-            child, description = apply_edit(self.task, self.incumbent, kind)
-            result = self.runner.run(self.instance, child, self.eval_seed)
+            try:  # a proposal can fail only now: its edit cannot be checked ahead like a mask
+                child, description, ask_seconds = self._make_child(kind)
+                result = self.runner.run(self.instance, child, self.eval_seed)
+            except ProposerError as exc:
+                child, description, ask_seconds = self.incumbent, "proposal failed", exc.seconds
+                result = ExperimentResult(status="invalid", message=str(exc))
+            if ask_seconds:  # the proposer's time is charged like training time
+                result = dataclasses.replace(result, seconds=result.seconds + ask_seconds)
             kept = False
             delta = 0.0
             if result.status == "ok":
@@ -256,7 +275,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             else:
                 parent = self.incumbent
             self._last_delta = delta / self.scale
-            h = self.history[kind]
+            h = self.history.setdefault(kind, [0, 0.0, 0])
             h[0] += 1
             h[1] += delta / self.scale
             h[2] += int(kept)
@@ -273,6 +292,59 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             self.budget_seconds is not None and self.seconds_used >= self.budget_seconds
         )
         return self._obs(), float(reward), False, bool(truncated), self._info(record)
+
+    def try_candidate(
+        self, child: Candidate, description: str = "", kind: str = "jump"
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """One experiment on a whole candidate (not one edit away), under ``step``'s rules.
+
+        For agents that propose complete configurations, such as Optuna TPE: ``child`` runs
+        on the campaign's evaluation seed, is charged to the budget, replaces the incumbent
+        only if it beats it by more than ``keep_threshold`` times the noise, and the reward
+        is the change of the incumbent estimate. ``kind`` labels the record (it is not a
+        vocabulary kind, so the per-kind history is left alone). Returns ``step``'s tuple.
+        """
+        if self.instance is None:
+            raise gym.error.ResetNeeded("call reset() before try_candidate()")
+        self.step_index += 1
+        old_estimate = self.incumbent_estimate
+        parent = self.incumbent
+        result = self.runner.run(self.instance, child, self.eval_seed)
+        kept, delta = False, 0.0
+        if result.status == "ok":
+            score = self.task.score(result.metrics[self.task.metric])
+            delta = score - self.incumbent_scores[self.eval_seed]
+            kept = delta > self.keep_threshold * self.noise
+            if kept:
+                self.incumbent = child
+                self.incumbent_scores = {self.eval_seed: score}
+                self.best_score = max(self.best_score, score)
+                self.since_improvement = 0
+        self._last_delta = delta / self.scale
+        reward = (self.incumbent_estimate - old_estimate) / self.scale
+        reward -= self.cost_per_second * result.seconds
+        record = self._record(kind, child, parent, description, self.eval_seed, result, kept, reward)
+        if not kept:
+            self.since_improvement += 1
+        self._mask = self._compute_mask()
+        truncated = self.experiments_used >= self.budget or (
+            self.budget_seconds is not None and self.seconds_used >= self.budget_seconds
+        )
+        return self._obs(), float(reward), False, bool(truncated), self._info(record)
+
+    def _make_child(self, kind: str) -> tuple[Candidate, str, float]:
+        """The incumbent after edit ``kind``, its description, and seconds spent proposing."""
+        if kind != "propose" or self.proposer is None:
+            return (*apply_edit(self.task, self.incumbent, kind), 0.0)
+        t0 = time.monotonic()
+        try:
+            seed, metric = self._fresh_seed(), self.incumbent_metric
+            return self.proposer.propose(
+                self.task, self.incumbent, self.log, seed, self.step_index, metric
+            )
+        except ProposerError as exc:
+            exc.seconds = time.monotonic() - t0
+            raise
 
     def _fresh_seed(self) -> int:
         while True:
@@ -389,6 +461,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
     def _compute_mask(self) -> np.ndarray:
         valid = valid_kinds(self.task, self.incumbent)
         mask = np.array([valid[k] and k in self._supported for k in VOCABULARY], dtype=bool)
+        mask[VOCABULARY.index("propose")] = self.proposer is not None
         return mask
 
     def action_masks(self) -> np.ndarray:

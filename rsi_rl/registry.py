@@ -6,13 +6,14 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
-from rsi_rl.errors import TaskError, UnknownTaskError
+from rsi_rl.errors import RsiRlError, TaskError, UnknownTaskError
 from rsi_rl.task import InnerTask
 
 #: built-in tasks: name -> "module:Class"
 BUILTIN_TASKS: dict[str, str] = {
     "digits_mlp": "rsi_rl.envs.digits_mlp.task:DigitsMLPTask",
     "tabular": "rsi_rl.envs.tabular.task:TabularTask",
+    "char_lm": "rsi_rl.envs.char_lm.task:CharLMTask",
 }
 
 ENTRY_POINT_GROUP = "rsi_rl.tasks"
@@ -42,6 +43,20 @@ def task_names() -> list[str]:
     return sorted(set(BUILTIN_TASKS) | set(plugin_tasks()))
 
 
+def task_config_hint() -> str:
+    """The task config file a user should fix: ``task/<choice>.yaml`` inside a Hydra job."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            choice = HydraConfig.get().runtime.choices.get("task")
+            if choice:
+                return f"task/{choice}.yaml"
+    except Exception:  # noqa: BLE001 - only a hint for a message
+        pass
+    return "the task config"
+
+
 def make_task(spec: str | InnerTask | type[InnerTask] | Any, **kwargs: Any) -> InnerTask:
     """Build a task from a name, class, instance, or a mapping with ``_target_``.
 
@@ -58,8 +73,19 @@ def make_task(spec: str | InnerTask | type[InnerTask] | Any, **kwargs: Any) -> I
         try:
             task = instantiate(spec, **kwargs)
         except Exception as exc:  # Hydra wraps import errors in its own
+            cause = exc.__cause__
+            if isinstance(cause, RsiRlError):  # the task's own one-line message
+                raise cause from None
+            if isinstance(cause, ImportError):
+                root = cause.__cause__ or cause
+                raise UnknownTaskError(
+                    f"task config _target_={spec.get('_target_')!r} does not import ({root}); "
+                    f"fix _target_ in {task_config_hint()}"
+                ) from exc
+            why = str(cause or exc).strip().splitlines()
             raise UnknownTaskError(
-                f"task config _target_={spec.get('_target_')!r} failed: {str(exc).splitlines()[0]}"
+                f"task config _target_={spec.get('_target_')!r} failed: {why[0] if why else type(exc).__name__} "
+                f"(in {task_config_hint()})"
             ) from exc
         if not isinstance(task, InnerTask):
             raise TaskError(f"_target_ {spec.get('_target_')!r} did not build an InnerTask")

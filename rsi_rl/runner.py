@@ -15,15 +15,16 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from rsi_rl import harness
+from rsi_rl.cache import CacheKey, ResultCache
 from rsi_rl.edits import Candidate
-from rsi_rl.sandbox import Sandbox, SandboxLimits
+from rsi_rl.sandbox import Sandbox, SandboxLimits, resolve_paths
 from rsi_rl.task import Instance, InnerTask
 
 Status = Literal["ok", "crash", "timeout", "oom", "nan", "invalid"]
@@ -46,6 +47,8 @@ class ExperimentResult:
     message: str = ""
     enforced: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
+    #: the sandbox itself failed (not the program): such results are never cached
+    sandbox_failed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +98,8 @@ class Runner:
         limits: sandbox limits; ``timeout`` defaults to the task's ``default_timeout``.
         scratch_root: parent folder of the per-experiment scratch folders (a temp folder
             by default); scratch folders are removed after each run unless ``keep_scratch``.
+        cache_path: optional SQLite file of results shared across runs and processes
+            (see :mod:`rsi_rl.cache`); without it the cache lives in memory.
     """
 
     def __init__(
@@ -103,20 +108,37 @@ class Runner:
         limits: SandboxLimits | None = None,
         scratch_root: str | Path | None = None,
         keep_scratch: bool = False,
+        cache_path: str | Path | None = None,
     ):
         self.task = task
         self.limits = limits or SandboxLimits(timeout=task.default_timeout)
+        # paths the program must not read: the user's, and the task's (e.g. a data set's files)
+        hidden = [*self.limits.hidden_paths, *getattr(task, "sandbox_hidden_paths", ())]
+        if hidden:
+            self.limits = replace(self.limits, hidden_paths=tuple(dict.fromkeys(resolve_paths(hidden))))
         self.sandbox = Sandbox(task.preload, self.limits)
         self._own_root = scratch_root is None
         self.scratch_root = Path(scratch_root or tempfile.mkdtemp(prefix="rsi_rl_scratch_"))
         self.scratch_root.mkdir(parents=True, exist_ok=True)
         self.keep_scratch = keep_scratch
-        self.cache: dict[tuple[Any, ...], ExperimentResult] = {}
-        self.cache_hits = 0
+        self.cache = ResultCache(cache_path)
         self._n = 0
+
+    @property
+    def cache_hits(self) -> int:
+        return self.cache.hits
+
+    def cache_key(self, instance_id: str, cand_hash: str, seed: int, split: str) -> CacheKey:
+        """What makes two experiments identical: instance, candidate, seed, split, limits."""
+        return (instance_id, cand_hash, int(seed), split, float(self.limits.timeout), int(self.limits.threads))
+
+    def remember(self, key: CacheKey, result: ExperimentResult) -> None:
+        """Store a result obtained elsewhere (e.g. replayed from a ledger on resume)."""
+        self.cache.put(key, {**result.to_dict(), "cached": False})
 
     def close(self) -> None:
         self.sandbox.close()
+        self.cache.close()
         if self._own_root:
             shutil.rmtree(self.scratch_root, ignore_errors=True)
 
@@ -128,13 +150,13 @@ class Runner:
 
     def run(self, instance: Instance, cand: Candidate, seed: int, split: str = "val") -> ExperimentResult:
         """Train ``cand`` on ``instance`` with ``seed``; evaluate on ``split`` (val or test)."""
-        key = (instance.id, cand.hash, int(seed), split, self.limits.timeout, self.limits.threads)
+        key = self.cache_key(instance.id, cand.hash, seed, split)
         hit = self.cache.get(key)
         if hit is not None:
-            self.cache_hits += 1
-            return ExperimentResult(**{**hit.to_dict(), "cached": True})
+            return ExperimentResult(**{**hit, "cached": True})
         result = self._run(instance, cand, seed, split)
-        self.cache[key] = result
+        if not result.sandbox_failed:
+            self.cache.put(key, result.to_dict())
         return result
 
     def _run(self, instance: Instance, cand: Candidate, seed: int, split: str) -> ExperimentResult:
@@ -185,7 +207,7 @@ class Runner:
             pass
         res.diagnostics = diagnostics_from_log(rows)
         if proc.sandbox_error:
-            res.status, res.message = "crash", proc.sandbox_error
+            res.status, res.message, res.sandbox_failed = "crash", proc.sandbox_error, True
         elif proc.timed_out:
             res.status, res.message = "timeout", f"killed after the {self.limits.timeout:g}s wall-clock limit"
         elif proc.exit_code == 3 or proc.signal == 9:

@@ -10,6 +10,7 @@ starts. See ``docs/sandbox.md`` for what is enforced on which platform.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -39,6 +40,16 @@ class SandboxLimits:
     processes: int = 64
     threads: int = 1
     no_network: bool = True
+    #: Linux: PID + mount namespaces, read-only filesystem but the scratch dir, private
+    #: /proc, no capabilities, pids cgroup. False = the plain sandbox (rlimits, session,
+    #: network namespace only), for benchmarks and platforms without namespaces.
+    hardened: bool = True
+    #: files or folders the program must not read (an empty tmpfs / /dev/null is mounted
+    #: over them), e.g. a data set's source files; hardened mode only
+    hidden_paths: tuple[str, ...] = ()
+    #: hide the home folder of the user running rsi_rl (credentials, W&B settings), keeping
+    #: the interpreter and ``sys.path`` entries under it visible; hardened mode only
+    hide_home: bool = True
 
 
 @dataclass
@@ -77,6 +88,26 @@ def scrubbed_env(threads: int = 1) -> dict[str, str]:
     return env
 
 
+def resolve_paths(specs: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Absolute paths of ``specs``: a path, or ``package:relative/path`` inside an
+    installed package (e.g. ``sklearn.datasets:data``). Unknown packages are skipped."""
+    import importlib.util
+
+    out = []
+    for spec in specs:
+        module, sep, rel = str(spec).partition(":")
+        if not sep or os.path.isabs(spec):
+            out.append(os.path.abspath(spec))
+            continue
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        roots = list(found.submodule_search_locations or []) if found else []
+        out.extend(os.path.join(root, rel) for root in roots[:1])
+    return tuple(out)
+
+
 class Sandbox:
     """A warm fork server that runs one program at a time under limits.
 
@@ -87,7 +118,9 @@ class Sandbox:
     Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, preload: tuple[str, ...] | list[str] = (), limits: SandboxLimits | None = None):
+    def __init__(
+        self, preload: tuple[str, ...] | list[str] = (), limits: SandboxLimits | None = None
+    ):
         self.preload = list(preload)
         self.limits = limits or SandboxLimits()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -124,10 +157,8 @@ class Sandbox:
                 proc.stdin.close()
             proc.wait(timeout=5)
         except (subprocess.TimeoutExpired, OSError):
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
             proc.wait()
         finally:
             if proc.stdout:
@@ -141,10 +172,8 @@ class Sandbox:
         self.close()
 
     def __del__(self) -> None:  # pragma: no cover - best effort
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:
-            pass
 
     def _read_event(self, timeout: float) -> dict[str, Any] | None:
         """Next JSON event from the fork server, or None on timeout/EOF."""
@@ -195,6 +224,9 @@ class Sandbox:
                 "open_files": lim.open_files,
                 "processes": lim.processes,
                 "no_network": lim.no_network,
+                "hardened": lim.hardened,
+                "hidden_paths": [str(p) for p in lim.hidden_paths],
+                "hide_home": lim.hide_home,
             },
         }
         try:
@@ -210,25 +242,23 @@ class Sandbox:
         event = self._read_event(timeout=lim.timeout)
         timed_out = event is None
         if timed_out:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
             event = self._read_event(timeout=30.0)
         seconds = time.monotonic() - t0
         if not event or event.get("event") != "exited":
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
             res = self._lost("the fork server died during the run (killed by the program?)")
             res.seconds, res.timed_out = seconds, timed_out
             return res
-        enforced: dict[str, Any] = {}
-        try:
-            enforced = json.loads((Path(workdir) / "sandbox.json").read_text())
-        except (OSError, ValueError):
-            pass
+        enforced: dict[str, Any] = dict(event.get("enforced") or {})
+        if not enforced:  # plain mode: only the program's own process wrote it down
+            try:
+                enforced = json.loads((Path(workdir) / "sandbox.json").read_text())
+                enforced["record"] = "sandbox.json, written in the program's process"
+            except (OSError, ValueError, AttributeError):
+                enforced = {"record": "missing"}
         enforced["wall_clock"] = f"enforced by parent: {lim.timeout}s"
         return ProcessResult(
             exit_code=event.get("exit_code"),

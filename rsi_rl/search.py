@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from rsi_rl.agents.base import Agent
+from rsi_rl.agents.base import Agent, CandidateAgent
 from rsi_rl.env import ResearchEnv
 from rsi_rl.vocab import VOCABULARY
 
@@ -43,9 +43,15 @@ def run_campaign(
     instance: int | None = None,
     test: bool = True,
     on_experiment: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+    campaign: int | None = None,
 ) -> dict[str, Any]:
-    """Run one campaign; returns its summary (start, best and test metrics, statuses...)."""
-    options = {"instance": int(instance)} if instance is not None else None
+    """Run one campaign; returns its summary (start, best and test metrics, statuses...).
+
+    ``campaign`` replays into an existing campaign of the ledger (see :mod:`rsi_rl.resume`).
+    """
+    options: dict[str, Any] = {"instance": int(instance)} if instance is not None else {}
+    if campaign is not None:
+        options["campaign"] = int(campaign)
     obs, info = env.reset(seed=seed, options=options)
     agent.reset(obs, info)
     if on_experiment:
@@ -53,8 +59,13 @@ def run_campaign(
     done = False
     rewards = 0.0
     while not done:
-        action = agent.act(obs, env.action_masks(), info)
-        obs, reward, terminated, truncated, info = env.step(action)
+        if isinstance(agent, CandidateAgent):  # whole candidates (TPE), one experiment each
+            action = -1
+            child, description = agent.propose(env)
+            obs, reward, terminated, truncated, info = env.try_candidate(child, description, agent.name)
+        else:
+            action = agent.act(obs, env.action_masks(), info)
+            obs, reward, terminated, truncated, info = env.step(action)
         rewards += reward
         agent.observe(action, reward, obs, info)
         if on_experiment:

@@ -14,12 +14,18 @@ from rsi_rl.ledger import read_ledger
 
 def rsi_rl(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rsi_rl.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "rsi_rl.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def test_search_writes_a_complete_run_directory(tmp_path):
-    p = rsi_rl("search", "task=tabular", "agent=greedy", "budget=4", "seed=0", "logger=csv", cwd=tmp_path)
+    p = rsi_rl(
+        "search", "task=tabular", "agent=greedy", "budget=4", "seed=0", "logger=csv", cwd=tmp_path
+    )
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0].startswith("tabular instance tabular/10000: start val_acc=")
@@ -28,8 +34,16 @@ def test_search_writes_a_complete_run_directory(tmp_path):
     assert lines[-2].startswith("done: start val_acc=") and "test test_acc=" in lines[-2]
     run_dir = Path(lines[-1].split()[2])
     assert run_dir.is_dir() and str(run_dir).startswith(str(tmp_path))
-    for name in ("ledger.sqlite", "results.tsv", "summary.json", "progress.csv", ".hydra/config.yaml",
-                 "best/config.yaml", "best/train.py", "best/diff.patch"):
+    for name in (
+        "ledger.sqlite",
+        "results.tsv",
+        "summary.json",
+        "progress.csv",
+        ".hydra/config.yaml",
+        "best/config.yaml",
+        "best/train.py",
+        "best/diff.patch",
+    ):
         assert (run_dir / name).exists(), name
     rows = read_ledger(run_dir)
     assert [r["kind"] for r in rows][0] == "baseline" and rows[-1]["split"] == "test"
@@ -72,8 +86,17 @@ def test_tasks_lists_builtins(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_sweep_writes_one_ledger_per_job(tmp_path):
-    p = rsi_rl("search", "-m", "task=tabular", "agent=random,greedy", "seed=0,1", "budget=2", "quiet=true",
-               cwd=tmp_path, timeout=600)
+    p = rsi_rl(
+        "search",
+        "-m",
+        "task=tabular",
+        "agent=random,greedy",
+        "seed=0,1",
+        "budget=2",
+        "quiet=true",
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     ledgers = sorted(tmp_path.glob("runs/multirun/search/*/*/*/ledger.sqlite"))
     assert len(ledgers) == 4

@@ -41,7 +41,9 @@ def test_code_toggle_on_then_off_restores_candidate(tabular):
 
 def test_patch_that_no_longer_applies_is_masked(digits):
     c = start_candidate(digits, digits.make_instance(0).start_config)
-    broken = Candidate(c.config, {"train.py": c.source["train.py"].replace("Activation = nn.ReLU", "")})
+    broken = Candidate(
+        c.config, {"train.py": c.source["train.py"].replace("Activation = nn.ReLU", "")}
+    )
     assert valid_kinds(digits, broken)["activation_gelu"] is False
     with pytest.raises(PatchError, match="does not apply"):
         apply_edit(digits, broken, "activation_gelu")

@@ -42,7 +42,7 @@ def test_spaces_and_observation(env):
     assert mask.dtype == bool and mask.shape == (len(VOCABULARY),)
     assert not mask[KIND_INDEX["propose"]] and mask[KIND_INDEX["stop"]]
     # the observation carries the mask and nothing task-specific
-    assert np.array_equal(obs[-len(VOCABULARY):] > 0.5, mask)
+    assert np.array_equal(obs[-len(VOCABULARY) :] > 0.5, mask)
     assert not any("tabular" in f or "digits" in f for f in OBSERVATION_FEATURES)
 
 

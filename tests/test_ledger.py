@@ -6,8 +6,18 @@ from rsi_rl.ledger import Ledger, read_ledger
 
 
 def _rec(i: int, **kw):
-    return {"campaign": 1, "step": i, "kind": "lr_up", "status": "ok", "metric": 0.5 + i / 100,
-            "kept": i % 2 == 0, "seconds": 0.1, "config": {"lr": 0.1 * i}, "description": "lr\tup\nx", **kw}
+    return {
+        "campaign": 1,
+        "step": i,
+        "kind": "lr_up",
+        "status": "ok",
+        "metric": 0.5 + i / 100,
+        "kept": i % 2 == 0,
+        "seconds": 0.1,
+        "config": {"lr": 0.1 * i},
+        "description": "lr\tup\nx",
+        **kw,
+    }
 
 
 def test_append_read_back_and_tsv(tmp_path):

@@ -79,7 +79,9 @@ def test_tabular_family_varies(tabular):
     infos = [tabular.make_instance(s).info for s in range(12)]
     assert len({i["n_classes"] for i in infos}) > 1
     assert len({i["n_features"] for i in infos}) > 1
-    assert len({tuple(sorted(tabular.make_instance(s).start_config.items())) for s in range(12)}) > 6
+    assert (
+        len({tuple(sorted(tabular.make_instance(s).start_config.items())) for s in range(12)}) > 6
+    )
 
 
 def test_every_builtin_task_covers_the_vocabulary(digits, tabular):

@@ -6,9 +6,16 @@ from typing import Any
 
 from rsi_rl.agents.base import Agent
 from rsi_rl.agents.baselines import GreedyAgent, RandomAgent
+from rsi_rl.agents.sb3 import PolicyAgent
+from rsi_rl.agents.tpe import TPEAgent
 from rsi_rl.errors import UnknownAgentError
 
-AGENTS: dict[str, type[Agent]] = {"random": RandomAgent, "greedy": GreedyAgent}
+AGENTS: dict[str, type[Agent]] = {
+    "random": RandomAgent,
+    "greedy": GreedyAgent,
+    "tpe": TPEAgent,
+    "policy": PolicyAgent,
+}
 
 
 def make_agent(name: str, **kwargs: Any) -> Agent:
@@ -20,4 +27,4 @@ def make_agent(name: str, **kwargs: Any) -> Agent:
     return cls(**kwargs)
 
 
-__all__ = ["AGENTS", "Agent", "GreedyAgent", "RandomAgent", "make_agent"]
+__all__ = ["AGENTS", "Agent", "GreedyAgent", "PolicyAgent", "RandomAgent", "TPEAgent", "make_agent"]

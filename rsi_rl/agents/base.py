@@ -50,3 +50,22 @@ class Agent(ABC):
         if len(idx) == 0:
             return KIND_INDEX["reevaluate"]
         return int(self.rng.choice(idx))
+
+
+class CandidateAgent(Agent):
+    """An agent that proposes whole candidates rather than edits (e.g. Optuna TPE).
+
+    :func:`rsi_rl.search.run_campaign` runs each proposal through
+    :meth:`rsi_rl.env.ResearchEnv.try_candidate`: one experiment, charged to the same
+    budget, kept or reverted under the same noise-aware rule as an edit.
+    """
+
+    @abstractmethod
+    def propose(self, env: Any) -> tuple[Any, str]:
+        """The next candidate to train and a one-line description of it."""
+
+    def _act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
+        raise NotImplementedError(
+            f"{type(self).__name__} proposes whole candidates; drive it with "
+            "rsi_rl.search.run_campaign (env.try_candidate), not env.step"
+        )

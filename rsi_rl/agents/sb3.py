@@ -1,0 +1,301 @@
+"""Stable-Baselines3 meta-agents: build them from Hydra configs, save and load policies.
+
+* :func:`build_algorithm` makes a MaskablePPO (sb3-contrib), PPO, A2C or DQN model from
+  an ``agent=<algo>`` config (``conf/agent/*.yaml``, instantiated with ``_partial_``).
+* :func:`save_policy` writes ``policy.zip`` with an ``rsi_rl.json`` entry inside: the
+  vocabulary version, observation size and feature names it was trained with, so that
+  :func:`load_policy` refuses a policy that cannot act on this version of the env and
+  says which of the two differs.
+* :class:`PolicyAgent` (``agent=policy agent.path=...zip``) acts with a saved policy:
+  the highest-scoring *valid* action (masked logits or Q-values), deterministically by
+  default; ``stop`` is masked unless ``allow_stop``.
+
+Example:
+    >>> agent = PolicyAgent("policies/tabular_maskable_ppo.zip")  # doctest: +SKIP
+    >>> action = agent.act(obs, env.action_masks(), info)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rsi_rl.agents.base import Agent
+from rsi_rl.errors import ConfigError, RsiRlError
+from rsi_rl.vocab import KIND_INDEX, VOCAB_VERSION, VOCABULARY
+
+#: name of the metadata entry inside a saved policy zip
+META_ENTRY = "rsi_rl.json"
+
+
+class PolicyLoadError(RsiRlError, ValueError):
+    """A saved policy cannot be used: missing file, other vocabulary or observation size."""
+
+
+def algorithm_classes() -> dict[str, type[Any]]:
+    """Algorithm name -> SB3 class (imports SB3 lazily)."""
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3 import A2C, DQN, PPO
+
+    return {"maskable_ppo": MaskablePPO, "ppo": PPO, "a2c": A2C, "dqn": DQN}
+
+
+#: algorithms that sample only valid actions during training
+MASKED_ALGOS: tuple[str, ...] = ("maskable_ppo",)
+
+
+def build_algorithm(
+    env: Any,
+    algo: str = "maskable_ppo",
+    policy: str = "MlpPolicy",
+    hyperparams: dict[str, Any] | None = None,
+    seed: int | None = None,
+    tensorboard_log: str | None = None,
+    verbose: int = 0,
+) -> Any:
+    """Build an SB3 model of ``algo`` on ``env`` (a VecEnv of the research env).
+
+    Args:
+        env: the (vectorised) environment.
+        algo: ``maskable_ppo``, ``ppo``, ``a2c`` or ``dqn``.
+        policy: SB3 policy alias (``MlpPolicy``).
+        hyperparams: constructor keyword arguments of the SB3 class (``n_steps``,
+            ``learning_rate``, ``policy_kwargs``, ...).
+        seed: seed of the model's randomness.
+        tensorboard_log: folder of TensorBoard logs, or None.
+        verbose: SB3 verbosity.
+
+    Raises:
+        ConfigError: unknown algorithm or a hyperparameter the class does not take.
+    """
+    classes = algorithm_classes()
+    if algo not in classes:
+        raise ConfigError(f"unknown agent.algo {algo!r}; known: {', '.join(classes)}")
+    kwargs = _plain(hyperparams or {})
+    try:
+        return classes[algo](
+            policy, env, seed=seed, tensorboard_log=tensorboard_log, verbose=verbose, **kwargs
+        )
+    except TypeError as exc:
+        raise ConfigError(f"agent hyperparameters for {algo}: {exc}") from None
+
+
+def _plain(obj: Any) -> Any:
+    """OmegaConf containers -> plain dicts and lists (SB3 checks types)."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(obj, DictConfig | ListConfig):
+            return OmegaConf.to_container(obj, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def policy_metadata(algo: str, obs_size: int, **extra: Any) -> dict[str, Any]:
+    """The metadata saved with a policy (vocabulary, observation layout, algorithm)."""
+    from rsi_rl.env import OBSERVATION_FEATURES
+
+    return {
+        "format": 1,
+        "algo": algo,
+        "vocab_version": VOCAB_VERSION,
+        "n_actions": len(VOCABULARY),
+        "obs_size": int(obs_size),
+        "observation_features": list(OBSERVATION_FEATURES),
+        **extra,
+    }
+
+
+def save_policy(model: Any, path: str | Path, algo: str, **extra: Any) -> Path:
+    """Save ``model`` to ``path`` (a .zip) with rsi_rl metadata inside; returns the path."""
+    path = Path(path)
+    if path.suffix != ".zip":
+        path = path.with_suffix(".zip")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    meta = policy_metadata(algo, int(np.prod(model.observation_space.shape)), **extra)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr(META_ENTRY, json.dumps(meta, indent=2, default=str))
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The rsi_rl metadata of a saved policy.
+
+    Raises:
+        PolicyLoadError: the file is missing, not a zip, or has no rsi_rl metadata.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PolicyLoadError(f"policy file {path} does not exist (set agent.path=...zip)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if META_ENTRY not in zf.namelist():
+                raise PolicyLoadError(
+                    f"{path} has no {META_ENTRY}: not saved by rsi-rl train, or saved by an older "
+                    "version; retrain it with rsi-rl train"
+                )
+            meta: dict[str, Any] = json.loads(zf.read(META_ENTRY).decode())
+    except zipfile.BadZipFile:
+        raise PolicyLoadError(f"{path} is not a policy zip file") from None
+    return meta
+
+
+def check_compatible(meta: dict[str, Any], path: str | Path, obs_size: int | None = None) -> None:
+    """Raise :class:`PolicyLoadError` naming what differs (vocabulary or observation size)."""
+    from rsi_rl.env import OBSERVATION_FEATURES
+
+    if meta.get("vocab_version") != VOCAB_VERSION:
+        theirs = str(meta.get("vocab_version", "?")).split(",")
+        ours = VOCAB_VERSION.split(",")
+        diff = next(
+            (f"{a!r} vs {b!r}" for a, b in zip(theirs, ours, strict=False) if a != b),
+            f"{len(theirs)} vs {len(ours)} entries",
+        )
+        raise PolicyLoadError(
+            f"policy {path} was trained with another edit vocabulary ({diff}); retrain it"
+        )
+    want = len(OBSERVATION_FEATURES) if obs_size is None else int(obs_size)
+    if int(meta.get("obs_size", -1)) != want:
+        raise PolicyLoadError(
+            f"policy {path} expects observations of size {meta.get('obs_size')}, the env gives "
+            f"{want} (observation features changed); retrain it"
+        )
+
+
+def load_policy(
+    path: str | Path, obs_size: int | None = None, device: str = "cpu"
+) -> tuple[Any, dict[str, Any]]:
+    """Load a saved policy after checking its metadata; returns ``(model, metadata)``."""
+    meta = read_metadata(path)
+    check_compatible(meta, path, obs_size)
+    classes = algorithm_classes()
+    algo = meta.get("algo", "maskable_ppo")
+    if algo not in classes:
+        raise PolicyLoadError(f"policy {path} uses unknown algorithm {algo!r}")
+    model = classes[algo].load(str(path), device=device)
+    return model, meta
+
+
+def action_scores(model: Any, obs: np.ndarray) -> np.ndarray:
+    """Per-action scores of a model for one observation: logits (PPO, A2C) or Q-values (DQN)."""
+    import torch as th
+
+    policy = model.policy
+    obs_t, _ = policy.obs_to_tensor(np.asarray(obs, dtype=np.float32))
+    with th.no_grad():
+        if hasattr(policy, "q_net"):
+            scores = policy.q_net(obs_t)
+        else:
+            dist = policy.get_distribution(obs_t)
+            scores = dist.distribution.logits
+    return np.asarray(scores.cpu().numpy()).reshape(-1)
+
+
+class TabuMask:
+    """The mask a policy acts under: the env's, minus ``stop`` and exact repeats.
+
+    An edit that was just reverted would, applied to the same incumbent, build the same
+    candidate and run it on the same seed: a duplicate experiment (the runner serves it
+    from its cache, charged at full cost). So once an edit fails on the incumbent it is
+    masked until another edit is kept (greedy's tabu list). ``reevaluate`` (a fresh seed)
+    stays valid, so some action always is. Used alike in training (:class:`PolicyMask`
+    wrapper) and when acting (:class:`PolicyAgent`), so the policy sees the same masks.
+    """
+
+    def __init__(self, allow_stop: bool = False, tabu: bool = True):
+        self.allow_stop = allow_stop
+        self.tabu = tabu
+        self.tried: set[int] = set()
+
+    def reset(self) -> None:
+        self.tried.clear()
+
+    def update(self, action: int, info: dict[str, Any]) -> None:
+        """Record the outcome of ``action`` (``info`` of the env step)."""
+        exp = info.get("experiment") or {}
+        if exp.get("kept"):
+            self.tried.clear()
+        elif exp.get("kind") not in ("reevaluate", "propose", "stop"):
+            self.tried.add(int(action))
+
+    def apply(self, mask: np.ndarray) -> np.ndarray:
+        out = np.asarray(mask, dtype=bool).copy()
+        if not self.allow_stop:
+            out[KIND_INDEX["stop"]] = False
+        if self.tabu:
+            for a in self.tried:
+                out[a] = False
+        if not out.any():
+            out[KIND_INDEX["reevaluate"]] = True
+        return out
+
+
+class PolicyAgent(Agent):
+    """An agent that acts with a saved SB3 policy (``agent=policy agent.path=...zip``).
+
+    Args:
+        path: the policy zip written by ``rsi-rl train`` or :func:`save_policy`.
+        deterministic: take the best valid action; otherwise sample from the masked
+            softmax of the scores.
+        allow_stop: let the policy end a campaign early (masked by default: with no
+            compute cost, stopping never helps and a learned ``stop`` only wastes budget).
+        tabu: mask edits that already failed on the incumbent (see :class:`TabuMask`).
+        seed: seed of sampling when not deterministic.
+    """
+
+    name: ClassVar[str] = "policy"
+
+    def __init__(
+        self,
+        path: str | Path,
+        deterministic: bool = True,
+        allow_stop: bool = False,
+        tabu: bool = True,
+        seed: int | None = None,
+    ):
+        super().__init__(seed)
+        self.path = Path(path)
+        self.model, self.meta = load_policy(self.path)
+        self.deterministic = deterministic
+        self.masker = TabuMask(allow_stop, tabu)
+
+    def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
+        self.masker.reset()
+
+    def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
+        self.masker.update(action, info)
+
+    def _act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
+        allowed = self.masker.apply(mask)
+        scores = action_scores(self.model, obs)
+        scores = np.where(allowed, scores, -np.inf)
+        if self.deterministic:
+            return int(np.argmax(scores))
+        z = np.exp(scores - scores[allowed].max())
+        return int(self.rng.choice(len(z), p=z / z.sum()))
+
+
+__all__ = [
+    "MASKED_ALGOS",
+    "PolicyAgent",
+    "PolicyLoadError",
+    "TabuMask",
+    "action_scores",
+    "algorithm_classes",
+    "build_algorithm",
+    "check_compatible",
+    "load_policy",
+    "policy_metadata",
+    "read_metadata",
+    "save_policy",
+]

@@ -1,0 +1,141 @@
+"""Optuna TPE over the same edit space and budget: the baseline a researcher would pick.
+
+How TPE maps onto the edit-based env (the fair-comparison choice):
+
+* **Same space.** TPE searches over exactly the candidates the edit agents can reach: for
+  each knob of the task, the values reachable from the start config by ``<knob>_up`` /
+  ``<knob>_down`` moves within bounds (an ordered integer index, so TPE models it as
+  ordinal), and for each code edit of the task a boolean toggle. Meta-actions
+  (``reevaluate``, ``propose``, ``stop``) have no TPE counterpart.
+* **Same budget.** Each TPE trial is *one* experiment: the proposed whole candidate runs
+  through the env's own runner on the campaign's evaluation seed
+  (:meth:`~rsi_rl.env.ResearchEnv.try_candidate`), is charged to the same K experiments
+  and seconds cap, and is kept only if it beats the incumbent by the same noise margin.
+  TPE does not pay one experiment per edit on the way to a far configuration (that would
+  handicap it); it does pay for a repeated proposal (the cached result is charged again,
+  as a repeated Optuna trial would be).
+* **Same start.** The start config's baseline run (free for every agent) is told to the
+  study as its first trial, so TPE knows what the edit agents know.
+
+Example:
+    rsi-rl search task=tabular agent=tpe budget=20
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rsi_rl.agents.base import CandidateAgent
+from rsi_rl.edits import Candidate, start_candidate
+from rsi_rl.errors import EditError
+from rsi_rl.task import InnerTask, Knob
+
+
+def reachable_values(knob: Knob, start: Any, limit: int = 64) -> list[Any]:
+    """Values of ``knob`` reachable from ``start`` by up/down moves, in ascending order."""
+    values = [start]
+    for up in (False, True):
+        v = start
+        for _ in range(limit):
+            v = knob.move(v, up)
+            if v is None:
+                break
+            values.insert(len(values) if up else 0, v)
+    return values
+
+
+class TPEAgent(CandidateAgent):
+    """Optuna's TPE sampler (ask/tell, seeded) over the task's knobs and code toggles.
+
+    Args:
+        seed: seed of the sampler (and so of the campaign's proposals).
+        n_startup_trials: random trials before TPE models the space (Optuna's default 10).
+        multivariate: model the knobs jointly (Optuna's ``multivariate`` TPE).
+    """
+
+    name: ClassVar[str] = "tpe"
+
+    def __init__(self, seed: int | None = None, n_startup_trials: int = 10, multivariate: bool = False):
+        super().__init__(seed)
+        self.n_startup_trials = int(n_startup_trials)
+        self.multivariate = bool(multivariate)
+        self.study: Any = None
+        self._trial: Any = None
+
+    def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
+        self.study = None  # built lazily on the first proposal, from the env's task
+
+    def _setup(self, env: Any) -> None:
+        import optuna
+        from optuna.distributions import CategoricalDistribution, IntDistribution
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        task: InnerTask = env.task
+        start: dict[str, Any] = dict(env.instance.start_config)
+        self.start = start_candidate(task, start)
+        self.space: dict[str, list[Any]] = {}
+        self.distributions: dict[str, Any] = {}
+        start_params: dict[str, Any] = {}
+        for knob in task.knobs:
+            values = reachable_values(knob, start.get(knob.key))
+            self.space[knob.kind] = values
+            self.distributions[knob.kind] = IntDistribution(0, len(values) - 1)
+            start_params[knob.kind] = values.index(start.get(knob.key))
+        for patch in task.patches:
+            self.distributions[patch.kind] = CategoricalDistribution([False, True])
+            start_params[patch.kind] = False
+        sampler = optuna.samplers.TPESampler(
+            seed=self.seed, n_startup_trials=self.n_startup_trials, multivariate=self.multivariate
+        )
+        self.study = optuna.create_study(direction=task.direction, sampler=sampler)
+        self.study.add_trial(
+            optuna.trial.create_trial(
+                params=start_params, distributions=self.distributions, value=float(env.start_metric)
+            )
+        )
+
+    def candidate(self, task: InnerTask, params: dict[str, Any]) -> tuple[Candidate, str]:
+        """The candidate of a parameter set: knob values and code toggles applied to the start."""
+        config = dict(self.start.config)
+        changes = []
+        for knob in task.knobs:
+            value = self.space[knob.kind][int(params[knob.kind])]
+            if value != config.get(knob.key):
+                changes.append(f"{knob.key}={value}")
+            config[knob.key] = value
+        source = dict(self.start.source)
+        toggles = []
+        for patch in task.patches:
+            if params.get(patch.kind):
+                source[patch.file] = patch.apply(source[patch.file])
+                toggles.append(patch.kind)
+        desc = " ".join(changes + [f"+{t}" for t in toggles]) or "start config"
+        cand = Candidate(config, source, frozenset(toggles), self.start.hash, "tpe")
+        return cand, desc
+
+    def propose(self, env: Any) -> tuple[Candidate, str]:
+        if self.study is None:
+            self._setup(env)
+        self._trial = self.study.ask(self.distributions)
+        try:
+            return self.candidate(env.task, self._trial.params)
+        except EditError:  # patches that do not compose: run the start config instead
+            return self.start, "start config (proposal did not apply)"
+
+    def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
+        if self._trial is None:
+            return
+        import optuna
+
+        exp = info.get("experiment") or {}
+        metric = exp.get("metric")
+        if exp.get("status") == "ok" and metric is not None:
+            self.study.tell(self._trial, float(metric))
+        else:
+            self.study.tell(self._trial, state=optuna.trial.TrialState.FAIL)
+        self._trial = None
+
+
+__all__ = ["TPEAgent", "reachable_values"]

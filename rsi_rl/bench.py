@@ -1,0 +1,501 @@
+"""``rsi-rl bench``: agents side by side on held-out instances, equal budget, many seeds.
+
+Protocol (DESIGN.md, "Evaluation protocol"): every agent runs one campaign per
+*(instance, seed)* pair, the same pairs for every agent, each with the same budget of K
+experiments (and the optional seconds cap). Campaign ``i`` (``i < seeds``) uses seed ``i``
+on held-out instance ``instances[i % n]``; with ``instances=null`` every seed gets its own
+held-out instance (the task's first ``seeds`` held-out seeds). Metrics, per agent:
+
+* **normalised regret at K**: ``(best_known - best_K) / (best_known - start)`` on the
+  validation metric (the one that rewards), clipped to [0, 1]; ``best_known`` of an
+  instance is the best validation metric any campaign of any agent reached on it (plus
+  the optional ``oracle`` search's), so 0 = as good as anything found. Mean and 95%
+  bootstrap CI over campaigns.
+* **AUC**: mean over k = 1..K of the normalised regret of the best-so-far (lower is
+  better: it rewards improving early).
+* **experiments to the reference** (tasks with a reference config): first k at which the
+  best-so-far reaches the reference config's validation metric on the same seed; median.
+* **paired wins**: for each pair of agents, wins/ties/losses on regret at K over the same
+  (instance, seed) pairs and the two-sided Wilcoxon signed-rank p-value.
+* **Cotra milestones** (tasks with a reference config): share of campaigns that improve on
+  the start (adequacy), reach the reference metric (parity), beat it (supremacy).
+
+A crash of one campaign is recorded (``error`` in its row) and the bench goes on. Writes
+``bench.json``, ``campaigns.jsonl`` and ``best_so_far_experiments.png`` /
+``best_so_far_seconds.png`` into the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsi_rl.errors import ConfigError, UnknownAgentError
+
+log = logging.getLogger("rsi_rl")
+
+
+# ---------------------------------------------------------------------------- statistics
+def bootstrap_ci(
+    values: Sequence[float], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if len(x) == 0:
+        return (math.nan, math.nan)
+    if len(x) == 1:
+        return (float(x[0]), float(x[0]))
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
+    return (float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2)))
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """Wins of ``a`` over ``b`` (lower is better) and the Wilcoxon signed-rank p-value."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    d = x - y
+    eps = 1e-12
+    out: dict[str, Any] = {
+        "n": int(len(d)),
+        "wins": int((d < -eps).sum()),
+        "ties": int((np.abs(d) <= eps).sum()),
+        "losses": int((d > eps).sum()),
+        "mean_diff": float(d.mean()) if len(d) else math.nan,
+        "p_value": 1.0,
+    }
+    if (np.abs(d) > eps).sum() >= 1:
+        from scipy.stats import wilcoxon
+
+        try:
+            out["p_value"] = float(wilcoxon(x, y, zero_method="wilcox").pvalue)
+        except ValueError:
+            out["p_value"] = 1.0
+    return out
+
+
+def normalised_regret(best: float, start: float, best_known: float, maximize: bool = True) -> float:
+    """``(best_known - best) / (best_known - start)`` in [0, 1] (0 when nothing was found)."""
+    if not maximize:
+        best, start, best_known = -best, -start, -best_known
+    gap = best_known - start
+    if gap <= 1e-12:
+        return 0.0
+    return float(min(1.0, max(0.0, (best_known - best) / gap)))
+
+
+# ---------------------------------------------------------------------------- campaigns
+def _agent(name: str, agent_cfgs: dict[str, Any], seed: int) -> Any:
+    from hydra.utils import instantiate
+
+    from rsi_rl.agents import AGENTS, make_agent
+
+    cfg = agent_cfgs.get(name)
+    if cfg is not None:
+        return instantiate(cfg, seed=seed)
+    if name in AGENTS:
+        return make_agent(name, seed=seed)
+    raise UnknownAgentError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
+
+
+def run_one(
+    env: Any, agent: Any, seed: int, instance: int, reference: bool = True
+) -> dict[str, Any]:
+    """One campaign; returns its row: start, best-so-far curve (per experiment, seconds)."""
+    from rsi_rl.edits import start_candidate
+    from rsi_rl.search import run_campaign
+
+    curve: list[float] = []
+    seconds: list[float] = []
+
+    def on_exp(record: dict[str, Any], info: dict[str, Any]) -> None:
+        if record.get("kind") in ("baseline", "stop") or record.get("split") != "val":
+            return
+        curve.append(float(env.incumbent_metric))
+        seconds.append(float(env.seconds_used))
+
+    t0 = time.monotonic()
+    summary = run_campaign(env, agent, seed=seed, instance=instance, test=True, on_experiment=on_exp)
+    row: dict[str, Any] = {
+        "agent": agent.name or type(agent).__name__,
+        "instance": int(instance),
+        "seed": int(seed),
+        "start": float(summary["start_metric"]),
+        "best": float(summary["best_metric"]),
+        "test": summary.get("test_metric"),
+        "curve": curve,
+        "seconds": seconds,
+        "experiments": int(summary["experiments"]),
+        "wall_seconds": round(time.monotonic() - t0, 2),
+        "statuses": summary["statuses"],
+        "best_edits": summary["best_edits"],
+    }
+    ref_cfg = env.instance.reference_config if env.instance is not None else None
+    if reference and ref_cfg is not None:
+        ref = start_candidate(env.task, ref_cfg)
+        res = env.runner.run(env.instance, ref, env.eval_seed)
+        row["reference"] = float(res.metrics[env.task.metric]) if res.status == "ok" else None
+    return row
+
+
+def _best_known(rows: list[dict[str, Any]], maximize: bool) -> dict[int, float]:
+    best: dict[int, float] = {}
+    pick = max if maximize else min
+    for r in rows:
+        if "error" in r:
+            continue
+        vals = [r["best"], r["start"], *r["curve"]]
+        if r.get("reference") is not None:
+            vals.append(r["reference"])
+        v = pick(vals)
+        best[r["instance"]] = pick(best.get(r["instance"], v), v)
+    return best
+
+
+def summarise(rows: list[dict[str, Any]], agents: list[str], budget: int, maximize: bool) -> dict[str, Any]:
+    """Per-agent metrics and pairwise tests from campaign rows (see the module docstring)."""
+    best_known = _best_known(rows, maximize)
+    better = (lambda a, b: a >= b - 1e-12) if maximize else (lambda a, b: a <= b + 1e-12)
+    by_agent: dict[str, dict[tuple[int, int], dict[str, Any]]] = {a: {} for a in agents}
+    for r in rows:
+        if "error" in r:
+            continue
+        bk = best_known[r["instance"]]
+        curve = r["curve"] + [r["best"]] * max(0, budget - len(r["curve"]))
+        curve = curve[:budget] if curve else [r["start"]] * budget
+        regs = [normalised_regret(v, r["start"], bk, maximize) for v in curve]
+        r["regret"] = normalised_regret(r["best"], r["start"], bk, maximize)
+        r["auc"] = float(np.mean(regs))
+        r["regret_curve"] = regs
+        if r.get("reference") is not None:
+            hit = [k + 1 for k, v in enumerate(r["curve"]) if better(v, r["reference"])]
+            r["to_reference"] = hit[0] if hit else None
+        by_agent[r["agent"]][(r["instance"], r["seed"])] = r
+    out: dict[str, Any] = {}
+    for a in agents:
+        rs = list(by_agent[a].values())
+        regret = [r["regret"] for r in rs]
+        auc = [r["auc"] for r in rs]
+        entry: dict[str, Any] = {
+            "campaigns": len(rs),
+            "errors": sum(1 for r in rows if r["agent"] == a and "error" in r),
+            "regret_mean": float(np.mean(regret)) if rs else None,
+            "regret_ci95": bootstrap_ci(regret),
+            "regret_median": float(np.median(regret)) if rs else None,
+            "auc_mean": float(np.mean(auc)) if rs else None,
+            "auc_ci95": bootstrap_ci(auc),
+            "best_mean": float(np.mean([r["best"] for r in rs])) if rs else None,
+            "start_mean": float(np.mean([r["start"] for r in rs])) if rs else None,
+            "test_mean": float(np.mean([r["test"] for r in rs if r.get("test") is not None]))
+            if any(r.get("test") is not None for r in rs)
+            else None,
+            "seconds_mean": float(np.mean([r["seconds"][-1] if r["seconds"] else 0.0 for r in rs]))
+            if rs
+            else None,
+        }
+        with_ref = [r for r in rs if r.get("reference") is not None]
+        if with_ref:
+            hits = [r["to_reference"] for r in with_ref if r.get("to_reference") is not None]
+            entry["experiments_to_reference_median"] = float(np.median(hits)) if hits else None
+            entry["reached_reference"] = len(hits) / len(with_ref)
+            cmp_gt = (lambda x, y: x > y + 1e-12) if maximize else (lambda x, y: x < y - 1e-12)
+            entry["cotra"] = {
+                "adequacy": float(np.mean([cmp_gt(r["best"], r["start"]) for r in with_ref])),
+                "parity": float(np.mean([better(r["best"], r["reference"]) for r in with_ref])),
+                "supremacy": float(np.mean([cmp_gt(r["best"], r["reference"]) for r in with_ref])),
+            }
+        out[a] = entry
+    pairs: dict[str, Any] = {}
+    for a in agents:
+        for b in agents:
+            if a == b:
+                continue
+            keys = sorted(set(by_agent[a]) & set(by_agent[b]))
+            pairs[f"{a}_vs_{b}"] = paired_test(
+                [by_agent[a][k]["regret"] for k in keys], [by_agent[b][k]["regret"] for k in keys]
+            )
+    return {"agents": out, "paired": pairs, "best_known": {str(k): v for k, v in best_known.items()}}
+
+
+def plot(rows: list[dict[str, Any]], agents: list[str], budget: int, run_dir: Path, metric: str) -> list[Path]:
+    """Best-so-far (normalised regret) vs experiments and vs seconds, mean over campaigns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for a in agents:
+        curves = np.array([r["regret_curve"] for r in rows if r["agent"] == a and "regret_curve" in r])
+        if len(curves) == 0:
+            continue
+        k = np.arange(1, budget + 1)
+        m = curves.mean(axis=0)
+        se = curves.std(axis=0, ddof=1) / math.sqrt(len(curves)) if len(curves) > 1 else 0 * m
+        ax.plot(k, m, label=a)
+        ax.fill_between(k, m - 1.96 * se, m + 1.96 * se, alpha=0.2)
+    ax.set_xlabel("experiments")
+    ax.set_ylabel("normalised regret of best-so-far")
+    ax.set_title(f"best-so-far vs experiments ({metric})")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(run_dir / "best_so_far_experiments.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    tmax = max((r["seconds"][-1] for r in rows if r.get("seconds")), default=1.0)
+    grid = np.linspace(0, tmax, 100)
+    for a in agents:
+        series = []
+        for r in rows:
+            if r["agent"] != a or "regret_curve" not in r or not r["seconds"]:
+                continue
+            regs = [1.0] + r["regret_curve"][: len(r["seconds"])]
+            times = [0.0] + r["seconds"]
+            idx = np.searchsorted(times, grid, side="right") - 1
+            series.append(np.asarray(regs)[np.clip(idx, 0, len(regs) - 1)])
+        if series:
+            ax.plot(grid, np.mean(series, axis=0), label=a)
+    ax.set_xlabel("experiment seconds (wall-clock, cumulative)")
+    ax.set_ylabel("normalised regret of best-so-far")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_title("best-so-far vs seconds")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(run_dir / "best_so_far_seconds.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+# ---------------------------------------------------------------------------- the job
+def bench(
+    task: Any,
+    agents: Sequence[str],
+    run_dir: str | Path,
+    budget: int = 20,
+    seeds: int = 20,
+    instances: int | Sequence[int] | None = None,
+    budget_seconds: float | None = None,
+    agent_cfgs: dict[str, Any] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    oracle_budget: int = 0,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Run the bench and write ``bench.json`` (+ plots) into ``run_dir``; returns the result.
+
+    Args:
+        task: task name, instance or ``_target_`` mapping.
+        agents: agent names (``conf/agent/<name>.yaml`` via ``agent_cfgs``, or built-ins).
+        run_dir: output folder.
+        budget: K experiments per campaign.
+        seeds: campaigns per agent (seed ``i`` on instance ``i % n``).
+        instances: number of held-out instances (the task's first ones), an explicit list of
+            seeds, or None for one per seed.
+        budget_seconds: optional seconds cap per campaign (same for every agent).
+        agent_cfgs: Hydra configs of agents by name.
+        env_kwargs: extra :class:`~rsi_rl.env.ResearchEnv` arguments.
+        oracle_budget: if > 0, a greedy search of this many experiments per instance adds to
+            the best known metric (not an agent of the comparison).
+        plots: write the PNG plots.
+
+    Raises:
+        UnknownAgentError: an agent name that is neither configured nor built in.
+        ConfigError: bad budget or seeds.
+    """
+    from rsi_rl.agents import AGENTS
+    from rsi_rl.env import ResearchEnv
+    from rsi_rl.registry import make_task
+
+    agents = list(agents)
+    agent_cfgs = dict(agent_cfgs or {})
+    known = sorted(set(AGENTS) | set(agent_cfgs))
+    for a in agents:
+        if a not in known:
+            raise UnknownAgentError(f"unknown agent {a!r} in agents; known agents: {', '.join(known)}")
+    if not agents:
+        raise ConfigError(f"agents is empty; name some of: {', '.join(known)}")
+    if int(budget) < 1 or int(seeds) < 1:
+        raise ConfigError(f"budget and seeds must be positive, got budget={budget} seeds={seeds}")
+    task_obj = make_task(task)
+    heldout = list(task_obj.heldout_seeds)
+    if instances is None:
+        pool = heldout[: int(seeds)]
+    elif isinstance(instances, int):
+        pool = heldout[: max(1, int(instances))]
+    else:
+        pool = [int(s) for s in instances]
+    if not pool:
+        raise ConfigError("instances selects no held-out instance")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    maximize = task_obj.direction == "maximize"
+    env = ResearchEnv(
+        task=task_obj,
+        budget=int(budget),
+        budget_seconds=budget_seconds,
+        instances=pool,
+        **(env_kwargs or {}),
+    )
+    rows: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    try:
+        with open(run_dir / "campaigns.jsonl", "w") as fh:
+            for i in range(int(seeds)):
+                inst = pool[i % len(pool)]
+                for name in agents:
+                    try:
+                        agent = _agent(name, agent_cfgs, seed=i)
+                        row = run_one(env, agent, seed=i, instance=inst)
+                        row["agent"] = name
+                    except (UnknownAgentError, ConfigError):
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - one crash must not stop the bench
+                        row = {
+                            "agent": name,
+                            "instance": inst,
+                            "seed": i,
+                            "error": f"{type(exc).__name__}: {exc}",
+                            "traceback": traceback.format_exc()[-2000:],
+                        }
+                        log.warning(f"campaign {name} seed {i} instance {inst} failed: {row['error']}")
+                    rows.append(row)
+                    fh.write(json.dumps(row, default=str) + "\n")
+                    fh.flush()
+                    if "error" not in row:
+                        log.info(
+                            f"[{i + 1}/{seeds}] {name:<8} instance {inst}: {row['start']:.4f} -> "
+                            f"{row['best']:.4f} in {row['experiments']} experiments "
+                            f"({row['wall_seconds']:.1f}s)"
+                        )
+            if oracle_budget > 0:
+                for inst in pool:
+                    oracle_env = ResearchEnv(task=task_obj, budget=int(oracle_budget), instances=[inst])
+                    try:
+                        from rsi_rl.agents import GreedyAgent
+
+                        r = run_one(oracle_env, GreedyAgent(seed=0), seed=0, instance=inst)
+                        r["agent"] = "_oracle"
+                        rows.append(r)
+                    finally:
+                        oracle_env.close()
+    finally:
+        env.close()
+    result = summarise(rows, agents, int(budget), maximize)
+    result["setup"] = {
+        "task": task_obj.name,
+        "metric": task_obj.metric,
+        "direction": task_obj.direction,
+        "agents": agents,
+        "budget": int(budget),
+        "budget_seconds": budget_seconds,
+        "seeds": int(seeds),
+        "instances": pool,
+        "oracle_budget": int(oracle_budget),
+        "regret": "(best_known - best) / (best_known - start) on the validation metric, clipped to [0, 1]",
+        "wall_seconds": round(time.monotonic() - t0, 1),
+    }
+    if plots:
+        result["plots"] = [str(p) for p in plot(rows, agents, int(budget), run_dir, task_obj.metric)]
+    (run_dir / "bench.json").write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The per-agent table and paired p-values of a bench result, as text."""
+    lines = [f"{'agent':<10} {'regret@K':>9} {'95% CI':>17} {'AUC':>7} {'best':>7} {'n':>4}"]
+    for a, e in result["agents"].items():
+        if e["regret_mean"] is None:
+            lines.append(f"{a:<10} (no campaign finished; {e['errors']} errors)")
+            continue
+        lo, hi = e["regret_ci95"]
+        lines.append(
+            f"{a:<10} {e['regret_mean']:9.3f} [{lo:6.3f}, {hi:6.3f}] {e['auc_mean']:7.3f} "
+            f"{e['best_mean']:7.4f} {e['campaigns']:4d}"
+        )
+        if "cotra" in e:
+            c = e["cotra"]
+            lines.append(
+                f"{'':<10} cotra adequacy {c['adequacy']:.2f} parity {c['parity']:.2f} "
+                f"supremacy {c['supremacy']:.2f}; median experiments to reference "
+                f"{e['experiments_to_reference_median']}"
+            )
+    first = next(iter(result["agents"]), None)
+    for key, p in result["paired"].items():
+        if first and key.startswith(f"{first}_vs_"):
+            lines.append(
+                f"{key}: wins {p['wins']} ties {p['ties']} losses {p['losses']} "
+                f"(p = {p['p_value']:.3g}, Wilcoxon signed-rank)"
+            )
+    return "\n".join(lines)
+
+
+def bench_job(cfg: Any) -> dict[str, Any]:
+    """``rsi-rl bench``: the Hydra job."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from rsi_rl.cli import conf_dir
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    agents = [str(a) for a in cfg.agents]
+    agent_cfgs: dict[str, Any] = {}
+    for name in agents:
+        path = conf_dir() / "agent" / f"{name}.yaml"
+        if path.is_file():
+            agent_cfgs[name] = OmegaConf.load(path)
+    overrides = cfg.get("agent_overrides") or {}
+    for name, extra in overrides.items():
+        if name in agent_cfgs:
+            agent_cfgs[name] = OmegaConf.merge(agent_cfgs[name], extra)
+    sandbox = {k: v for k, v in OmegaConf.to_container(cfg.sandbox, resolve=True).items() if v is not None}  # type: ignore[union-attr]
+    instances = cfg.instances
+    if instances is not None and not isinstance(instances, int):
+        instances = [int(s) for s in instances]
+    from rsi_rl.tracking import log_bench, tracked
+
+    with tracked(cfg, run_dir) as tracker:
+        result = bench(
+            task=OmegaConf.to_container(cfg.task, resolve=True),
+            agents=agents,
+            run_dir=run_dir,
+            budget=int(cfg.budget),
+            seeds=int(cfg.seeds),
+            instances=instances,
+            budget_seconds=cfg.budget_seconds,
+            agent_cfgs=agent_cfgs,
+            env_kwargs={
+                "keep_threshold": float(cfg.env.keep_threshold),
+                "cost_per_second": float(cfg.env.cost_per_second),
+                "invalid_penalty": float(cfg.env.invalid_penalty),
+                "sandbox": sandbox,
+            },
+            oracle_budget=int(cfg.oracle_budget),
+            plots=bool(cfg.plots),
+        )
+        log_bench(tracker, run_dir, result)
+    log.info(format_table(result))
+    log.info(f"bench.json and plots in {run_dir}")
+    return result
+
+
+__all__ = [
+    "bench",
+    "bench_job",
+    "bootstrap_ci",
+    "format_table",
+    "normalised_regret",
+    "paired_test",
+    "summarise",
+]

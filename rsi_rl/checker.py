@@ -1,0 +1,544 @@
+"""The task checker: does an inner task work, and can a search trust what it measures?
+
+:func:`check_task` is to inner tasks what Gymnasium's ``check_env`` is to environments.
+It loads the task, draws an instance twice (it must be deterministic), checks that the
+evaluation labels stay out of the sandbox, applies and reverts every edit, runs the
+baseline and verifies that its metric parses and is finite, reruns it on the same seed
+(repeatable within the task's stated noise), on further seeds (a noise estimate), times
+one experiment, and optionally trains every code edit once. It returns a
+:class:`CheckReport`; ``rsi-rl check-task task=...`` prints it and exits with status 1
+when something fails.
+
+Example:
+    >>> from rsi_rl.checker import check_task
+    >>> report = check_task("digits_mlp", seeds=(0, 1))  # doctest: +SKIP
+    >>> print(report.format())  # doctest: +SKIP
+    >>> report.raise_for_failures()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from rsi_rl.edits import Candidate, apply_edit, start_candidate
+from rsi_rl.errors import ConfigError, EditError, RsiRlError, TaskError
+from rsi_rl.registry import make_task
+from rsi_rl.runner import ExperimentResult, Runner
+from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.task import InnerTask, Instance, check_code_kinds
+from rsi_rl.vocab import CODE_KINDS, CONFIG_KINDS
+
+Verdict = Literal["pass", "warn", "fail", "skip"]
+RunEdits = Literal["none", "code", "all"]
+
+
+@dataclass
+class CheckItem:
+    """One check: its name, verdict and a one-line detail (what to fix when it fails)."""
+
+    name: str
+    verdict: Verdict
+    detail: str
+    seconds: float = 0.0
+
+
+@dataclass
+class CheckReport:
+    """All checks of one task, plus the figures the checker measured."""
+
+    task: str
+    metric: str = ""
+    direction: str = ""
+    trust: str = ""
+    items: list[CheckItem] = field(default_factory=list)
+    baseline_metric: float | None = None
+    seed_metrics: dict[int, float] = field(default_factory=dict)
+    noise: float | None = None
+    seconds_per_experiment: float | None = None
+    edit_metrics: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed (warnings allowed)."""
+        return not self.failures
+
+    @property
+    def failures(self) -> list[CheckItem]:
+        return [i for i in self.items if i.verdict == "fail"]
+
+    def item(self, name: str) -> CheckItem | None:
+        """The check called ``name``, if it ran."""
+        return next((i for i in self.items if i.name == name), None)
+
+    def format(self) -> str:
+        """The report as text: one line per check and a verdict line."""
+        head = f"check-task {self.task}"
+        if self.metric:
+            head += f" ({self.metric}, {self.direction}; {self.trust})"
+        lines = [head]
+        for i in self.items:
+            took = f"  [{i.seconds:.1f}s]" if i.seconds >= 0.05 else ""
+            lines.append(f"  {i.verdict.upper():<5} {i.name:<12} {i.detail}{took}")
+        counts = {
+            v: sum(i.verdict == v for i in self.items) for v in ("fail", "warn", "pass", "skip")
+        }
+        verdict = "OK" if self.ok else "FAILED"
+        lines.append(
+            f"{verdict}: {counts['fail']} failed, {counts['warn']} warnings, {counts['pass']} passed, "
+            f"{counts['skip']} skipped"
+        )
+        return "\n".join(lines)
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`~rsi_rl.errors.TaskError` naming the first failed check."""
+        if self.failures:
+            first = self.failures[0]
+            more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+            raise TaskError(f"task {self.task!r} fails check {first.name!r}: {first.detail}{more}")
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(key.encode())
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+class _Checker:
+    def __init__(self, report: CheckReport, on_item: Callable[[CheckItem], None] | None):
+        self.report = report
+        self.on_item = on_item
+
+    def add(self, name: str, verdict: Verdict, detail: str, seconds: float = 0.0) -> CheckItem:
+        item = CheckItem(name, verdict, detail, seconds)
+        self.report.items.append(item)
+        if self.on_item is not None:
+            self.on_item(item)
+        return item
+
+
+def _revert_ok(task: InnerTask, cand: Candidate, child: Candidate, kind: str) -> bool:
+    if kind in CONFIG_KINDS:
+        knob_kind, _, direction = kind.rpartition("_")
+        back = f"{knob_kind}_{'down' if direction == 'up' else 'up'}"
+        try:
+            reverted, _ = apply_edit(task, child, back)
+        except EditError:
+            return False
+        old, new = cand.config, reverted.config
+        return all(
+            (
+                math.isclose(float(old[k]), float(new[k]), rel_tol=1e-6)
+                if isinstance(old[k], (int, float))
+                else old[k] == new[k]
+            )
+            for k in old
+        )
+    reverted, _ = apply_edit(task, child, kind)
+    return reverted.hash == cand.hash
+
+
+def check_task(
+    task: Any,
+    instance: int | None = None,
+    seeds: Sequence[int] = (0, 1, 2),
+    run_edits: RunEdits = "code",
+    config: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    sandbox: dict[str, Any] | None = None,
+    on_item: Callable[[CheckItem], None] | None = None,
+    run: bool = True,
+) -> CheckReport:
+    """Check an inner task end to end; returns a :class:`CheckReport` (never raises for
+    a broken task: a failure is a ``fail`` item).
+
+    Args:
+        task: a task name, class, instance, or ``_target_`` config.
+        instance: the instance seed to check (default: the first held-out one).
+        seeds: experiment seeds: the first runs the baseline twice (repeatability), all of
+            them estimate the noise (at least two for an estimate).
+        run_edits: also train every code edit (``code``), every edit (``all``) or none.
+        config: overrides of the start config (e.g. fewer steps to check quickly).
+        timeout: wall-clock seconds per experiment (default: the task's).
+        sandbox: further :class:`~rsi_rl.sandbox.SandboxLimits` fields.
+        on_item: called with each check as it completes (for live printing).
+        run: False stops after the static checks (load, instance, labels, edits).
+    """
+    if isinstance(task, str):
+        name = task
+    elif hasattr(task, "get"):
+        name = str(task.get("name") or task.get("_target_"))
+    else:
+        name = str(getattr(task, "name", "") or type(task).__name__)
+    report = CheckReport(task=str(name))
+    c = _Checker(report, on_item)
+    if run_edits not in ("none", "code", "all"):
+        raise ConfigError(f"run_edits must be none, code or all, not {run_edits!r}")
+    if not seeds:
+        raise ConfigError("seeds must name at least one experiment seed")
+
+    # ---------------------------------------------------------------- load
+    t0 = time.monotonic()
+    try:
+        t = make_task(task)
+    except Exception as exc:  # noqa: BLE001 - a broken task is a failed check, not a crash
+        c.add("load", "fail", str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+        return report
+    d = t.describe()
+    report.task, report.metric, report.direction, report.trust = (
+        t.name,
+        t.metric,
+        t.direction,
+        d["trust"],
+    )
+    c.add("load", "pass", f"{type(t).__module__}.{type(t).__name__}", time.monotonic() - t0)
+
+    problems = []
+    if t.direction not in ("minimize", "maximize"):
+        problems.append(f"direction must be minimize or maximize, not {t.direction!r}")
+    if not t.metric:
+        problems.append("metric is empty")
+    if not t.noise_prior > 0:
+        problems.append(f"noise_prior must be > 0, not {t.noise_prior}")
+    if t.default_timeout <= 0:
+        problems.append(f"default_timeout must be > 0, not {t.default_timeout}")
+    if problems:
+        c.add("class data", "fail", "; ".join(problems))
+    else:
+        extra = check_code_kinds(t)
+        n_edits = len(d["edits"])
+        note = f"; task-only edits {extra} are masked for vocabulary policies" if extra else ""
+        c.add(
+            "class data",
+            "warn" if not n_edits or extra else "pass",
+            f"{n_edits} vocabulary edits{note}"
+            if n_edits
+            else "no edits: an agent can only reevaluate and stop",
+        )
+
+    # ---------------------------------------------------------------- instance
+    seed = t.heldout_seeds[0] if instance is None else int(instance)
+    t0 = time.monotonic()
+    try:
+        inst = t.make_instance(seed)
+        again = t.make_instance(seed)
+    except Exception as exc:  # noqa: BLE001
+        c.add("instance", "fail", f"make_instance({seed}) raised {type(exc).__name__}: {exc}")
+        return report
+    if _digest(inst.data) != _digest(again.data) or inst.start_config != again.start_config:
+        c.add(
+            "instance",
+            "fail",
+            f"make_instance({seed}) is not deterministic in its seed (data or start config differ)",
+        )
+    else:
+        c.add(
+            "instance",
+            "pass",
+            f"instance {seed}: {len(inst.data)} arrays, start config {inst.start_config}",
+            time.monotonic() - t0,
+        )
+    if config:
+        unknown = sorted(set(config) - set(inst.start_config))
+        if unknown:
+            raise ConfigError(
+                f"config overrides {unknown} are not keys of the start config {sorted(inst.start_config)}"
+            )
+        inst = dataclasses.replace(inst, start_config={**inst.start_config, **config})
+
+    # ---------------------------------------------------------------- labels hidden
+    _check_labels(c, t, inst)
+
+    # ---------------------------------------------------------------- edits apply/revert
+    try:
+        start = start_candidate(t, inst.start_config)
+    except RsiRlError as exc:
+        c.add("source", "fail", str(exc))
+        return report
+    if t.entry not in start.source:
+        c.add(
+            "source",
+            "fail",
+            f"entry {t.entry!r} is not among the program files {sorted(start.source)}",
+        )
+        return report
+    c.add("source", "pass", f"{len(start.source)} files, entry {t.entry}")
+    children = _check_edits(c, t, start)
+    if not run:
+        return report
+
+    # ---------------------------------------------------------------- runs
+    fields = dict(sandbox or {})
+    fields.setdefault("timeout", float(timeout or t.default_timeout))
+    limits = SandboxLimits(**fields)
+    with Runner(t, limits) as runner:
+        s0 = int(seeds[0])
+        base = runner.run(inst, start, s0)
+        metric = _metric(t, base)
+        if metric is None:
+            c.add(
+                "baseline",
+                "fail",
+                f"{base.status}: {base.message or 'no metric'}" + _stderr_hint(base),
+                base.seconds,
+            )
+            return report
+        report.baseline_metric = metric
+        c.add("baseline", "pass", f"{t.metric}={metric:.6g} (status ok, finite)", base.seconds)
+
+        runner.cache.clear()
+        rerun = runner.run(inst, start, s0)
+        m2 = _metric(t, rerun)
+        if m2 is None:
+            c.add(
+                "repeatable",
+                "fail",
+                f"the same seed {s0} failed on a rerun: {rerun.status}: {rerun.message}",
+            )
+        elif m2 == metric:
+            c.add("repeatable", "pass", f"seed {s0} twice: identical {t.metric}", rerun.seconds)
+        elif abs(m2 - metric) <= t.noise_prior:
+            c.add(
+                "repeatable",
+                "pass",
+                f"seed {s0} twice: {metric:.6g} vs {m2:.6g}, within noise_prior {t.noise_prior:g}",
+                rerun.seconds,
+            )
+        else:
+            c.add(
+                "repeatable",
+                "fail",
+                f"seed {s0} twice: {metric:.6g} vs {m2:.6g} differ by more than noise_prior {t.noise_prior:g}; "
+                "seed every random source from harness.seed() (or the seed flag)",
+                rerun.seconds,
+            )
+
+        report.seed_metrics[s0] = metric
+        t0 = time.monotonic()
+        for s in seeds[1:]:
+            r = runner.run(inst, start, int(s))
+            m = _metric(t, r)
+            if m is None:
+                c.add("noise", "fail", f"seed {s} failed: {r.status}: {r.message}")
+                break
+            report.seed_metrics[int(s)] = m
+        else:
+            _check_noise(c, t, report, time.monotonic() - t0)
+
+        secs = [base.seconds, rerun.seconds]
+        report.seconds_per_experiment = float(np.median(secs))
+        per = report.seconds_per_experiment
+        detail = f"one experiment takes {per:.2f}s (timeout {limits.timeout:g}s, cpu {base.cpu_seconds:.1f}s)"
+        c.add(
+            "timing",
+            "warn" if per > 0.8 * limits.timeout else "pass",
+            detail
+            + (
+                "; close to the timeout: raise timeout or shorten the default run"
+                if per > 0.8 * limits.timeout
+                else ""
+            ),
+        )
+
+        if run_edits != "none":
+            _run_edits(c, t, report, runner, inst, children, s0, metric, run_edits)
+
+    if t.self_reported:
+        c.add(
+            "trust",
+            "warn",
+            "self-reported: the program computes its own metric; reports mark it so",
+        )
+    else:
+        c.add("trust", "pass", "trusted evaluator: the parent scores submitted predictions")
+    return report
+
+
+def _metric(task: InnerTask, result: ExperimentResult) -> float | None:
+    if result.status != "ok":
+        return None
+    value = result.metrics.get(task.metric)
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _stderr_hint(result: ExperimentResult) -> str:
+    lines = [ln for ln in result.stderr_tail.strip().splitlines() if ln.strip()]
+    if result.status == "ok" or not lines or lines[-1][:60] in result.message:
+        return ""
+    return f" | stderr: {lines[-1][:160]}"
+
+
+def _check_labels(c: _Checker, t: InnerTask, inst: Instance) -> None:
+    if t.self_reported:
+        c.add("labels", "skip", "self-reported task: the program holds its own data")
+        return
+    leaks = []
+    for split in ("val", "test"):
+        y = inst.data.get(f"y_{split}")
+        if y is None:
+            continue
+        try:
+            inputs = t.child_inputs(inst, split)
+        except Exception as exc:  # noqa: BLE001
+            c.add(
+                "labels",
+                "fail",
+                f"child_inputs(instance, {split!r}) raised {type(exc).__name__}: {exc}",
+            )
+            return
+        for key, arr in inputs.items():
+            a = np.asarray(arr)
+            if key == f"y_{split}" or (a.shape == y.shape and a.size > 1 and np.array_equal(a, y)):
+                leaks.append(f"{split} labels in input {key!r}")
+    if leaks:
+        c.add(
+            "labels",
+            "fail",
+            "child_inputs leaks " + ", ".join(leaks) + "; pass only unlabelled eval inputs",
+        )
+    elif not any(f"y_{s}" in inst.data for s in ("val", "test")):
+        c.add("labels", "warn", "the instance has no y_val/y_test arrays to check against")
+    else:
+        c.add("labels", "pass", "no validation or test labels among the sandbox inputs")
+
+
+def _check_edits(c: _Checker, t: InnerTask, start: Candidate) -> dict[str, Candidate]:
+    children: dict[str, Candidate] = {}
+    bad: list[str] = []
+    lossy: list[str] = []
+    masked: list[str] = []
+    for kind in t.supported_kinds():
+        if kind not in CONFIG_KINDS and kind not in CODE_KINDS and t.patch(kind) is None:
+            continue
+        try:
+            child, _ = apply_edit(t, start, kind)
+        except EditError as exc:
+            if kind in CONFIG_KINDS and "bound" in str(exc):
+                masked.append(kind)
+            else:
+                bad.append(f"{kind}: {exc}")
+            continue
+        if child.hash == start.hash:
+            bad.append(f"{kind}: changes nothing")
+        elif not _revert_ok(t, start, child, kind):
+            if kind in CONFIG_KINDS:  # e.g. an integer knob rounds: 5 -> 2 -> 4
+                lossy.append(kind)
+                children[kind] = child
+            else:
+                bad.append(f"{kind}: toggling it twice does not restore the source")
+        else:
+            children[kind] = child
+    for p in t.patches:
+        if p.kind not in children and p.kind not in [b.split(":")[0] for b in bad]:
+            try:
+                child, _ = apply_edit(t, start, p.kind)
+                children[p.kind] = child
+            except EditError as exc:
+                bad.append(f"{p.kind}: {exc}")
+    # all code edits together: patches of one task must compose
+    composed = start
+    for p in t.patches:
+        try:
+            composed, _ = apply_edit(t, composed, p.kind)
+        except EditError as exc:
+            bad.append(f"{p.kind} does not compose with the edits before it: {exc}")
+            break
+    note = f"; at a bound at the start: {', '.join(masked)}" if masked else ""
+    if bad:
+        c.add("edits", "fail", "; ".join(bad))
+    elif lossy:
+        c.add(
+            "edits",
+            "warn",
+            f"the opposite move does not undo {', '.join(lossy)} (rounding); the rest apply and revert{note}",
+        )
+    else:
+        c.add(
+            "edits",
+            "pass",
+            f"{len(children)} edits apply and revert; all {len(t.patches)} code edits compose{note}",
+        )
+    return children
+
+
+def _check_noise(c: _Checker, t: InnerTask, report: CheckReport, seconds: float) -> None:
+    vals = list(report.seed_metrics.values())
+    if len(vals) < 2:
+        c.add("noise", "skip", "one seed: pass seeds=(0, 1, 2) to estimate the noise")
+        return
+    sd = float(np.std(vals, ddof=1))
+    report.noise = sd
+    detail = f"std of {t.metric} over {len(vals)} seeds = {sd:.4g} (noise_prior {t.noise_prior:g})"
+    if sd > 3 * t.noise_prior:
+        c.add(
+            "noise",
+            "warn",
+            detail + f"; noise_prior understates it: set noise_prior ~ {sd:.2g}",
+            seconds,
+        )
+    else:
+        c.add("noise", "pass", detail, seconds)
+
+
+def _run_edits(
+    c: _Checker,
+    t: InnerTask,
+    report: CheckReport,
+    runner: Runner,
+    inst: Instance,
+    children: dict[str, Candidate],
+    seed: int,
+    base: float,
+    which: RunEdits,
+) -> None:
+    t0 = time.monotonic()
+    failed = []
+    deltas = []
+    for kind, child in children.items():
+        if which == "code" and kind in CONFIG_KINDS:
+            continue
+        r = runner.run(inst, child, seed)
+        m = _metric(t, r)
+        report.edit_metrics[kind] = m
+        if m is None:
+            failed.append(f"{kind} ({r.status}: {r.message[:100]})")
+        else:
+            deltas.append(f"{kind} {m - base:+.3g}")
+    n = len(report.edit_metrics)
+    if failed:
+        c.add(
+            "edit runs",
+            "fail",
+            f"{len(failed)} of {n} edited programs fail: " + "; ".join(failed),
+            time.monotonic() - t0,
+        )
+    else:
+        c.add(
+            "edit runs",
+            "pass",
+            f"{n} edited programs run; change of {t.metric}: " + ", ".join(deltas),
+            time.monotonic() - t0,
+        )
+
+
+__all__ = ["CheckItem", "CheckReport", "check_task"]

@@ -1,0 +1,1 @@
+"""Example proposers for the ``propose`` action (see :mod:`rsi_rl.proposer`)."""

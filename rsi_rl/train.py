@@ -1,0 +1,352 @@
+"""Meta-training: learn a research policy with Stable-Baselines3 (``rsi-rl train``).
+
+The research env is vectorised over the task's *meta-train* instances (SB3's
+``make_vec_env``; ``SubprocVecEnv`` workers when ``n_envs > 1`` and ``subproc``, since an
+env spends its time waiting on its sandboxed experiments), and evaluated on held-out
+instances by an ``EvalCallback``. The evaluation uses the *last* ``eval.instances``
+held-out seeds, so the instances ``rsi-rl bench`` reports (the first ones) never select a
+model. A run directory holds::
+
+    policy.zip         the final policy, with rsi_rl metadata (vocabulary, obs size)
+    best_policy.zip    the best policy on the evaluation instances (if evaluated)
+    checkpoints/       periodic checkpoints (resume=<one of them>)
+    eval/              evaluations.npz of the EvalCallback
+    tb/                TensorBoard logs (tensorboard --logdir <run>/tb)
+    train.json         what was trained, for how long, with which settings
+
+Example:
+    rsi-rl train task=tabular agent=maskable_ppo total_steps=20000 n_envs=4
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rsi_rl.agents.sb3 import (
+    MASKED_ALGOS,
+    TabuMask,
+    algorithm_classes,
+    build_algorithm,
+    save_policy,
+)
+from rsi_rl.errors import ConfigError
+
+log = logging.getLogger("rsi_rl")
+
+
+class PolicyMask(gym.Wrapper):  # type: ignore[type-arg]
+    """``action_masks()`` as :class:`~rsi_rl.agents.sb3.PolicyAgent` will act under it.
+
+    Masks ``stop`` (unless allowed) and edits that already failed on the incumbent
+    (:class:`~rsi_rl.agents.sb3.TabuMask`), so training and acting see the same masks.
+    """
+
+    def __init__(self, env: gym.Env, allow_stop: bool = False, tabu: bool = True):  # type: ignore[type-arg]
+        super().__init__(env)
+        self.masker = TabuMask(allow_stop, tabu)
+
+    def reset(self, **kwargs: Any) -> Any:
+        self.masker.reset()
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> Any:
+        out = self.env.step(action)
+        self.masker.update(int(action), out[4])
+        return out
+
+    def action_masks(self) -> np.ndarray:
+        return self.masker.apply(self.env.unwrapped.action_masks())  # type: ignore[attr-defined]
+
+
+class FixedSeedPool(gym.Wrapper):  # type: ignore[type-arg]
+    """Meta-train on a finite pool of instances, each always on the same evaluation seed.
+
+    The env draws a campaign's evaluation seed from ``reset(seed=...)``; seeding it with
+    the instance seed makes a candidate that was already trained on that instance a cache
+    hit of the runner (instant), so revisiting an instance costs only its new experiments.
+    This multiplies meta-training throughput on a small machine, at the price of a finite
+    training set (held-out evaluation is unaffected).
+    """
+
+    def __init__(self, env: gym.Env, pool: list[int]):  # type: ignore[type-arg]
+        super().__init__(env)
+        self.pool = list(pool)
+        self.rng = np.random.default_rng()
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        options = dict(options or {})
+        inst = int(options.get("instance", self.pool[int(self.rng.integers(len(self.pool)))]))
+        options["instance"] = inst
+        return self.env.reset(seed=inst, options=options)
+
+
+def make_env_fn(
+    task: Any,
+    budget: int,
+    instances: str | list[int],
+    env_kwargs: dict[str, Any],
+    allow_stop: bool = False,
+    fixed_seeds: bool = False,
+) -> Callable[[], gym.Env]:  # type: ignore[type-arg]
+    """A picklable factory of one research env (for ``make_vec_env``).
+
+    With ``fixed_seeds`` and a list of ``instances``, campaigns draw from the list and run
+    each instance on a fixed evaluation seed (:class:`FixedSeedPool`).
+    """
+    return partial(_make_env, task, budget, instances, env_kwargs, allow_stop, fixed_seeds)
+
+
+def _make_env(
+    task: Any,
+    budget: int,
+    instances: str | list[int],
+    env_kwargs: dict[str, Any],
+    allow_stop: bool,
+    fixed_seeds: bool = False,
+) -> gym.Env:  # type: ignore[type-arg]
+    from rsi_rl.env import ResearchEnv
+
+    env: gym.Env = ResearchEnv(task=task, budget=budget, instances=instances, **env_kwargs)  # type: ignore[type-arg]
+    if fixed_seeds and not isinstance(instances, str):
+        env = FixedSeedPool(env, list(instances))
+    return PolicyMask(env, allow_stop=allow_stop)
+
+
+def _container(obj: Any) -> Any:
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(obj, DictConfig | ListConfig):
+        return OmegaConf.to_container(obj, resolve=True)
+    return obj
+
+
+def _agent_spec(cfg_agent: Any) -> dict[str, Any]:
+    spec = dict(_container(cfg_agent))
+    target = spec.get("_target_", "")
+    if not str(target).endswith("build_algorithm"):
+        raise ConfigError(
+            f"agent._target_={target!r} is not trainable; rsi-rl train takes an SB3 agent: "
+            f"{', '.join(algorithm_classes())} (agent=maskable_ppo)"
+        )
+    return spec
+
+
+def env_kwargs_from(cfg: Any) -> dict[str, Any]:
+    """ResearchEnv keyword arguments from the ``env``, ``sandbox`` and budget settings."""
+    sandbox = {k: v for k, v in dict(_container(cfg.sandbox)).items() if v is not None}
+    return {
+        "budget_seconds": cfg.get("budget_seconds"),
+        "keep_threshold": float(cfg.env.keep_threshold),
+        "cost_per_second": float(cfg.env.cost_per_second),
+        "invalid_penalty": float(cfg.env.invalid_penalty),
+        "sandbox": sandbox,
+    }
+
+
+class ProgressCallback:
+    """A tqdm progress bar over training steps (SB3's own bar needs ``rich``)."""
+
+    def __new__(cls, total: int, initial: int = 0) -> Any:
+        from stable_baselines3.common.callbacks import BaseCallback
+        from tqdm.auto import tqdm
+
+        class _Bar(BaseCallback):
+            def _on_training_start(self) -> None:
+                quiet = not sys.stderr.isatty()  # CI logs: no bar
+                self.bar = tqdm(
+                    total=total, initial=initial, unit="step", dynamic_ncols=True, disable=quiet
+                )
+
+            def _on_step(self) -> bool:
+                self.bar.update(self.training_env.num_envs)
+                infos = self.locals.get("infos") or []
+                for info in infos:
+                    if "episode" in info:
+                        self.bar.set_postfix(ep_return=f"{info['episode']['r']:.3f}")
+                return True
+
+            def _on_training_end(self) -> None:
+                self.bar.close()
+
+        return _Bar()
+
+
+def train(cfg: Any, run_dir: str | Path) -> Path:
+    """Meta-train the agent of ``cfg`` (a composed ``conf/train.yaml``) into ``run_dir``.
+
+    Returns:
+        The path of ``policy.zip``.
+
+    Raises:
+        ConfigError: a bad setting (not an SB3 agent, non-positive steps, ...).
+    """
+    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    from rsi_rl.registry import make_task
+
+    spec = _agent_spec(cfg.agent)
+    algo = str(spec.get("algo", "maskable_ppo"))
+    total = int(cfg.total_steps)
+    if total < 1:
+        raise ConfigError(f"total_steps must be a positive number of env steps, got {total}")
+    n_envs = int(cfg.n_envs)
+    if n_envs < 1:
+        raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
+    if not isinstance(cfg.budget, int) or cfg.budget < 1:
+        raise ConfigError(f"budget must be a positive integer number of experiments, got {cfg.budget!r}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task_spec = _container(cfg.task)
+    task = make_task(task_spec)  # fail early on a bad task
+    env_kwargs = env_kwargs_from(cfg)
+    allow_stop = bool(cfg.get("allow_stop", False))
+    seed = int(cfg.seed)
+
+    vec_cls = SubprocVecEnv if (n_envs > 1 and cfg.get("subproc", True)) else DummyVecEnv
+    vec_kwargs = {"start_method": "forkserver"} if vec_cls is SubprocVecEnv else None
+    n_train = cfg.get("train_instances")
+    pool: str | list[int] = "train"
+    if n_train:
+        pool = list(task.meta_train_seeds)[: int(n_train)]
+    train_env = make_vec_env(
+        make_env_fn(task_spec, cfg.budget, pool, env_kwargs, allow_stop, bool(n_train)),
+        n_envs=n_envs,
+        seed=seed,
+        vec_env_cls=vec_cls,
+        vec_env_kwargs=vec_kwargs,
+    )
+    callbacks: list[Any] = []
+    eval_env = None
+    ev = cfg.get("eval") or {}
+    eval_freq = int(ev.get("freq", 0) or 0)
+    if eval_freq > 0:
+        heldout = list(task.heldout_seeds)
+        n_eval = max(1, min(int(ev.get("instances", 10)), len(heldout)))
+        eval_env = make_vec_env(
+            make_env_fn(task_spec, cfg.budget, heldout[-n_eval:], env_kwargs, allow_stop),
+            n_envs=1,
+            seed=seed + 10_000,
+        )
+        eval_cls: Any = EvalCallback
+        if algo in MASKED_ALGOS:
+            from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+
+            eval_cls = MaskableEvalCallback
+        callbacks.append(
+            eval_cls(
+                eval_env,
+                n_eval_episodes=int(ev.get("episodes", 10)),
+                eval_freq=max(1, eval_freq // n_envs),
+                log_path=str(run_dir / "eval"),
+                best_model_save_path=str(run_dir / "eval"),
+                deterministic=True,
+                verbose=0,
+            )
+        )
+    ckpt = int(cfg.get("checkpoint_freq", 0) or 0)
+    if ckpt > 0:
+        callbacks.append(
+            CheckpointCallback(max(1, ckpt // n_envs), str(run_dir / "checkpoints"), name_prefix=algo)
+        )
+    tb = str(run_dir / "tb") if cfg.get("tensorboard", True) else None
+    if tb is not None:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            log.warning("tensorboard is not installed; training without TensorBoard logs")
+            tb = None
+
+    resume = cfg.get("resume")
+    if resume:
+        path = Path(str(resume))
+        if not path.is_file():
+            raise ConfigError(f"resume={path} does not exist; point it at a checkpoint .zip")
+        model = algorithm_classes()[algo].load(str(path), env=train_env, tensorboard_log=tb, device="cpu")
+        log.info(f"resuming {algo} from {path} at step {model.num_timesteps}")
+    else:
+        model = build_algorithm(
+            train_env,
+            algo=algo,
+            policy=str(spec.get("policy", "MlpPolicy")),
+            hyperparams=spec.get("hyperparams") or {},
+            seed=seed,
+            tensorboard_log=tb,
+        )
+    remaining = max(0, total - int(model.num_timesteps))
+    if cfg.get("progress", True):
+        callbacks.append(ProgressCallback(total, int(model.num_timesteps)))
+    log.info(
+        f"training {algo} on {task.name} meta-train instances: {remaining} steps, {n_envs} envs "
+        f"({vec_cls.__name__}), budget {cfg.budget}; run directory {run_dir}"
+    )
+    t0 = time.monotonic()
+    try:
+        model.learn(
+            remaining,
+            callback=CallbackList(callbacks),
+            reset_num_timesteps=not resume,
+            tb_log_name=algo,
+        )
+    finally:
+        train_env.close()
+        if eval_env is not None:
+            eval_env.close()
+    seconds = time.monotonic() - t0
+    extra = {
+        "task": task.name,
+        "budget": int(cfg.budget),
+        "steps": int(model.num_timesteps),
+        "seed": seed,
+        "train_seconds": round(seconds, 1),
+    }
+    policy = save_policy(model, run_dir / "policy.zip", algo, **extra)
+    best = run_dir / "eval" / "best_model.zip"
+    if best.is_file():
+        best_model = algorithm_classes()[algo].load(str(best), device="cpu")
+        save_policy(best_model, run_dir / "best_policy.zip", algo, **extra, selected="eval")
+    info = {**extra, "algo": algo, "n_envs": n_envs, "vec_env": vec_cls.__name__, "policy": str(policy)}
+    if eval_freq > 0 and (run_dir / "eval" / "evaluations.npz").is_file():
+        data = np.load(run_dir / "eval" / "evaluations.npz")
+        info["eval"] = {
+            "timesteps": data["timesteps"].tolist(),
+            "mean_return": data["results"].mean(axis=1).round(4).tolist(),
+        }
+    (run_dir / "train.json").write_text(json.dumps(info, indent=2))
+    out = cfg.get("out")
+    if out:
+        Path(str(out)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(policy, str(out))
+        log.info(f"copied the policy to {out}")
+    log.info(f"trained {model.num_timesteps} steps in {seconds:.0f}s; policy: {policy}")
+    return policy
+
+
+def train_job(cfg: Any) -> Path:
+    """``rsi-rl train``: the Hydra job (run directory = Hydra's output directory)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from rsi_rl.tracking import log_training, tracked
+
+    run_dir = HydraConfig.get().runtime.output_dir
+    with tracked(cfg, run_dir) as tracker:  # logger=wandb syncs the TensorBoard curves
+        policy = train(cfg, run_dir)
+        log_training(tracker, run_dir, policy)
+    return policy
+
+
+__all__ = ["FixedSeedPool", "PolicyMask", "env_kwargs_from", "make_env_fn", "train", "train_job"]

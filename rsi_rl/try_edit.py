@@ -1,0 +1,139 @@
+"""``rsi-rl try``: one edit against a task, through the same sandbox and evaluator.
+
+    rsi-rl try task=digits_mlp edit=grad_clip
+    rsi-rl try task=digits_mlp edit=envs/digits_mlp/patches/silu.diff
+    rsi-rl try task=digits_mlp edit=my_train.py +config.epochs=4
+
+``edit`` is a vocabulary or task kind, a task patch file's kind or name (from the task's
+``patches/`` folder), a path to a unified diff (``.diff``/``.patch``), or a path to a
+full replacement of one program file (matched by file name, else the entry file). The
+incumbent is the instance's start config (with ``config`` overrides) and pristine source;
+the command trains it and the edited child on the same seed and prints the child's
+experiment record, with ``baseline_metric`` and ``delta``, as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rsi_rl.edits import Candidate, apply_edit, start_candidate
+from rsi_rl.errors import EditError, PatchError
+from rsi_rl.patching import apply_unified_diff, read_patch_file, task_patch_files
+from rsi_rl.runner import Runner
+from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.task import InnerTask
+from rsi_rl.vocab import VOCABULARY
+
+
+def resolve_edit(task: InnerTask, cand: Candidate, edit: str) -> tuple[Candidate, str, str]:
+    """Apply a user edit spec to ``cand``: returns (child, kind, description).
+
+    Raises:
+        EditError: unknown spec, a diff that does not apply (:class:`PatchError` naming the
+            hunk), or a replacement file the program does not have.
+    """
+    spec = str(edit).strip()
+    if spec in VOCABULARY or task.patch(spec) is not None:
+        child, description = apply_edit(task, cand, spec)
+        return child, spec, description
+    patch_files = task_patch_files(task.program_dir)
+    named = [p for p in patch_files if spec in (p.kind, p.path.stem if p.path else None)]
+    path = Path(spec).expanduser()
+    if named or path.suffix in (".diff", ".patch"):
+        pf = named[0] if named else read_patch_file(path)
+        source = apply_unified_diff(cand.source, pf.text)
+        child = Candidate(dict(cand.config), source, cand.toggles, cand.hash, pf.kind)
+        return child, pf.kind, f"{pf.description} ({pf.path.name if pf.path else spec})"
+    if path.is_file():
+        target = path.name if path.name in cand.source else task.entry
+        source = dict(cand.source)
+        source[target] = path.read_text()
+        child = Candidate(dict(cand.config), source, cand.toggles, cand.hash, "replace")
+        return child, "replace", f"replace {target} with {path}"
+    kinds = sorted(
+        {k for k in task.supported_kinds() if k not in ("reevaluate", "propose", "stop")}
+    )
+    extra = [p.kind for p in patch_files]
+    raise EditError(
+        f"edit={spec!r} is neither a kind ({', '.join(kinds + extra)}) nor an existing "
+        ".diff/.patch or replacement file; fix the edit= override"
+    )
+
+
+def try_edit(
+    task: InnerTask,
+    edit: str,
+    instance: int | None = None,
+    seed: int = 0,
+    config: dict[str, Any] | None = None,
+    limits: SandboxLimits | None = None,
+    baseline: bool = True,
+) -> dict[str, Any]:
+    """Run the start candidate and its child under ``edit``; the child's record as a dict."""
+    inst = task.make_instance(int(instance if instance is not None else task.heldout_seeds[0]))
+    start = start_candidate(task, {**inst.start_config, **(config or {})})
+    child, kind, description = resolve_edit(task, start, edit)
+    with Runner(task, limits or SandboxLimits(timeout=task.default_timeout)) as runner:
+        base = runner.run(inst, start, seed) if baseline else None
+        result = runner.run(inst, child, seed)
+        budget = runner.limits.timeout
+    metric = result.metrics.get(task.metric) if result.status == "ok" else None
+    base_metric = (
+        base.metrics.get(task.metric) if base is not None and base.status == "ok" else None
+    )
+    record: dict[str, Any] = {
+        "task": task.name,
+        "instance": inst.id,
+        "parent": start.hash,
+        "candidate": child.hash,
+        "kind": kind,
+        "edit": str(edit),
+        "description": description,
+        "config": child.config,
+        "diff": child.diff(start),
+        "seed": int(seed),
+        "split": "val",
+        "budget_seconds": budget,
+        "metric_name": task.metric,
+        "self_reported": task.self_reported,
+        "status": result.status,
+        "metric": metric,
+        "baseline_status": base.status if base is not None else None,
+        "baseline_metric": base_metric,
+        "delta": None if metric is None or base_metric is None else metric - base_metric,
+    }
+    record.update({k: v for k, v in result.to_dict().items() if k not in ("status",)})
+    return record
+
+
+def try_job(cfg: Any) -> dict[str, Any]:
+    """Hydra job of ``rsi-rl try``: prints the experiment record as JSON on stdout."""
+    from omegaconf import OmegaConf
+
+    from rsi_rl.errors import ConfigError
+    from rsi_rl.registry import make_task
+
+    if not cfg.get("edit"):
+        raise ConfigError("rsi-rl try needs edit=<kind>|path/to.diff|path/to/train.py")
+    task = make_task(cfg.task)
+    sandbox: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
+    fields = {str(k): v for k, v in sandbox.items() if v is not None}
+    fields.setdefault("timeout", task.default_timeout)
+    if "hidden_paths" in fields:
+        fields["hidden_paths"] = tuple(fields["hidden_paths"])
+    try:
+        limits = SandboxLimits(**fields)
+    except TypeError as exc:
+        raise ConfigError(f"bad sandbox setting: {exc}") from None
+    config: dict[str, Any] = {}
+    if cfg.get("config"):
+        config = OmegaConf.to_container(cfg.config, resolve=True)  # type: ignore[assignment]
+    seed, baseline = int(cfg.seed), bool(cfg.baseline)
+    try:
+        record = try_edit(task, str(cfg.edit), cfg.instance, seed, config, limits, baseline)
+    except PatchError as exc:
+        raise PatchError(f"edit={cfg.edit}: {exc}") from None
+    print(json.dumps(record, indent=2, default=str))
+    return record

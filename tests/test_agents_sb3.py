@@ -1,0 +1,117 @@
+"""SB3 meta-agents: saved policies carry their vocabulary and observation size; they act
+greedily with masks, and a policy trained on one task acts on another (transfer)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from rsi_rl.agents.sb3 import (
+    META_ENTRY,
+    PolicyAgent,
+    PolicyLoadError,
+    TabuMask,
+    build_algorithm,
+    read_metadata,
+    save_policy,
+)
+from rsi_rl.env import OBSERVATION_FEATURES, ResearchEnv
+from rsi_rl.errors import ConfigError
+from rsi_rl.search import run_campaign
+from rsi_rl.vocab import KIND_INDEX, VOCAB_VERSION
+
+TINY = {"n_steps": 8, "batch_size": 8, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory):
+    """A MaskablePPO trained for a few steps on tabular (budget 3)."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from rsi_rl.train import make_env_fn
+
+    vec = DummyVecEnv([make_env_fn("tabular", 3, "train", {})])
+    model = build_algorithm(vec, "maskable_ppo", hyperparams=TINY, seed=0)
+    model.learn(16)
+    vec.close()
+    return save_policy(
+        model, tmp_path_factory.mktemp("pol") / "policy.zip", "maskable_ppo", task="tabular"
+    )
+
+
+def _rewrite_meta(src, dst, **changes):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            data = zin.read(item)
+            if item == META_ENTRY:
+                meta = json.loads(data)
+                meta.update(changes)
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+
+
+def test_saved_policy_has_metadata(tiny_policy):
+    meta = read_metadata(tiny_policy)
+    assert meta["vocab_version"] == VOCAB_VERSION
+    assert meta["obs_size"] == len(OBSERVATION_FEATURES)
+    assert meta["algo"] == "maskable_ppo" and meta["task"] == "tabular"
+
+
+def test_mismatching_vocabulary_or_obs_size_is_named(tiny_policy, tmp_path):
+    bad_vocab = tmp_path / "vocab.zip"
+    _rewrite_meta(tiny_policy, bad_vocab, vocab_version=VOCAB_VERSION.replace("lr_up", "lr_upp"))
+    with pytest.raises(PolicyLoadError, match="vocabulary"):
+        PolicyAgent(bad_vocab)
+    bad_obs = tmp_path / "obs.zip"
+    _rewrite_meta(tiny_policy, bad_obs, obs_size=7)
+    with pytest.raises(PolicyLoadError, match="observations of size 7"):
+        PolicyAgent(bad_obs)
+    with pytest.raises(PolicyLoadError, match="does not exist"):
+        PolicyAgent(tmp_path / "missing.zip")
+
+
+def test_unknown_algo_is_a_config_error():
+    with pytest.raises(ConfigError, match="known: maskable_ppo"):
+        build_algorithm(None, "sac")
+
+
+def test_policy_acts_greedily_with_masks(tiny_policy):
+    agent = PolicyAgent(tiny_policy, seed=0)
+    obs = np.zeros(len(OBSERVATION_FEATURES), dtype=np.float32)
+    mask = np.zeros(len(KIND_INDEX), dtype=bool)
+    mask[KIND_INDEX["dropout_up"]] = True
+    mask[KIND_INDEX["stop"]] = True
+    agent.reset(obs, {})
+    assert agent.act(obs, mask, {}) == KIND_INDEX["dropout_up"]  # stop masked by default
+    a1, a2 = agent.act(obs, np.ones_like(mask), {}), agent.act(obs, np.ones_like(mask), {})
+    assert a1 == a2 and a1 != KIND_INDEX["stop"]
+
+
+def test_tabu_mask_blocks_repeats_until_a_keep():
+    m = TabuMask()
+    full = np.ones(len(KIND_INDEX), dtype=bool)
+    m.update(KIND_INDEX["lr_up"], {"experiment": {"kind": "lr_up", "kept": False}})
+    assert not m.apply(full)[KIND_INDEX["lr_up"]] and not m.apply(full)[KIND_INDEX["stop"]]
+    m.update(KIND_INDEX["reevaluate"], {"experiment": {"kind": "reevaluate", "kept": False}})
+    assert m.apply(full)[KIND_INDEX["reevaluate"]]
+    m.update(KIND_INDEX["lr_down"], {"experiment": {"kind": "lr_down", "kept": True}})
+    assert m.apply(full)[KIND_INDEX["lr_up"]]
+    only = np.zeros_like(full)
+    only[KIND_INDEX["lr_up"]] = True
+    m.update(KIND_INDEX["lr_up"], {"experiment": {"kind": "lr_up", "kept": False}})
+    assert m.apply(only)[KIND_INDEX["reevaluate"]]  # something is always valid
+
+
+def test_transfer_tabular_policy_acts_on_digits(tiny_policy, digits):
+    """Trained on tabular, the policy loads and runs a campaign on digits_mlp."""
+    env = ResearchEnv(task=digits, budget=1, instances=[0])
+    try:
+        s = run_campaign(env, PolicyAgent(tiny_policy), seed=0, instance=0, test=False)
+        assert s["experiments"] == 1 and s["task"] == "digits_mlp"
+        kind = env.log[-1]["kind"]
+        assert kind in digits.supported_kinds()
+    finally:
+        env.close()

@@ -1,0 +1,101 @@
+"""rsi-rl bench: statistics, the equal-budget comparison, and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rsi_rl.agents.base import Agent
+from rsi_rl.bench import bench, bootstrap_ci, normalised_regret, paired_test, summarise
+from rsi_rl.errors import UnknownAgentError
+
+
+class CrashingAgent(Agent):
+    name = "crashing"
+
+    def _act(self, obs, mask, info):
+        raise RuntimeError("boom")
+
+
+def test_normalised_regret():
+    assert normalised_regret(0.9, 0.5, 0.9) == 0.0
+    assert normalised_regret(0.5, 0.5, 0.9) == 1.0
+    assert normalised_regret(0.7, 0.5, 0.9) == pytest.approx(0.5)
+    assert normalised_regret(1.0, 2.0, 0.0, maximize=False) == pytest.approx(0.5)
+    assert normalised_regret(0.5, 0.5, 0.5) == 0.0
+
+
+def test_bootstrap_ci_and_paired_test():
+    lo, hi = bootstrap_ci([0.1, 0.2, 0.3, 0.4])
+    assert 0.1 <= lo <= 0.25 <= hi <= 0.4
+    p = paired_test([0.0] * 12, list(np.linspace(0.1, 0.5, 12)))
+    assert p["wins"] == 12 and p["losses"] == 0 and p["p_value"] < 0.01
+    assert paired_test([0.2, 0.3], [0.2, 0.3])["p_value"] == 1.0
+
+
+def test_summarise_pairs_by_instance_and_seed():
+    rows = [
+        {
+            "agent": a,
+            "instance": 1,
+            "seed": s,
+            "start": 0.5,
+            "best": b,
+            "curve": [b, b],
+            "seconds": [1.0, 2.0],
+        }
+        for s in range(3)
+        for a, b in (("x", 0.9), ("y", 0.7))
+    ]
+    rows.append({"agent": "y", "instance": 1, "seed": 9, "error": "boom"})
+    res = summarise(rows, ["x", "y"], budget=2, maximize=True)
+    assert res["agents"]["x"]["regret_mean"] == 0.0
+    assert res["agents"]["y"]["regret_mean"] == pytest.approx(0.5)
+    assert res["agents"]["y"]["errors"] == 1
+    assert res["paired"]["x_vs_y"]["wins"] == 3
+
+
+def test_bench_runs_agents_side_by_side(tmp_path, tabular):
+    agent_cfgs = {"crashing": {"_target_": "tests.test_bench.CrashingAgent"}}
+    res = bench(
+        tabular,
+        ["greedy", "random", "crashing"],
+        tmp_path,
+        budget=2,
+        seeds=2,
+        instances=1,
+        agent_cfgs=agent_cfgs,
+    )
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["setup"]["budget"] == 2 and data["setup"]["instances"] == [10_000]
+    for a in ("greedy", "random"):
+        assert res["agents"][a]["campaigns"] == 2
+        assert 0.0 <= res["agents"][a]["regret_mean"] <= 1.0
+    assert res["agents"]["crashing"]["errors"] == 2  # recorded, the bench went on
+    assert "greedy_vs_random" in res["paired"]
+    assert (tmp_path / "best_so_far_experiments.png").is_file()
+    assert (tmp_path / "best_so_far_seconds.png").is_file()
+    rows = [json.loads(x) for x in (tmp_path / "campaigns.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and "boom" in rows[-1]["error"]
+
+
+def test_unknown_agent_lists_known_ones(tmp_path, tabular):
+    with pytest.raises(UnknownAgentError, match="known agents: .*greedy.*tpe"):
+        bench(tabular, ["greedy", "nope"], tmp_path, budget=1, seeds=1)
+
+
+def test_cli_bench_unknown_agent(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "rsi_rl.cli",
+        "bench",
+        "agents=[nope]",
+        f"hydra.run.dir={tmp_path}",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "unknown agent 'nope'" in out.stderr and "greedy" in out.stderr

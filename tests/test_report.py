@@ -1,0 +1,248 @@
+"""``rsi-rl report``: the HTML page and PNGs from a real run, and a look in a headless browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rsi_rl.errors import ConfigError
+from rsi_rl.report import kind_table, load_run, render_report
+
+
+def fake_run(path: Path) -> Path:
+    """A small ledger written through :class:`Ledger` (no training): 2 kept, 1 reverted, 1 crash."""
+    from rsi_rl.ledger import Ledger
+
+    led = Ledger(path, task="tabular", metric="val_acc")
+    base = {"campaign": 1, "instance": "tabular/10000", "split": "val", "seed": 7, "seconds": 0.5,
+            "config": {"lr": 0.001, "width": 32}, "diff": "", "reward": 0.0}  # fmt: skip
+    steps = [
+        ("baseline", "start config", None, "c0", "ok", 0.60, True, 0.60),
+        ("lr_up", "lr 0.001 -> 0.002", "c0", "c1", "ok", 0.70, True, 0.70),
+        ("width_up", "width 32 -> 64", "c1", "c2", "ok", 0.65, False, 0.70),
+        ("residual", "+residual: skip connections", "c1", "c3", "crash", None, False, 0.70),
+        ("depth_up", "depth 1 -> 2", "c1", "c4", "ok", 0.75, True, 0.75),
+    ]
+    for i, (kind, desc, parent, cand, status, metric, kept, inc) in enumerate(steps):
+        diff = (
+            "--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-old\n+new\n"
+            if kind == "residual"
+            else ""
+        )
+        led.append({**base, "step": i, "kind": kind, "description": desc, "parent": parent, "candidate": cand,
+                    "status": status, "metric": metric, "kept": kept, "incumbent_metric": inc,
+                    "best_metric": inc, "diff": diff, "message": "boom" if status == "crash" else ""})  # fmt: skip
+    led.append(
+        {
+            **base,
+            "step": 4,
+            "kind": "test",
+            "split": "test",
+            "candidate": "c4",
+            "status": "ok",
+            "metric": 0.72,
+        }
+    )
+    led.close()
+    summary = {"task": "tabular", "agent": "greedy", "metric": "val_acc", "direction": "maximize",
+               "start_metric": 0.6, "best_metric": 0.75, "test_metric": 0.72, "best_candidate": "c4",
+               "instance": "tabular/10000", "self_reported": False}  # fmt: skip
+    (path / "summary.json").write_text(json.dumps(summary))
+    (path / "best").mkdir()
+    (path / "best" / "config_changes.json").write_text(
+        json.dumps({"lr": [0.001, 0.002], "depth": [1, 2]})
+    )
+    (path / "best" / "diff.patch").write_text(
+        "--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def fake_dir(tmp_path_factory):
+    return fake_run(tmp_path_factory.mktemp("fake_run"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A real campaign: greedy on tabular, 8 experiments, best/ and summary.json written."""
+    from rsi_rl.agents import GreedyAgent
+    from rsi_rl.env import ResearchEnv
+    from rsi_rl.search import run_campaign, save_best
+
+    path = tmp_path_factory.mktemp("report_run")
+    env = ResearchEnv(task="tabular", budget=8, instances=[10_000], run_dir=path)
+    try:
+        summary = run_campaign(env, GreedyAgent(seed=0), seed=0, instance=10_000)
+        summary["run_dir"] = str(path)
+        save_best(env, path, summary)
+    finally:
+        env.close()
+    return path
+
+
+def test_report_page_and_plots(fake_dir, tmp_path):
+    page = render_report(fake_dir, out=tmp_path / "rep")
+    assert page == tmp_path / "rep" / "index.html"
+    for png in ("progress.png", "lineage.png", "kinds.png"):
+        assert (tmp_path / "rep" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = page.read_text()
+    for value in ("0.6000", "0.7500", "0.7200", "+0.1500"):  # start, best, test, gain
+        assert value in text
+    for heading in (
+        "Best so far",
+        "Lineage of candidates",
+        "Edit kinds",
+        "From start to best",
+        "Experiments",
+    ):
+        assert f"<h2>{heading}</h2>" in text
+    assert text.count('src="data:image/png;base64,') == 3  # self-contained
+    assert (
+        not re.search(r"<(script|link)\b", text)
+        and "http://" not in text
+        and "https://" not in text
+    )
+    tree = text[
+        text.index('<ul class="tree">') : text.index("</details>", text.index('<ul class="tree">'))
+    ]
+    assert [m for m in re.findall(r'<span class="b (\w+)">', tree)] == [
+        "start",
+        "kept",
+        "reverted",
+        "failed",
+        "kept",
+    ]
+    assert "<td>lr</td><td>0.001</td><td>0.002</td>" in text  # config change start -> best
+    assert '<span class="a">+x = 2</span>' in text  # the code diff, coloured
+
+
+def test_report_without_embedding_links_the_pngs(fake_dir, tmp_path):
+    page = render_report(fake_dir, out=tmp_path / "rep", embed=False)
+    text = page.read_text()
+    assert 'src="progress.png"' in text and "base64" not in text
+
+
+def test_kind_table_mean_effect_and_success(fake_dir):
+    table = {r["kind"]: r for r in kind_table(load_run(fake_dir))}
+    assert (
+        table["lr_up"]["mean_effect"] == pytest.approx(0.10)
+        and table["lr_up"]["success_rate"] == 1.0
+    )
+    assert (
+        table["width_up"]["mean_effect"] == pytest.approx(-0.05) and table["width_up"]["kept"] == 0
+    )
+    assert table["residual"]["failed"] == 1 and table["residual"]["mean_effect"] is None
+    assert table["depth_up"]["mean_effect"] == pytest.approx(0.05)
+    assert list(table)[0] in ("lr_up", "depth_up")  # sorted by success, then effect
+
+
+def test_report_of_a_bench_directory(tmp_path):
+    bench = {
+        "task": "tabular",
+        "budget": 8,
+        "agents": {
+            "random": {"regret_mean": 0.31, "auc": 0.52, "seeds": 10},
+            "greedy": {"regret_mean": 0.12, "auc": 0.71, "seeds": 10},
+        },
+    }
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    page = render_report(tmp_path)
+    text = page.read_text()
+    assert (
+        "Agents compared (bench)" in text
+        and "greedy" in text
+        and "0.1200" in text
+        and "regret_mean" in text
+    )
+
+
+def test_report_user_errors(tmp_path, fake_dir):
+    with pytest.raises(ConfigError, match="does not exist"):
+        render_report(tmp_path / "nope")
+    with pytest.raises(ConfigError, match="has no ledger.sqlite"):
+        render_report(tmp_path)
+    with pytest.raises(ConfigError, match="campaign=9 is not in the ledger"):
+        render_report(fake_dir, out=tmp_path / "r", campaign=9)
+
+
+def test_cli_report_takes_the_run_dir_as_argument(fake_dir, tmp_path):
+    out = tmp_path / "cli report"
+    p = subprocess.run(
+        [sys.executable, "-m", "rsi_rl.cli", "report", str(fake_dir), f"out={out}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("report: ") and (out / "index.html").is_file()
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / ".hydra").exists()
+    p = subprocess.run([sys.executable, "-m", "rsi_rl.cli", "report", str(tmp_path / "missing")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert p.returncode == 2 and p.stderr.startswith("rsi-rl: error: run directory")
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- headless browser
+def chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def browse(page: Path, shot: Path, profile: Path) -> str:
+    """Load ``page`` in headless Chromium, save a screenshot; returns its log (console lines)."""
+    exe = chromium()
+    assert exe is not None
+    cmd = [
+        exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=1", "--window-size=1280,2000",
+        f"--screenshot={shot}", page.resolve().as_uri(),
+    ]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p.stderr + p.stdout
+
+
+def console_errors(log: str) -> list[str]:
+    return [ln for ln in log.splitlines() if ":CONSOLE" in ln]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    chromium() is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
+)
+def test_report_renders_in_a_headless_browser(run_dir, tmp_path):
+    import matplotlib.image as mpimg
+
+    # the check can see console errors at all: a page with one
+    bad = tmp_path / "bad.html"
+    bad.write_text(
+        "<html><body><script>console.error('planted'); missingFn();</script></body></html>"
+    )
+    log = browse(bad, tmp_path / "bad.png", tmp_path / "profile0")
+    assert any("planted" in ln for ln in console_errors(log)), "the console check sees nothing"
+
+    page = render_report(run_dir, out=tmp_path / "rep")
+    shot = tmp_path / "report.png"
+    log = browse(page, shot, tmp_path / "profile1")
+    assert console_errors(log) == []
+    img = mpimg.imread(shot)
+    assert img.shape[0] == 2000 and img.shape[1] == 1280
+    assert float(img[..., :3].std()) > 0.05  # not a blank page: plots, tables and text drew
+    # the top of the page is the header with the metric cards, not an error page
+    dom = subprocess.run(
+        [chromium() or "", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'p2'}",
+         "--dump-dom", page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert "rsi_rl report: tabular" in dom.stdout and dom.stdout.count("<img") >= 3
+    keep = Path(__file__).parent.parent / "runs" / "report_screenshot.png"
+    if keep.parent.is_dir():
+        shutil.copyfile(shot, keep)

@@ -1,0 +1,72 @@
+"""Optuna TPE baseline: its search space is the edit space; each trial is one experiment."""
+
+from __future__ import annotations
+
+import pytest
+
+from rsi_rl.agents import TPEAgent, make_agent
+from rsi_rl.agents.tpe import reachable_values
+from rsi_rl.edits import apply_edit, start_candidate
+from rsi_rl.env import ResearchEnv
+from rsi_rl.search import run_campaign
+from rsi_rl.task import Knob
+
+
+def test_reachable_values_follow_the_moves():
+    lr = Knob("lr", "lr", "log", 1e-3, 1e-1, 2.0)
+    vals = reachable_values(lr, 0.01)
+    assert vals == sorted(vals) and 0.01 in vals
+    assert all(1e-3 - 1e-12 <= v <= 0.1 + 1e-12 for v in vals)
+    batch = Knob("batch", "batch_size", "choice", choices=(16, 32, 64))
+    assert reachable_values(batch, 32) == [16, 32, 64]
+    wd = Knob("wd", "weight_decay", "log", 1e-5, 1e-1, 10.0, zero_ok=True)
+    assert reachable_values(wd, 0.0)[0] == 0.0
+
+
+def test_tpe_candidates_are_reachable_by_edits(tabular):
+    env = ResearchEnv(task=tabular, budget=3, instances=[10_000])
+    try:
+        env.reset(seed=0)
+        agent = TPEAgent(seed=0)
+        agent.reset(None, {})  # type: ignore[arg-type]
+        cand, desc = agent.propose(env)
+        start = start_candidate(tabular, env.instance.start_config)
+        # every value it sets is a knob value some chain of edits reaches
+        for knob in tabular.knobs:
+            assert cand.config[knob.key] in reachable_values(knob, start.config[knob.key])
+        # code toggles build the same source as the edits would
+        child = start
+        for kind in sorted(cand.toggles):
+            child, _ = apply_edit(tabular, child, kind)
+        assert child.source == cand.source
+        assert isinstance(desc, str)
+    finally:
+        env.close()
+
+
+def test_tpe_campaign_spends_the_same_budget_and_is_seeded(tabular):
+    env = ResearchEnv(task=tabular, budget=3, instances=[10_000])
+    try:
+        runs = []
+        for _ in range(2):
+            s = run_campaign(env, make_agent("tpe", seed=7), seed=0, instance=10_000, test=False)
+            runs.append([r["config"] for r in env.log])
+            assert s["experiments"] == 3 and s["agent"] == "tpe"
+            assert all(r["kind"] == "tpe" for r in env.log[1:])
+            assert s["best_metric"] >= s["start_metric"]
+        assert runs[0] == runs[1]
+    finally:
+        env.close()
+
+
+def test_try_candidate_keeps_only_a_clear_improvement(tabular):
+    env = ResearchEnv(task=tabular, budget=2, instances=[10_000], keep_threshold=1e6)
+    try:
+        env.reset(seed=0)
+        child, _ = apply_edit(tabular, env.incumbent, "input_norm")
+        _, reward, term, trunc, info = env.try_candidate(child, "input norm", "jump")
+        assert info["experiment"]["kind"] == "jump" and not info["experiment"]["kept"]
+        assert reward == pytest.approx(0.0) and not term and not trunc
+        assert env.experiments_used == 1
+    finally:
+        env.close()

@@ -1,0 +1,282 @@
+"""Trackers: W&B offline run folders read back, TensorBoard, progress bars, logger=wandb sweeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rsi_rl.errors import ConfigError
+from rsi_rl.tracking import TensorBoardTracker, WandbTracker, progress_bar
+
+pytest.importorskip("wandb")
+
+
+# --------------------------------------------------------------------------- reading a run folder
+def wandb_records(run_folder: Path) -> list[Any]:
+    """Records of an offline run's ``.wandb`` file (a LevelDB-style log of protobufs)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    (path,) = run_folder.glob("*.wandb")
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", "not a W&B transaction log"
+    pos, block, out, buf = 7, 32768, [], b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if length == 0 and kind == 0:
+            pos += left
+            continue
+        buf += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # FULL or LAST
+            rec = pb.Record()
+            rec.ParseFromString(buf)
+            out.append(rec)
+            buf = b""
+    return out
+
+
+def read_run(run_folder: Path) -> dict[str, Any]:
+    """Config, history rows, summary, artifacts and table files of an offline run."""
+    recs = wandb_records(run_folder)
+    kinds = Counter(r.WhichOneof("record_type") for r in recs)
+    assert kinds["run"] == 1, kinds
+    run = next(r.run for r in recs if r.WhichOneof("record_type") == "run")
+    config = {u.key: json.loads(u.value_json) for u in run.config.update}
+    history = []
+    for r in recs:
+        if r.WhichOneof("record_type") == "history":
+            history.append(
+                {
+                    (i.key or "/".join(i.nested_key)): json.loads(i.value_json)
+                    for i in r.history.item
+                }
+            )
+    summary: dict[str, Any] = {}
+    for r in recs:
+        if r.WhichOneof("record_type") == "summary":
+            for u in r.summary.update:
+                summary[u.key or "/".join(u.nested_key)] = json.loads(u.value_json)
+    artifacts = [
+        (r.artifact.name, r.artifact.type)
+        for r in recs
+        if r.WhichOneof("record_type") == "artifact"
+    ]
+    exit_code = next(
+        (r.exit.exit_code for r in recs if r.WhichOneof("record_type") == "exit"), None
+    )
+    tables = {
+        p.name.split("_")[0]: json.loads(p.read_text())
+        for p in run_folder.glob("files/media/table/*.table.json")
+    }
+    return {
+        "kinds": kinds, "run": run, "config": config, "history": history, "summary": summary,
+        "artifacts": artifacts, "exit_code": exit_code, "tables": tables,
+    }  # fmt: skip
+
+
+def offline_runs(parent: Path) -> list[Path]:
+    return sorted((parent / "wandb").glob("offline-run-*"))
+
+
+def wandb_sync_dry_run(folder: Path) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "wandb"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "wandb"]
+    return subprocess.run(
+        [*cmd, "sync", "--dry-run", str(folder)], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture()
+def offline(monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+
+
+def _record(
+    step: int, kind: str, metric: float | None, kept: bool, status: str = "ok"
+) -> dict[str, Any]:
+    return {
+        "campaign": 1, "step": step, "kind": kind, "description": f"{kind} edit", "status": status,
+        "metric": metric, "kept": kept, "seconds": 0.5, "reward": 0.1 if kept else 0.0,
+        "best_metric": 0.8, "incumbent_metric": 0.8, "candidate": f"c{step}", "parent": "c0",
+        "diff": "--- a/train.py\n+++ b/train.py\n@@\n-x\n+y\n", "split": "val",
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- W&B unit
+def test_wandb_tracker_writes_an_offline_run_that_wandb_sync_accepts(tmp_path, offline):
+    run_dir = tmp_path / "run"
+    (run_dir / "best").mkdir(parents=True)
+    (run_dir / "best" / "config.yaml").write_text("lr: 0.01\n")
+    (run_dir / "best" / "train.py").write_text("print('hi')\n")
+    (run_dir / "results.tsv").write_text("id\tkind\n1\tbaseline\n")
+    tracker = WandbTracker(project="rsi_rl_test", tags=["unit"])
+    tracker.start(run_dir, {"task": {"_target_": "x.Task"}, "budget": 3, "logger": {"mode": None}})
+    tracker.log_experiment(
+        {**_record(0, "baseline", 0.7, True), "parent": None}, {"seconds_used": 0.0}
+    )
+    tracker.log_experiment(_record(1, "lr_up", 0.8, True), {"seconds_used": 0.5})
+    tracker.log_experiment(_record(2, "width_up", None, False, "crash"), {"seconds_used": 1.0})
+    tracker.log_experiment({"kind": "stop", "step": 3, "status": "stopped"}, {})
+    tracker.log_experiment({**_record(3, "test", 0.75, False), "split": "test"}, {})
+    tracker.log_metrics({"train/loss": 1.5}, step=None)
+    tracker.log_table("bench", [{"agent": "greedy", "regret": 0.1, "extra": {"a": 1}}])
+    tracker.log_summary(
+        {"task": "toy", "start_metric": 0.7, "best_metric": 0.8, "statuses": {"ok": 2}}
+    )
+    tracker.finish()
+    tracker.finish()  # idempotent
+
+    (folder,) = offline_runs(run_dir)
+    got = read_run(folder)
+    assert got["run"].project == "rsi_rl_test" and "unit" in got["run"].tags
+    assert got["config"]["budget"] == 3 and got["config"]["task"] == {"_target_": "x.Task"}
+    steps = [h for h in got["history"] if "experiment/index" in h]
+    assert [h["experiment/index"] for h in steps] == [1, 2, 3]  # stop and test are not experiments
+    assert steps[1]["experiment/metric"] == 0.8 and steps[1]["experiment/kept"] == 1
+    assert "experiment/metric" not in steps[2] and steps[2]["experiment/ok"] == 0
+    assert all("experiment/best_metric" in h and "experiment/reward" in h for h in steps)
+    table = got["tables"]["experiments"]
+    assert table["columns"][:8] == [
+        "campaign",
+        "step",
+        "kind",
+        "edit",
+        "status",
+        "metric",
+        "kept",
+        "seconds",
+    ]
+    assert "diff" in table["columns"] and len(table["data"]) == 3
+    assert table["data"][1][2] == "lr_up" and table["data"][2][4] == "crash"
+    assert got["tables"]["bench"]["columns"] == ["agent", "regret", "extra"]
+    assert got["summary"]["best_metric"] == 0.8 and got["summary"]["test_metric"] == 0.75
+    assert ("best-toy-run", "candidate") in got["artifacts"] and ("results-run", "ledger") in got[
+        "artifacts"
+    ]
+    assert got["exit_code"] == 0
+    p = wandb_sync_dry_run(folder)
+    assert p.returncode == 0, p.stderr
+    assert "Would sync 1 run" in p.stdout + p.stderr
+
+
+def test_wandb_run_marked_failed_when_the_command_raises(tmp_path, offline):
+    tracker = WandbTracker()
+    tracker.start(tmp_path, {})
+    with pytest.raises(RuntimeError):
+        try:
+            raise RuntimeError("boom")
+        finally:
+            tracker.finish()
+    (folder,) = offline_runs(tmp_path)
+    assert read_run(folder)["exit_code"] == 1
+
+
+def test_wandb_syncs_tensorboard_logs_for_meta_training(tmp_path, offline):
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
+    tracker = WandbTracker()
+    tracker.start(tmp_path, {"total_steps": 10})
+    tb = tracker.tensorboard_log(tmp_path)
+    assert tb == str(tmp_path / "tb")
+    writer = SummaryWriter(
+        os.path.join(tb, "MaskablePPO_1")
+    )  # what SB3 does with tensorboard_log=tb
+    for i in range(3):
+        writer.add_scalar("rollout/ep_rew_mean", 0.1 * i, i * 64)
+    writer.close()
+    tracker.finish()
+    (folder,) = offline_runs(tmp_path)
+    keys = {k for h in read_run(folder)["history"] for k in h}
+    assert any(k.endswith("rollout/ep_rew_mean") for k in keys), keys
+    assert WandbTracker(sync_tensorboard=False).tensorboard_log(tmp_path) is None
+
+
+def test_wandb_mode_rules(monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert WandbTracker().mode == "offline"  # offline unless asked
+    with pytest.raises(ConfigError, match="logger.mode=online needs a W&B API key"):
+        WandbTracker(mode="online")
+    with pytest.raises(ConfigError, match="logger.mode must be"):
+        WandbTracker(mode="cloud")
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert WandbTracker().mode == "disabled"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert WandbTracker(mode="online").mode == "online"
+
+
+def test_core_never_imports_wandb():
+    code = "import sys, rsi_rl, rsi_rl.env, rsi_rl.search, rsi_rl.tracking, rsi_rl.report; print('wandb' in sys.modules)"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.stdout.strip() == "False", p.stderr
+
+
+# --------------------------------------------------------------------------- TensorBoard, progress
+def test_tensorboard_tracker_writes_event_files(tmp_path):
+    pytest.importorskip("tensorboard")
+    tracker = TensorBoardTracker()
+    tracker.start(tmp_path, {"budget": 2})
+    tracker.log_experiment(_record(1, "lr_up", 0.8, True), {})
+    tracker.log_metrics({"train/loss": 1.0}, step=1)
+    tracker.log_summary({"best_metric": 0.8, "task": "toy"})
+    tracker.finish()
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    assert tracker.tensorboard_log(tmp_path) == str(tmp_path / "tb")
+
+
+def test_progress_bar_is_silent_when_not_a_terminal(capsys):
+    with progress_bar(5, "bench") as bar:  # pytest captures stderr: not a TTY
+        bar.update(5)
+    assert capsys.readouterr().err == ""
+    with progress_bar(3, "forced", enabled=True) as bar:
+        bar.update(3)
+    assert "forced" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_search_sweep_with_logger_wandb_makes_one_grouped_run_per_job(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    env.pop("WANDB_API_KEY", None)
+    p = subprocess.run(
+        [sys.executable, "-m", "rsi_rl.cli", "search", "-m", "task=tabular", "agent=random,greedy",
+         "budget=3", "logger=wandb", "quiet=true"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    jobs = sorted(tmp_path.glob("runs/multirun/search/*/*/*_seed0"))
+    assert [j.name for j in jobs] == ["0_random_seed0", "1_greedy_seed0"]
+    groups = set()
+    for job in jobs:
+        (folder,) = offline_runs(job)
+        got = read_run(folder)
+        groups.add(got["run"].run_group)
+        assert got["run"].job_type == "search" and got["run"].display_name == job.name
+        assert (
+            got["config"]["budget"] == 3 and got["config"]["hydra"]["choices"]["agent"] in job.name
+        )
+        assert len(got["tables"]["experiments"]["data"]) == 4  # baseline + 3 edits
+        assert any(t == "candidate" for _, t in got["artifacts"])
+        assert got["summary"]["best_metric"] >= got["summary"]["start_metric"]
+        assert got["exit_code"] == 0
+        dry = wandb_sync_dry_run(folder)
+        assert dry.returncode == 0, dry.stderr
+    (group,) = groups
+    assert group.startswith("search_") and group.endswith(jobs[0].parent.name)
+    shutil.rmtree(tmp_path / "runs", ignore_errors=True)

@@ -1,0 +1,96 @@
+"""rsi-rl train: tiny meta-training runs (net_arch=[8], budget 3) write a loadable policy,
+checkpoints and logs, and resume from a checkpoint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from rsi_rl.agents.sb3 import PolicyAgent, read_metadata
+from rsi_rl.cli import conf_dir
+from rsi_rl.errors import ConfigError
+from rsi_rl.train import train
+from rsi_rl.vocab import VOCAB_VERSION
+
+TINY = [
+    "task=tabular",
+    "budget=3",
+    "n_envs=1",
+    "total_steps=16",
+    "eval.freq=8",
+    "eval.episodes=1",
+    "eval.instances=1",
+    "checkpoint_freq=8",
+    "progress=false",
+]
+
+
+#: a small MaskablePPO rollout (PPO's defaults: n_steps=256, batch 128)
+ARCH = ["agent.hyperparams.policy_kwargs.net_arch=[8]"]
+SMALL = [
+    *ARCH,
+    "agent.hyperparams.n_steps=8",
+    "agent.hyperparams.batch_size=8",
+    "agent.hyperparams.n_epochs=1",
+]
+
+
+def _cfg(*overrides: str, small: bool = True):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return compose("train", overrides=[*TINY, *(SMALL if small else []), *overrides])
+
+
+@pytest.mark.parametrize("name", ["maskable_ppo", "ppo", "a2c", "dqn"])
+def test_every_agent_config_composes(name):
+    cfg = _cfg(f"agent={name}", *ARCH, small=False)
+    assert cfg.agent.hyperparams.policy_kwargs.net_arch == [8]
+    assert cfg.agent.algo == name and cfg.agent._target_.endswith("build_algorithm")
+
+
+def test_train_writes_policy_checkpoints_and_resumes(tmp_path):
+    policy = train(_cfg(), tmp_path / "run")
+    run = tmp_path / "run"
+    meta = read_metadata(policy)
+    assert meta["vocab_version"] == VOCAB_VERSION and meta["steps"] >= 16
+    assert (run / "best_policy.zip").is_file() and (run / "tb").is_dir()
+    ckpts = sorted((run / "checkpoints").glob("*.zip"))
+    assert ckpts
+    info = json.loads((run / "train.json").read_text())
+    assert info["algo"] == "maskable_ppo" and info["eval"]["timesteps"]
+    PolicyAgent(policy)  # loads
+    resumed = train(_cfg("total_steps=24", f"resume={ckpts[-1]}", "eval.freq=0"), tmp_path / "run2")
+    assert read_metadata(resumed)["steps"] >= 24
+
+
+def test_train_refuses_a_baseline_agent(tmp_path):
+    with pytest.raises(ConfigError, match="not trainable"):
+        train(_cfg("agent=greedy", small=False), tmp_path)
+    with pytest.raises(ConfigError, match="resume"):
+        train(_cfg(f"resume={tmp_path / 'nope.zip'}"), tmp_path)
+
+
+@pytest.mark.slow
+def test_train_sweep_of_meta_agents(tmp_path):
+    """rsi-rl train -m agent=maskable_ppo,ppo,dqn: one tiny run per agent."""
+    args = [
+        *TINY,
+        "total_steps=64",
+        "eval.freq=0",
+        "checkpoint_freq=0",
+        f"hydra.sweep.dir={tmp_path}",
+    ]
+    cmd = [sys.executable, "-m", "rsi_rl.cli", "train", "-m", "agent=maskable_ppo,ppo,dqn", *args]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=900)
+    assert len(list(tmp_path.glob("*/policy.zip"))) == 3
+
+
+def test_cli_train_with_a_baseline_agent_is_one_line(tmp_path):
+    cmd = [sys.executable, "-m", "rsi_rl.cli", "train", "agent=greedy", f"hydra.run.dir={tmp_path}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("rsi-rl: error:") and "not trainable" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,116 @@
+"""User edits: the unified-diff applier, task patch files, and ``rsi-rl try``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rsi_rl.cli import main
+from rsi_rl.edits import start_candidate
+from rsi_rl.errors import EditError, PatchError
+from rsi_rl.patching import (
+    apply_unified_diff,
+    parse_unified_diff,
+    read_patch_file,
+    task_patch_files,
+)
+from rsi_rl.try_edit import resolve_edit, try_edit
+
+SRC = {"train.py": "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\n"}
+
+
+def test_applies_hunks_at_an_offset_and_several_files():
+    diff = "--- a/train.py\n+++ b/train.py\n@@ -1,2 +1,2 @@\n c = 3\n-d = 4\n+d = 40\n"
+    assert apply_unified_diff(SRC, diff)["train.py"] == "a = 1\nb = 2\nc = 3\nd = 40\ne = 5\n"
+    two = (
+        "--- a/train.py\n+++ b/train.py\n@@ -1,1 +1,2 @@\n a = 1\n+z = 0\n"
+        "@@ -5 +6 @@\n-e = 5\n+e = 50\n"
+    )
+    assert apply_unified_diff(SRC, two)["train.py"] == "a = 1\nz = 0\nb = 2\nc = 3\nd = 4\ne = 50\n"
+
+
+def test_a_hunk_that_does_not_match_names_its_first_lines():
+    diff = "--- a/train.py\n+++ b/train.py\n@@ -2,2 +2,2 @@\n b = 2\n-c = 999\n+c = 4\n"
+    with pytest.raises(
+        PatchError, match=r"hunk does not match train.py: @@ -2,2 \+2,2 @@ \|  b = 2 \|  c = 999"
+    ):
+        apply_unified_diff(SRC, diff)
+    with pytest.raises(PatchError, match="does not have"):
+        apply_unified_diff(SRC, diff.replace("train.py", "model.py"))
+    with pytest.raises(PatchError, match="no hunks"):
+        parse_unified_diff("just text\n")
+
+
+def test_no_newline_at_end_of_file():
+    src = {"train.py": "x = 1"}
+    diff = "--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-x = 1\n\\ No newline at end of file\n+x = 2\n"
+    assert apply_unified_diff(src, diff)["train.py"] == "x = 2\n"
+
+
+def test_task_patch_files_have_kinds_and_apply(digits):
+    files = task_patch_files(digits.program_dir)
+    assert len(files) >= 2
+    kinds = {f.kind for f in files}
+    assert "adamw" in kinds and "label_smoothing" in kinds  # task-only and vocabulary kinds
+    for pf in files:
+        out = apply_unified_diff(digits.source(), pf.text)
+        assert out != digits.source()
+        compile(out["train.py"], pf.kind, "exec")
+
+
+def test_kind_from_file_name(tmp_path):
+    p = tmp_path / "warmup.long.diff"
+    p.write_text("--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n")
+    assert read_patch_file(p).kind == "warmup"
+    p.write_text("# kind: not an id\n" + p.read_text())
+    with pytest.raises(PatchError, match="kind"):
+        read_patch_file(p)
+
+
+def test_resolve_edit_specs(digits, tmp_path):
+    cand = start_candidate(digits, digits.make_instance(0).start_config)
+    assert resolve_edit(digits, cand, "grad_clip")[1] == "grad_clip"
+    assert resolve_edit(digits, cand, "silu")[1] == "activation_silu"
+    replacement = tmp_path / "train.py"
+    replacement.write_text("print('hi')\n")
+    child, kind, _ = resolve_edit(digits, cand, str(replacement))
+    assert kind == "replace" and child.source["train.py"] == "print('hi')\n"
+    with pytest.raises(EditError, match="neither a kind"):
+        resolve_edit(digits, cand, "no_such_edit")
+
+
+def test_try_edit_runs_incumbent_and_child(tabular):
+    rec = try_edit(tabular, "input_norm", instance=10_000, config={"steps": 25})
+    assert rec["status"] == "ok" and rec["baseline_status"] == "ok"
+    assert rec["kind"] == "input_norm" and rec["diff"].startswith("--- a/train.py")
+    assert rec["delta"] == pytest.approx(rec["metric"] - rec["baseline_metric"])
+    assert rec["enforced"]["wall_clock"].startswith("enforced")
+
+
+def test_cli_try_prints_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(
+        [
+            "try",
+            "task=tabular",
+            "edit=grad_clip",
+            "instance=10000",
+            "+config.steps=25",
+            "baseline=false",
+        ]
+    )
+    out = capsys.readouterr().out
+    rec = json.loads(out[out.index("{") :])
+    assert rec["status"] == "ok" and rec["kind"] == "grad_clip" and rec["baseline_metric"] is None
+
+
+def test_cli_try_bad_diff_fails_with_the_hunk(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.diff"
+    bad.write_text("--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-nothing like this\n+x\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["try", "task=digits_mlp", f"edit={bad}"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "rsi-rl: error:" in err and "nothing like this" in err and "Traceback" not in err
