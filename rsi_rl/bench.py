@@ -124,7 +124,9 @@ def run_one(
         seconds.append(float(env.seconds_used))
 
     t0 = time.monotonic()
-    summary = run_campaign(env, agent, seed=seed, instance=instance, test=True, on_experiment=on_exp)
+    summary = run_campaign(
+        env, agent, seed=seed, instance=instance, test=True, on_experiment=on_exp
+    )
     row: dict[str, Any] = {
         "agent": agent.name or type(agent).__name__,
         "instance": int(instance),
@@ -161,7 +163,9 @@ def _best_known(rows: list[dict[str, Any]], maximize: bool) -> dict[int, float]:
     return best
 
 
-def summarise(rows: list[dict[str, Any]], agents: list[str], budget: int, maximize: bool) -> dict[str, Any]:
+def summarise(
+    rows: list[dict[str, Any]], agents: list[str], budget: int, maximize: bool
+) -> dict[str, Any]:
     """Per-agent metrics and pairwise tests from campaign rows (see the module docstring)."""
     best_known = _best_known(rows, maximize)
     better = (lambda a, b: a >= b - 1e-12) if maximize else (lambda a, b: a <= b + 1e-12)
@@ -223,10 +227,16 @@ def summarise(rows: list[dict[str, Any]], agents: list[str], budget: int, maximi
             pairs[f"{a}_vs_{b}"] = paired_test(
                 [by_agent[a][k]["regret"] for k in keys], [by_agent[b][k]["regret"] for k in keys]
             )
-    return {"agents": out, "paired": pairs, "best_known": {str(k): v for k, v in best_known.items()}}
+    return {
+        "agents": out,
+        "paired": pairs,
+        "best_known": {str(k): v for k, v in best_known.items()},
+    }
 
 
-def plot(rows: list[dict[str, Any]], agents: list[str], budget: int, run_dir: Path, metric: str) -> list[Path]:
+def plot(
+    rows: list[dict[str, Any]], agents: list[str], budget: int, run_dir: Path, metric: str
+) -> list[Path]:
     """Best-so-far (normalised regret) vs experiments and vs seconds, mean over campaigns."""
     import matplotlib
 
@@ -236,7 +246,9 @@ def plot(rows: list[dict[str, Any]], agents: list[str], budget: int, run_dir: Pa
     paths = []
     fig, ax = plt.subplots(figsize=(6, 4))
     for a in agents:
-        curves = np.array([r["regret_curve"] for r in rows if r["agent"] == a and "regret_curve" in r])
+        curves = np.array(
+            [r["regret_curve"] for r in rows if r["agent"] == a and "regret_curve" in r]
+        )
         if len(curves) == 0:
             continue
         k = np.arange(1, budget + 1)
@@ -323,7 +335,9 @@ def bench(
     known = sorted(set(AGENTS) | set(agent_cfgs))
     for a in agents:
         if a not in known:
-            raise UnknownAgentError(f"unknown agent {a!r} in agents; known agents: {', '.join(known)}")
+            raise UnknownAgentError(
+                f"unknown agent {a!r} in agents; known agents: {', '.join(known)}"
+            )
     if not agents:
         raise ConfigError(f"agents is empty; name some of: {', '.join(known)}")
     if int(budget) < 1 or int(seeds) < 1:
@@ -369,7 +383,9 @@ def bench(
                             "error": f"{type(exc).__name__}: {exc}",
                             "traceback": traceback.format_exc()[-2000:],
                         }
-                        log.warning(f"campaign {name} seed {i} instance {inst} failed: {row['error']}")
+                        log.warning(
+                            f"campaign {name} seed {i} instance {inst} failed: {row['error']}"
+                        )
                     rows.append(row)
                     fh.write(json.dumps(row, default=str) + "\n")
                     fh.flush()
@@ -381,7 +397,9 @@ def bench(
                         )
             if oracle_budget > 0:
                 for inst in pool:
-                    oracle_env = ResearchEnv(task=task_obj, budget=int(oracle_budget), instances=[inst])
+                    oracle_env = ResearchEnv(
+                        task=task_obj, budget=int(oracle_budget), instances=[inst]
+                    )
                     try:
                         from rsi_rl.agents import GreedyAgent
 
@@ -407,7 +425,9 @@ def bench(
         "wall_seconds": round(time.monotonic() - t0, 1),
     }
     if plots:
-        result["plots"] = [str(p) for p in plot(rows, agents, int(budget), run_dir, task_obj.metric)]
+        result["plots"] = [
+            str(p) for p in plot(rows, agents, int(budget), run_dir, task_obj.metric)
+        ]
     (run_dir / "bench.json").write_text(json.dumps(result, indent=2, default=str))
     return result
 
@@ -459,7 +479,8 @@ def bench_job(cfg: Any) -> dict[str, Any]:
     for name, extra in overrides.items():
         if name in agent_cfgs:
             agent_cfgs[name] = OmegaConf.merge(agent_cfgs[name], extra)
-    sandbox = {k: v for k, v in OmegaConf.to_container(cfg.sandbox, resolve=True).items() if v is not None}  # type: ignore[union-attr]
+    sandbox_cfg: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
+    sandbox = {k: v for k, v in sandbox_cfg.items() if v is not None}
     instances = cfg.instances
     if instances is not None and not isinstance(instances, int):
         instances = [int(s) for s in instances]

@@ -40,7 +40,7 @@ class Candidate:
 
     def diff(self, other: Candidate) -> str:
         """Unified diff of the source from ``other`` to ``self`` (empty when unchanged)."""
-        out = []
+        out: list[str] = []
         for name in sorted(set(self.source) | set(other.source)):
             a = other.source.get(name, "").splitlines(keepends=True)
             b = self.source.get(name, "").splitlines(keepends=True)

@@ -22,6 +22,7 @@ positions, code-edit toggles, per-kind history and the action mask. See
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as _dt
 import math
@@ -444,7 +445,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         return rec
 
     def _info(self, record: dict[str, Any]) -> dict[str, Any]:
-        exp = {k: v for k, v in record.items() if k not in VOLATILE_KEYS and k != "id"}
+        exp = copy.deepcopy({k: v for k, v in record.items() if k not in VOLATILE_KEYS and k != "id"})
         return {
             "experiment": exp,
             "status": record.get("status"),

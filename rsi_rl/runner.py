@@ -10,6 +10,7 @@ never trained twice: the result is served from the cache, charged at its origina
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import shutil
@@ -24,6 +25,7 @@ import numpy as np
 from rsi_rl import harness
 from rsi_rl.cache import CacheKey, ResultCache
 from rsi_rl.edits import Candidate
+from rsi_rl.errors import RsiRlError
 from rsi_rl.sandbox import Sandbox, SandboxLimits, resolve_paths
 from rsi_rl.task import Instance, InnerTask
 
@@ -122,11 +124,35 @@ class Runner:
         self.scratch_root.mkdir(parents=True, exist_ok=True)
         self.keep_scratch = keep_scratch
         self.cache = ResultCache(cache_path)
+        self._catalogue: dict[str, bool] = {}
         self._n = 0
 
     @property
     def cache_hits(self) -> int:
         return self.cache.hits
+
+    def catalogue_only(self, cand: Candidate) -> bool:
+        """True if ``cand``'s source is the task's program with only its own patches applied."""
+        known = self._catalogue.get(cand.hash)
+        if known is None:
+            source = self.task.source()
+            try:
+                for kind in sorted(cand.toggles):
+                    patch = self.task.patch(kind)
+                    if patch is None:
+                        raise KeyError(kind)
+                    source[patch.file] = patch.apply(source[patch.file])
+                known = source == cand.source
+            except (KeyError, RsiRlError):
+                known = False
+            self._catalogue[cand.hash] = known
+        return known
+
+    def limits_for(self, cand: Candidate) -> SandboxLimits:
+        """The limits of one run: ``hardened="auto"`` resolves per candidate (see SandboxLimits)."""
+        if self.limits.hardened != "auto":
+            return self.limits
+        return replace(self.limits, hardened=not self.catalogue_only(cand))
 
     def cache_key(self, instance_id: str, cand_hash: str, seed: int, split: str) -> CacheKey:
         """What makes two experiments identical: instance, candidate, seed, split, limits."""
@@ -153,7 +179,7 @@ class Runner:
         key = self.cache_key(instance.id, cand.hash, seed, split)
         hit = self.cache.get(key)
         if hit is not None:
-            return ExperimentResult(**{**hit, "cached": True})
+            return ExperimentResult(**{**copy.deepcopy(hit), "cached": True})
         result = self._run(instance, cand, seed, split)
         if not result.sandbox_failed:
             self.cache.put(key, result.to_dict())
@@ -173,10 +199,10 @@ class Runner:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
             inputs = self.task.child_inputs(instance, split)
-            np.savez(workdir / harness.INPUTS_FILE, **inputs)
+            np.savez(workdir / harness.INPUTS_FILE, **inputs)  # type: ignore[arg-type]
             job = {"config": cand.config, "seed": int(seed), "budget_seconds": self.limits.timeout}
             (workdir / harness.JOB_FILE).write_text(json.dumps(job))
-            proc = self.sandbox.run(workdir, self.task.entry, seed, self.limits)
+            proc = self.sandbox.run(workdir, self.task.entry, seed, self.limits_for(cand))
             result = self._judge(proc, workdir, instance, split)
             result.seconds = time.monotonic() - t0
             return result

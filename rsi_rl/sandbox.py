@@ -42,8 +42,10 @@ class SandboxLimits:
     no_network: bool = True
     #: Linux: PID + mount namespaces, read-only filesystem but the scratch dir, private
     #: /proc, no capabilities, pids cgroup. False = the plain sandbox (rlimits, session,
-    #: network namespace only), for benchmarks and platforms without namespaces.
-    hardened: bool = True
+    #: network namespace only). "auto" (default): hardened for any source that is not the
+    #: task's own program plus its own catalogue patches (user diffs, proposals, replaced
+    #: files), plain for catalogue-only candidates, whose code the task author wrote.
+    hardened: bool | str = "auto"
     #: files or folders the program must not read (an empty tmpfs / /dev/null is mounted
     #: over them), e.g. a data set's source files; hardened mode only
     hidden_paths: tuple[str, ...] = ()

@@ -208,7 +208,9 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
     if n_envs < 1:
         raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
     if not isinstance(cfg.budget, int) or cfg.budget < 1:
-        raise ConfigError(f"budget must be a positive integer number of experiments, got {cfg.budget!r}")
+        raise ConfigError(
+            f"budget must be a positive integer number of experiments, got {cfg.budget!r}"
+        )
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     task_spec = _container(cfg.task)
@@ -261,7 +263,9 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
     ckpt = int(cfg.get("checkpoint_freq", 0) or 0)
     if ckpt > 0:
         callbacks.append(
-            CheckpointCallback(max(1, ckpt // n_envs), str(run_dir / "checkpoints"), name_prefix=algo)
+            CheckpointCallback(
+                max(1, ckpt // n_envs), str(run_dir / "checkpoints"), name_prefix=algo
+            )
         )
     tb = str(run_dir / "tb") if cfg.get("tensorboard", True) else None
     if tb is not None:
@@ -276,7 +280,9 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         path = Path(str(resume))
         if not path.is_file():
             raise ConfigError(f"resume={path} does not exist; point it at a checkpoint .zip")
-        model = algorithm_classes()[algo].load(str(path), env=train_env, tensorboard_log=tb, device="cpu")
+        model = algorithm_classes()[algo].load(
+            str(path), env=train_env, tensorboard_log=tb, device="cpu"
+        )
         log.info(f"resuming {algo} from {path} at step {model.num_timesteps}")
     else:
         model = build_algorithm(
@@ -319,7 +325,13 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
     if best.is_file():
         best_model = algorithm_classes()[algo].load(str(best), device="cpu")
         save_policy(best_model, run_dir / "best_policy.zip", algo, **extra, selected="eval")
-    info = {**extra, "algo": algo, "n_envs": n_envs, "vec_env": vec_cls.__name__, "policy": str(policy)}
+    info = {
+        **extra,
+        "algo": algo,
+        "n_envs": n_envs,
+        "vec_env": vec_cls.__name__,
+        "policy": str(policy),
+    }
     if eval_freq > 0 and (run_dir / "eval" / "evaluations.npz").is_file():
         data = np.load(run_dir / "eval" / "evaluations.npz")
         info["eval"] = {

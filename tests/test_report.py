@@ -243,6 +243,3 @@ def test_report_renders_in_a_headless_browser(run_dir, tmp_path):
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert "rsi_rl report: tabular" in dom.stdout and dom.stdout.count("<img") >= 3
-    keep = Path(__file__).parent.parent / "runs" / "report_screenshot.png"
-    if keep.parent.is_dir():
-        shutil.copyfile(shot, keep)

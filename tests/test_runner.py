@@ -165,3 +165,18 @@ def test_no_leftover_processes_after_close(tabular, inst):
     r.close()  # the fork server exits on its own when its stdin closes
     time.sleep(0.1)
     assert not _alive(pid)
+
+
+def test_auto_hardening_only_for_foreign_code(tabular, inst):
+    from rsi_rl.edits import apply_edit
+
+    r = Runner(tabular, SandboxLimits(timeout=5.0))
+    try:
+        cand = start_candidate(tabular, inst.start_config)
+        patched, _ = apply_edit(tabular, cand, "input_norm")
+        foreign = Candidate(cand.config, {"train.py": cand.source["train.py"] + "\n# a proposal\n"})
+        assert r.catalogue_only(cand) and r.catalogue_only(patched)
+        assert not r.catalogue_only(foreign)
+        assert r.limits_for(patched).hardened is False and r.limits_for(foreign).hardened is True
+    finally:
+        r.close()

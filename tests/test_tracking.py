@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from rsi_rl.errors import ConfigError
-from rsi_rl.tracking import TensorBoardTracker, WandbTracker, progress_bar
+from rsi_rl.tracking import TensorBoardTracker, Tracker, WandbTracker, progress_bar
 
 pytest.importorskip("wandb")
 
@@ -280,3 +280,70 @@ def test_search_sweep_with_logger_wandb_makes_one_grouped_run_per_job(tmp_path):
     (group,) = groups
     assert group.startswith("search_") and group.endswith(jobs[0].parent.name)
     shutil.rmtree(tmp_path / "runs", ignore_errors=True)
+
+
+class Recorder(Tracker):  # records every call of the interface
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def log_table(self, name, rows, columns=None):
+        self.calls.append(("table", (name, rows, columns)))
+
+    def log_images(self, images):
+        self.calls.append(("images", dict(images)))
+
+    def log_artifact(self, path, name, type="result", metadata=None):
+        self.calls.append(("artifact", (Path(path).name, name, type)))
+
+    def log_summary(self, summary):
+        self.calls.append(("summary", summary))
+
+
+def test_bench_and_training_helpers_feed_the_tracker_interface(tmp_path):
+    from rsi_rl.tracking import log_bench, log_training
+
+    (tmp_path / "bench.json").write_text("{}")
+    (tmp_path / "regret.png").write_bytes(b"\x89PNG")
+    result = {
+        "agents": {
+            "greedy": {"regret_mean": 0.1, "regret_ci95": [0.05, 0.2], "cotra": {"parity": 0.5}}
+        },
+        "paired": {"greedy_vs_random": {"wins": 3, "p_value": 0.04}},
+        "plots": [str(tmp_path / "regret.png")],
+        "setup": {"task": "tabular"},
+    }
+    rec = Recorder()
+    log_bench(rec, tmp_path, result)
+    tables = {c[1][0]: c[1] for c in rec.calls if c[0] == "table"}
+    (row,) = tables["bench/agents"][1]
+    assert row == {
+        "agent": "greedy",
+        "regret_mean": 0.1,
+        "regret_ci95_low": 0.05,
+        "regret_ci95_high": 0.2,
+        "cotra_parity": 0.5,
+    }
+    assert tables["bench/paired"][1][0]["pair"] == "greedy_vs_random"
+    assert ("images", {"bench/regret": tmp_path / "regret.png"}) in rec.calls
+    assert ("artifact", ("bench.json", f"bench-{tmp_path.name}", "bench")) in rec.calls
+
+    info = {
+        "task": "tabular",
+        "algo": "ppo",
+        "steps": 64,
+        "eval": {"timesteps": [32, 64], "mean_return": [0.1, 0.2]},
+    }
+    (tmp_path / "train.json").write_text(json.dumps(info))
+    (tmp_path / "policy.zip").write_bytes(b"PK")
+    rec = Recorder()
+    log_training(rec, tmp_path, tmp_path / "policy.zip")
+    assert (
+        "table",
+        (
+            "eval",
+            [{"timesteps": 32, "mean_return": 0.1}, {"timesteps": 64, "mean_return": 0.2}],
+            None,
+        ),
+    ) in rec.calls
+    assert ("summary", {"task": "tabular", "algo": "ppo", "steps": 64}) in rec.calls
+    assert ("artifact", ("policy.zip", f"policy-tabular-ppo-{tmp_path.name}", "model")) in rec.calls

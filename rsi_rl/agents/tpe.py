@@ -57,7 +57,9 @@ class TPEAgent(CandidateAgent):
 
     name: ClassVar[str] = "tpe"
 
-    def __init__(self, seed: int | None = None, n_startup_trials: int = 10, multivariate: bool = False):
+    def __init__(
+        self, seed: int | None = None, n_startup_trials: int = 10, multivariate: bool = False
+    ):
         super().__init__(seed)
         self.n_startup_trials = int(n_startup_trials)
         self.multivariate = bool(multivariate)

@@ -13,7 +13,7 @@ recent ledger rows) and prints a unified diff. Use it from Python::
 
     ResearchEnv("digits_mlp", proposer=[sys.executable, "-m", "rsi_rl.proposers.sample_patches"])
 
-or from the command line: ``rsi-rl search proposer=sample_patches``.
+(``rsi-rl search`` does not yet expose a proposer setting.)
 """
 
 from __future__ import annotations
