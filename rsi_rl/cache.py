@@ -36,12 +36,16 @@ class ResultCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, result TEXT)")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, result TEXT)"
+            )
 
     def get(self, key: CacheKey) -> dict[str, Any] | None:
         hit = self._mem.get(key)
         if hit is None and self._db is not None:
-            row = self._db.execute("SELECT result FROM results WHERE key = ?", (key_string(key),)).fetchone()
+            row = self._db.execute(
+                "SELECT result FROM results WHERE key = ?", (key_string(key),)
+            ).fetchone()
             if row is not None:
                 hit = json.loads(row[0])
                 self._mem[key] = hit

@@ -121,7 +121,7 @@ def _preflight(overrides: list[str]) -> list[str]:
         if value in options:
             continue
         if key == "task" and value in plugin_tasks():
-            i = out.index(ov.input_line)
+            i = out.index(str(ov.input_line))
             out[i : i + 1] = ["task=_plugin", f"task.spec={value}"]
             continue
         known = options + (sorted(plugin_tasks()) if key == "task" else [])
@@ -138,7 +138,9 @@ def _guard(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
         except RsiRlError as exc:
             _fail(str(exc))
         except KeyboardInterrupt:
-            print("rsi-rl: interrupted; the ledger keeps every finished experiment", file=sys.stderr)
+            print(
+                "rsi-rl: interrupted; the ledger keeps every finished experiment", file=sys.stderr
+            )
             raise SystemExit(130) from None
 
     return wrapped
@@ -147,7 +149,9 @@ def _guard(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def _run_hydra(config_name: str, fn: Callable[[Any], Any], argv: list[str]) -> None:
     import hydra
 
-    app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(_guard(fn))
+    app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(
+        _guard(fn)
+    )
     old = sys.argv
     sys.argv = [f"rsi-rl {config_name}", *argv]
     try:
@@ -170,11 +174,14 @@ def search_job(cfg: Any) -> dict[str, Any]:
     from rsi_rl.tracking import Tracker
 
     if not isinstance(cfg.budget, int) or cfg.budget < 1:
-        raise ConfigError(f"budget must be a positive integer number of experiments, got {cfg.budget!r}")
+        raise ConfigError(
+            f"budget must be a positive integer number of experiments, got {cfg.budget!r}"
+        )
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     task = make_task(cfg.task)
     instance = cfg.instance if cfg.instance is not None else task.heldout_seeds[0]
-    sandbox = {k: v for k, v in OmegaConf.to_container(cfg.sandbox, resolve=True).items() if v is not None}  # type: ignore[union-attr]
+    sandbox_cfg: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
+    sandbox = {str(k): v for k, v in sandbox_cfg.items() if v is not None}
     try:
         agent = instantiate(cfg.agent, seed=cfg.seed)
     except Exception as exc:
@@ -217,7 +224,13 @@ def search_job(cfg: Any) -> dict[str, Any]:
 
     try:
         summary = run_campaign(
-            env, agent, seed=cfg.seed, instance=int(instance), test=cfg.test, on_experiment=progress, campaign=campaign
+            env,
+            agent,
+            seed=cfg.seed,
+            instance=int(instance),
+            test=cfg.test,
+            on_experiment=progress,
+            campaign=campaign,
         )
         summary["run_dir"] = str(run_dir)
         save_best(env, run_dir, summary)
@@ -268,7 +281,9 @@ def tasks_job(cfg: Any) -> None:
             d = make_task(spec).describe()
         except Exception as exc:  # noqa: BLE001 - one broken plugin must not hide the rest
             where = f" ({spec})" if origin == "config" else ""
-            print(f"{name:<14} {origin:<9} FAILED TO LOAD{where}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+            print(
+                f"{name:<14} {origin:<9} FAILED TO LOAD{where}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+            )
             continue
         print(
             f"{name:<14} {origin:<9} {d['metric']} ({d['direction']}), {d['trust']}; "
@@ -356,7 +371,11 @@ COMMANDS: dict[str, tuple[str, Callable[[Any], Any], str]] = {
     "train": ("train", train_job, "meta-train an SB3 agent on a task family (writes policy.zip)"),
     "bench": ("bench", bench_job, "compare agents on held-out instances, equal budget, many seeds"),
     "tasks": ("tasks", tasks_job, "list built-in and plugin tasks"),
-    "check-task": ("check_task", check_task_job, "check that a task works: baseline, metric, edits, noise, timing"),
+    "check-task": (
+        "check_task",
+        check_task_job,
+        "check that a task works: baseline, metric, edits, noise, timing",
+    ),
     "try": ("try", try_job, "run one edit (kind, .diff or file) against a task; print the record"),
     "report": ("report", report_job, "HTML page and plots of a run: rsi-rl report RUN_DIR"),
     "export": ("export", export_job, "best candidate as a runnable program: rsi-rl export RUN_DIR"),
@@ -381,7 +400,11 @@ def _resume_overrides(args: list[str]) -> list[str]:
         _fail(f"resume={run_dir}: not a search run directory (no .hydra/overrides.yaml)")
     import yaml
 
-    previous = [o for o in (yaml.safe_load(saved.read_text()) or []) if not o.startswith(("resume=", "hydra."))]
+    previous = [
+        o
+        for o in (yaml.safe_load(saved.read_text()) or [])
+        if not o.startswith(("resume=", "hydra."))
+    ]
     keys = {a.split("=", 1)[0] for a in args if "=" in a}
     merged = [o for o in previous if o.split("=", 1)[0] not in keys]
     rest = [a for a in args if not a.startswith("resume=")]

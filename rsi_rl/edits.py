@@ -91,7 +91,9 @@ def apply_edit(task: InnerTask, cand: Candidate, kind: str) -> tuple[Candidate, 
         old = cand.config.get(knob.key)
         new = knob.move(old, up)
         if new is None:
-            raise EditError(f"edit {kind!r}: {knob.key}={old} is at its bound [{knob.low}, {knob.high}]")
+            raise EditError(
+                f"edit {kind!r}: {knob.key}={old} is at its bound [{knob.low}, {knob.high}]"
+            )
         config = dict(cand.config)
         config[knob.key] = new
         child = Candidate(config, cand.source, cand.toggles, cand.hash, kind)

@@ -190,7 +190,9 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         if "instance" in options:
             inst_seed = int(options["instance"])
         else:
-            inst_seed = int(self._instance_pool[int(self.np_random.integers(len(self._instance_pool)))])
+            inst_seed = int(
+                self._instance_pool[int(self.np_random.integers(len(self._instance_pool)))]
+            )
         self.instance = self.task.make_instance(inst_seed)
         self.eval_seed = int(self.np_random.integers(2**31 - 1))
         self._next_seed = self.eval_seed
@@ -223,7 +225,9 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.incumbent = start
         self.incumbent_scores = {self.eval_seed: score}
         self.best_score = score
-        record = self._record("baseline", start, None, "start config", self.eval_seed, result, kept=True, reward=0.0)
+        record = self._record(
+            "baseline", start, None, "start config", self.eval_seed, result, kept=True, reward=0.0
+        )
         self._mask = self._compute_mask()
         return self._obs(), self._info(record)
 
@@ -239,9 +243,13 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         old_estimate = self.incumbent_estimate
         self._last_delta = 0.0
         if not self._mask[int(action)]:
-            result = ExperimentResult(status="invalid", message=f"edit {kind!r} is not valid for the incumbent")
+            result = ExperimentResult(
+                status="invalid", message=f"edit {kind!r} is not valid for the incumbent"
+            )
             reward = -self.invalid_penalty
-            record = self._record(kind, self.incumbent, self.incumbent, result.message, None, result, False, reward)
+            record = self._record(
+                kind, self.incumbent, self.incumbent, result.message, None, result, False, reward
+            )
         elif kind == "reevaluate":
             seed = self._fresh_seed()
             result = self.runner.run(self.instance, self.incumbent, seed)
@@ -249,7 +257,16 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 self.incumbent_scores[seed] = self.task.score(result.metrics[self.task.metric])
             reward = (self.incumbent_estimate - old_estimate) / self.scale
             reward -= self.cost_per_second * result.seconds
-            record = self._record(kind, self.incumbent, self.incumbent, f"rerun incumbent on seed {seed}", seed, result, False, reward)
+            record = self._record(
+                kind,
+                self.incumbent,
+                self.incumbent,
+                f"rerun incumbent on seed {seed}",
+                seed,
+                result,
+                False,
+                reward,
+            )
         else:
             try:  # a proposal can fail only now: its edit cannot be checked ahead like a mask
                 child, description, ask_seconds = self._make_child(kind)
@@ -282,7 +299,9 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             h[2] += int(kept)
             reward = (self.incumbent_estimate - old_estimate) / self.scale
             reward -= self.cost_per_second * result.seconds
-            record = self._record(kind, child, parent, description, self.eval_seed, result, kept, reward)
+            record = self._record(
+                kind, child, parent, description, self.eval_seed, result, kept, reward
+            )
         if kind == "reevaluate":
             h = self.history[kind]
             h[0] += 1
@@ -324,7 +343,9 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self._last_delta = delta / self.scale
         reward = (self.incumbent_estimate - old_estimate) / self.scale
         reward -= self.cost_per_second * result.seconds
-        record = self._record(kind, child, parent, description, self.eval_seed, result, kept, reward)
+        record = self._record(
+            kind, child, parent, description, self.eval_seed, result, kept, reward
+        )
         if not kept:
             self.since_improvement += 1
         self._mask = self._compute_mask()
@@ -445,7 +466,9 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         return rec
 
     def _info(self, record: dict[str, Any]) -> dict[str, Any]:
-        exp = copy.deepcopy({k: v for k, v in record.items() if k not in VOLATILE_KEYS and k != "id"})
+        exp = copy.deepcopy(
+            {k: v for k, v in record.items() if k not in VOLATILE_KEYS and k != "id"}
+        )
         return {
             "experiment": exp,
             "status": record.get("status"),
@@ -473,7 +496,9 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         f: list[float] = []
         last = self.last
         f.append(_clip(self.experiments_used / self.budget, 0, 1))
-        f.append(_clip(self.seconds_used / self.budget_seconds, 0, 1) if self.budget_seconds else 0.0)
+        f.append(
+            _clip(self.seconds_used / self.budget_seconds, 0, 1) if self.budget_seconds else 0.0
+        )
         f.append(_clip((self.incumbent_estimate - self.start_score) / self.scale))
         metric = last.get("metric") if last.get("kind") not in ("baseline", "stop") else None
         if metric is not None and last.get("split") == "val":
@@ -522,7 +547,17 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             raise gym.error.ResetNeeded("call reset() before evaluate_test()")
         cand = candidate or self.incumbent
         result = self.runner.run(self.instance, cand, self.eval_seed, split="test")
-        return self._record("test", cand, None, "final test evaluation", self.eval_seed, result, False, 0.0, split="test")
+        return self._record(
+            "test",
+            cand,
+            None,
+            "final test evaluation",
+            self.eval_seed,
+            result,
+            False,
+            0.0,
+            split="test",
+        )
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or not self.last:

@@ -46,7 +46,18 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("finished_at", "TEXT"),
 )
 JSON_COLUMNS = {"config", "metrics", "diagnostics", "enforced"}
-TSV_COLUMNS = ("id", "campaign", "step", "kind", "metric", "status", "kept", "seconds", "candidate", "description")
+TSV_COLUMNS = (
+    "id",
+    "campaign",
+    "step",
+    "kind",
+    "metric",
+    "status",
+    "kept",
+    "seconds",
+    "candidate",
+    "description",
+)
 
 
 class Ledger:
@@ -75,7 +86,8 @@ class Ledger:
 
     def set_meta(self, key: str, value: Any) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value, default=str))
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (key, json.dumps(value, default=str)),
         )
 
     def meta(self) -> dict[str, Any]:
@@ -100,7 +112,12 @@ class Ledger:
         replaying its history) is not written twice; its existing id is returned.
         """
         if record.get("campaign") is not None and record.get("step") is not None:
-            found = self.find(record["campaign"], record["step"], record.get("split", "val"), record.get("kind", ""))
+            found = self.find(
+                record["campaign"],
+                record["step"],
+                record.get("split", "val"),
+                record.get("kind", ""),
+            )
             if found is not None:
                 return found
         names = [n for n, _ in COLUMNS if n != "id" and n in record]
@@ -129,12 +146,16 @@ class Ledger:
 
     def rows(self, campaign: int | None = None) -> list[dict[str, Any]]:
         """All experiments (of one campaign), oldest first, JSON columns decoded."""
-        q = "SELECT * FROM experiments" + (" WHERE campaign = ?" if campaign is not None else "") + " ORDER BY id"
+        q = (
+            "SELECT * FROM experiments"
+            + (" WHERE campaign = ?" if campaign is not None else "")
+            + " ORDER BY id"
+        )
         cur = self._db.execute(q, () if campaign is None else (campaign,))
         names = [d[0] for d in cur.description]
         out = []
         for values in cur.fetchall():
-            row = dict(zip(names, values))
+            row = dict(zip(names, values, strict=False))
             for n in JSON_COLUMNS:
                 if row.get(n):
                     row[n] = json.loads(row[n])

@@ -98,7 +98,9 @@ def make_task(spec: str | InnerTask | type[InnerTask] | Any, **kwargs: Any) -> I
         try:
             cls = plugin_tasks()[spec].load()
         except Exception as exc:
-            raise UnknownTaskError(f"entry point {spec!r} in {ENTRY_POINT_GROUP} failed to load: {exc}") from exc
+            raise UnknownTaskError(
+                f"entry point {spec!r} in {ENTRY_POINT_GROUP} failed to load: {exc}"
+            ) from exc
     elif ":" in spec:
         cls = _import(spec)
     else:

@@ -17,14 +17,24 @@ from rsi_rl.errors import ConfigError
 from rsi_rl.ledger import read_ledger
 from rsi_rl.runner import ExperimentResult, Runner
 
-RESULT_FIELDS = ("status", "seconds", "run_seconds", "cpu_seconds", "max_rss_mb", "message", "stderr_tail")
+RESULT_FIELDS = (
+    "status",
+    "seconds",
+    "run_seconds",
+    "cpu_seconds",
+    "max_rss_mb",
+    "message",
+    "stderr_tail",
+)
 
 
 def ledger_rows(run_dir: str | Path) -> list[dict[str, Any]]:
     """Rows of the run directory's ledger, or a one-line error naming what is missing."""
     path = Path(run_dir)
     if not (path / "ledger.sqlite").exists():
-        raise ConfigError(f"resume={run_dir}: no ledger.sqlite there; pass the run directory of a search")
+        raise ConfigError(
+            f"resume={run_dir}: no ledger.sqlite there; pass the run directory of a search"
+        )
     return read_ledger(path)
 
 
@@ -34,7 +44,11 @@ def prefill(runner: Runner, rows: list[dict[str, Any]]) -> tuple[int, int]:
     campaign = max(campaigns) if campaigns else 1
     n = 0
     for row in rows:
-        if row.get("campaign") != campaign or row.get("status") == "invalid" or row.get("seed") is None:
+        if (
+            row.get("campaign") != campaign
+            or row.get("status") == "invalid"
+            or row.get("seed") is None
+        ):
             continue
         fields = {k: row.get(k) for k in RESULT_FIELDS}
         result = ExperimentResult(
@@ -43,7 +57,9 @@ def prefill(runner: Runner, rows: list[dict[str, Any]]) -> tuple[int, int]:
             diagnostics=row.get("diagnostics") or {},
             enforced=row.get("enforced") or {},
         )
-        key = runner.cache_key(row["instance"], row["candidate"], row["seed"], row.get("split") or "val")
+        key = runner.cache_key(
+            row["instance"], row["candidate"], row["seed"], row.get("split") or "val"
+        )
         runner.remember(key, result)
         n += 1
     return campaign, n

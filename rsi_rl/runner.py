@@ -27,7 +27,7 @@ from rsi_rl.cache import CacheKey, ResultCache
 from rsi_rl.edits import Candidate
 from rsi_rl.errors import RsiRlError
 from rsi_rl.sandbox import Sandbox, SandboxLimits, resolve_paths
-from rsi_rl.task import Instance, InnerTask
+from rsi_rl.task import InnerTask, Instance
 
 Status = Literal["ok", "crash", "timeout", "oom", "nan", "invalid"]
 STATUSES: tuple[str, ...] = ("ok", "crash", "timeout", "oom", "nan", "invalid")
@@ -117,7 +117,9 @@ class Runner:
         # paths the program must not read: the user's, and the task's (e.g. a data set's files)
         hidden = [*self.limits.hidden_paths, *getattr(task, "sandbox_hidden_paths", ())]
         if hidden:
-            self.limits = replace(self.limits, hidden_paths=tuple(dict.fromkeys(resolve_paths(hidden))))
+            self.limits = replace(
+                self.limits, hidden_paths=tuple(dict.fromkeys(resolve_paths(hidden)))
+            )
         self.sandbox = Sandbox(task.preload, self.limits)
         self._own_root = scratch_root is None
         self.scratch_root = Path(scratch_root or tempfile.mkdtemp(prefix="rsi_rl_scratch_"))
@@ -156,7 +158,14 @@ class Runner:
 
     def cache_key(self, instance_id: str, cand_hash: str, seed: int, split: str) -> CacheKey:
         """What makes two experiments identical: instance, candidate, seed, split, limits."""
-        return (instance_id, cand_hash, int(seed), split, float(self.limits.timeout), int(self.limits.threads))
+        return (
+            instance_id,
+            cand_hash,
+            int(seed),
+            split,
+            float(self.limits.timeout),
+            int(self.limits.threads),
+        )
 
     def remember(self, key: CacheKey, result: ExperimentResult) -> None:
         """Store a result obtained elsewhere (e.g. replayed from a ledger on resume)."""
@@ -174,7 +183,9 @@ class Runner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, instance: Instance, cand: Candidate, seed: int, split: str = "val") -> ExperimentResult:
+    def run(
+        self, instance: Instance, cand: Candidate, seed: int, split: str = "val"
+    ) -> ExperimentResult:
         """Train ``cand`` on ``instance`` with ``seed``; evaluate on ``split`` (val or test)."""
         key = self.cache_key(instance.id, cand.hash, seed, split)
         hit = self.cache.get(key)
@@ -235,13 +246,18 @@ class Runner:
         if proc.sandbox_error:
             res.status, res.message, res.sandbox_failed = "crash", proc.sandbox_error, True
         elif proc.timed_out:
-            res.status, res.message = "timeout", f"killed after the {self.limits.timeout:g}s wall-clock limit"
+            res.status, res.message = (
+                "timeout",
+                f"killed after the {self.limits.timeout:g}s wall-clock limit",
+            )
         elif proc.exit_code == 3 or proc.signal == 9:
             res.status, res.message = "oom", "out of memory (allocation failed or killed)"
         elif proc.signal in (24,):  # SIGXCPU
             res.status, res.message = "timeout", "CPU-time limit exceeded"
         elif proc.exit_code != 0:
-            sig = f" by signal {proc.signal}" if proc.signal else f" with exit code {proc.exit_code}"
+            sig = (
+                f" by signal {proc.signal}" if proc.signal else f" with exit code {proc.exit_code}"
+            )
             last = res.stderr_tail.strip().splitlines()[-1:] or [""]
             res.status, res.message = "crash", f"program ended{sig}: {last[0][:200]}"
         if res.status != "ok":

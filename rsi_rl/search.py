@@ -24,7 +24,9 @@ def format_progress(env: ResearchEnv, record: dict[str, Any]) -> str:
     """One progress line: step, edit, metric, status, seconds, kept/reverted, best."""
     metric = record.get("metric")
     m = f"{env.task.metric}={metric:.4f}" if metric is not None else f"{env.task.metric}=  -   "
-    verdict = "kept" if record.get("kept") else ("reverted" if record.get("status") == "ok" else "-")
+    verdict = (
+        "kept" if record.get("kept") else ("reverted" if record.get("status") == "ok" else "-")
+    )
     if record.get("kind") == "reevaluate":
         verdict = "rerun"
     desc = str(record.get("description", ""))[:38]
@@ -62,7 +64,9 @@ def run_campaign(
         if isinstance(agent, CandidateAgent):  # whole candidates (TPE), one experiment each
             action = -1
             child, description = agent.propose(env)
-            obs, reward, terminated, truncated, info = env.try_candidate(child, description, agent.name)
+            obs, reward, terminated, truncated, info = env.try_candidate(
+                child, description, agent.name
+            )
         else:
             action = agent.act(obs, env.action_masks(), info)
             obs, reward, terminated, truncated, info = env.step(action)
@@ -120,7 +124,9 @@ def save_best(env: ResearchEnv, run_dir: str | Path, summary: dict[str, Any]) ->
 
         first = start_candidate(env.task, env.instance.start_config)
         (best / "diff.patch").write_text(cand.diff(first))
-        (best / "config_changes.json").write_text(json.dumps(cand.config_changes(first), indent=2, default=str))
+        (best / "config_changes.json").write_text(
+            json.dumps(cand.config_changes(first), indent=2, default=str)
+        )
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return best
 

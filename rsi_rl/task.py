@@ -215,7 +215,9 @@ class InnerTask(ABC):
             raise TaskError(f"task {self.name!r}: two knobs share a kind ({kinds})")
         for p in self.patches:
             if p.file not in self.program_files:
-                raise TaskError(f"task {self.name!r}: patch {p.kind!r} edits unknown file {p.file!r}")
+                raise TaskError(
+                    f"task {self.name!r}: patch {p.kind!r} edits unknown file {p.file!r}"
+                )
         self._source: dict[str, str] | None = None
 
     # ----------------------------------------------------------------- to implement
@@ -243,7 +245,9 @@ class InnerTask(ABC):
             "x_train": d["x_train"],
             "y_train": d["y_train"],
             "x_eval": d[f"x_{split}"],
-            "n_classes": np.asarray(int(instance.info.get("n_classes", int(d["y_train"].max()) + 1))),
+            "n_classes": np.asarray(
+                int(instance.info.get("n_classes", int(d["y_train"].max()) + 1))
+            ),
         }
 
     def evaluate(self, predictions: np.ndarray, instance: Instance, split: str) -> dict[str, float]:
@@ -304,7 +308,9 @@ class InnerTask(ABC):
             "metric": self.metric,
             "direction": self.direction,
             "trust": "self-reported" if self.self_reported else "trusted evaluator",
-            "edits": [k for k in self.supported_kinds() if k not in ("reevaluate", "propose", "stop")],
+            "edits": [
+                k for k in self.supported_kinds() if k not in ("reevaluate", "propose", "stop")
+            ],
         }
 
 

@@ -54,7 +54,9 @@ def action_of(kind: str) -> int:
     try:
         return KIND_INDEX[kind]
     except KeyError:
-        raise KeyError(f"unknown edit kind {kind!r}; known kinds: {', '.join(VOCABULARY)}") from None
+        raise KeyError(
+            f"unknown edit kind {kind!r}; known kinds: {', '.join(VOCABULARY)}"
+        ) from None
 
 
 def kind_of(action: int) -> str:

@@ -46,7 +46,9 @@ def bare_time(task, instance, cand, seed: int) -> float:
         for name, text in cand.source.items():
             (work / name).write_text(text)
         np.savez(work / harness.INPUTS_FILE, **task.child_inputs(instance, "val"))
-        (work / harness.JOB_FILE).write_text(json.dumps({"config": cand.config, "seed": seed, "budget_seconds": 60}))
+        (work / harness.JOB_FILE).write_text(
+            json.dumps({"config": cand.config, "seed": seed, "budget_seconds": 60})
+        )
         os.environ["RSI_RL_WORKDIR"] = str(work)
         harness._job = None
         torch.manual_seed(seed)

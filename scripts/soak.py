@@ -86,9 +86,14 @@ def main() -> None:
             if done % 50 == 0:
                 ledger_mb = sum(p.stat().st_size for p in run_dir.glob("ledger.sqlite*")) / 2**20
                 samples.append(
-                    {"experiments": done, "seconds": round(time.time() - t0, 1), "rss_mb": round(rss_mb(), 1),
-                     "open_fds": open_fds(), "ledger_mb": round(ledger_mb, 2),
-                     "sandbox_processes": len(descendants(os.getpid()))}
+                    {
+                        "experiments": done,
+                        "seconds": round(time.time() - t0, 1),
+                        "rss_mb": round(rss_mb(), 1),
+                        "open_fds": open_fds(),
+                        "ledger_mb": round(ledger_mb, 2),
+                        "sandbox_processes": len(descendants(os.getpid())),
+                    }
                 )
                 print(json.dumps(samples[-1]), flush=True)
     zygote = env.runner.sandbox._proc.pid if env.runner.sandbox._proc else None
@@ -98,7 +103,7 @@ def main() -> None:
     warm = samples[min(2, len(samples) - 1)]
     last = samples[-1]
     result = {
-        "command": "python scripts/soak.py --experiments %d --budget %d" % (args.experiments, args.budget),
+        "command": f"python scripts/soak.py --experiments {args.experiments} --budget {args.budget}",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, no GPU",
         "date": time.strftime("%Y-%m-%d"),
         "experiments": done,

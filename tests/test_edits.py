@@ -34,7 +34,7 @@ def test_code_toggle_on_then_off_restores_candidate(tabular):
     for kind in CODE_KINDS:
         on, desc = apply_edit(tabular, c, kind)
         assert desc.startswith("+") and kind in on.toggles and on.source != c.source
-        assert f"+++ b/train.py" in on.diff(c)
+        assert "+++ b/train.py" in on.diff(c)
         off, desc = apply_edit(tabular, on, kind)
         assert desc.startswith("-") and off.hash == c.hash and not off.toggles
 

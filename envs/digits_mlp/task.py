@@ -51,7 +51,9 @@ KNOBS = (
 )
 
 PATCHES = (
-    CodePatch("activation_gelu", "ReLU -> GELU", (("Activation = nn.ReLU", "Activation = nn.GELU"),)),
+    CodePatch(
+        "activation_gelu", "ReLU -> GELU", (("Activation = nn.ReLU", "Activation = nn.GELU"),)
+    ),
     CodePatch(
         "norm_layer",
         "LayerNorm after each hidden linear layer",
@@ -60,23 +62,52 @@ PATCHES = (
     CodePatch(
         "residual",
         "residual connections between equal-width blocks",
-        (("self.skip = False  # residual connection when shapes match", "self.skip = True  # residual connection when shapes match"),),
+        (
+            (
+                "self.skip = False  # residual connection when shapes match",
+                "self.skip = True  # residual connection when shapes match",
+            ),
+        ),
     ),
-    CodePatch("grad_clip", "clip the gradient norm at 1.0", (("clip_norm = None  # gradient clipping off", "clip_norm = 1.0  # clip the gradient norm"),)),
+    CodePatch(
+        "grad_clip",
+        "clip the gradient norm at 1.0",
+        (
+            (
+                "clip_norm = None  # gradient clipping off",
+                "clip_norm = 1.0  # clip the gradient norm",
+            ),
+        ),
+    ),
     CodePatch(
         "label_smoothing",
         "label smoothing 0.1",
-        (("loss_fn = nn.CrossEntropyLoss()", "loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)"),),
+        (
+            (
+                "loss_fn = nn.CrossEntropyLoss()",
+                "loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)",
+            ),
+        ),
     ),
     CodePatch(
         "cosine_schedule",
         "cosine learning-rate decay",
-        (("    f = 1.0  # constant learning rate\n", "    f = 0.5 * (1.0 + math.cos(math.pi * step / total_steps))  # cosine decay\n"),),
+        (
+            (
+                "    f = 1.0  # constant learning rate\n",
+                "    f = 0.5 * (1.0 + math.cos(math.pi * step / total_steps))  # cosine decay\n",
+            ),
+        ),
     ),
     CodePatch(
         "warmup",
         "linear learning-rate warmup over the first 10% of steps",
-        (("    return f\n", "    return f * min(1.0, (step + 1) / warmup_steps)  # linear warmup\n"),),
+        (
+            (
+                "    return f\n",
+                "    return f * min(1.0, (step + 1) / warmup_steps)  # linear warmup\n",
+            ),
+        ),
     ),
     CodePatch(
         "weight_ema",
@@ -95,9 +126,9 @@ PATCHES = (
         "Adam -> SGD with Nesterov momentum 0.9",
         (
             (
-                "opt = torch.optim.Adam(model.parameters(), lr=cfg[\"lr\"], weight_decay=cfg[\"weight_decay\"])",
+                'opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])',
                 "opt = torch.optim.SGD(\n"
-                "    model.parameters(), lr=cfg[\"lr\"], momentum=0.9, nesterov=True, weight_decay=cfg[\"weight_decay\"]\n"
+                '    model.parameters(), lr=cfg["lr"], momentum=0.9, nesterov=True, weight_decay=cfg["weight_decay"]\n'
                 ")",
             ),
         ),
@@ -152,11 +183,20 @@ class DigitsMLPTask(InnerTask):
         x, y = load_digits(return_X_y=True)
         x = x.astype(np.float32)
         y = y.astype(np.int64)
-        x_tr, x_rest, y_tr, y_rest = train_test_split(x, y, test_size=0.4, stratify=y, random_state=seed)
+        x_tr, x_rest, y_tr, y_rest = train_test_split(
+            x, y, test_size=0.4, stratify=y, random_state=seed
+        )
         x_va, x_te, y_va, y_te = train_test_split(
             x_rest, y_rest, test_size=0.5, stratify=y_rest, random_state=seed
         )
-        data = {"x_train": x_tr, "y_train": y_tr, "x_val": x_va, "y_val": y_va, "x_test": x_te, "y_test": y_te}
+        data = {
+            "x_train": x_tr,
+            "y_train": y_tr,
+            "x_val": x_va,
+            "y_val": y_va,
+            "x_test": x_te,
+            "y_test": y_te,
+        }
         return Instance(
             task=self.name,
             seed=seed,

@@ -73,7 +73,7 @@ def lr_factor(step: int) -> float:
 # ---------------------------------------------------------------- training loop
 g = torch.Generator().manual_seed(harness.seed())
 step = 0
-for epoch in range(epochs):
+for _epoch in range(epochs):
     model.train()
     perm = torch.randperm(len(x_train), generator=g)
     epoch_loss = 0.0

@@ -30,12 +30,23 @@ KNOBS = (
 
 PATCHES = (
     CodePatch("activation_gelu", "ReLU -> GELU", (("act_fn = F.relu", "act_fn = F.gelu"),)),
-    CodePatch("norm_layer", "LayerNorm in every hidden layer", (("use_norm = False", "use_norm = True"),)),
-    CodePatch("residual", "residual connections between hidden layers", (("use_residual = False", "use_residual = True"),)),
+    CodePatch(
+        "norm_layer", "LayerNorm in every hidden layer", (("use_norm = False", "use_norm = True"),)
+    ),
+    CodePatch(
+        "residual",
+        "residual connections between hidden layers",
+        (("use_residual = False", "use_residual = True"),),
+    ),
     CodePatch(
         "grad_clip",
         "clip the gradient norm at 1.0",
-        (("max_grad_norm = 0.0  # 0 = no clipping", "max_grad_norm = 1.0  # clip the gradient norm"),),
+        (
+            (
+                "max_grad_norm = 0.0  # 0 = no clipping",
+                "max_grad_norm = 1.0  # clip the gradient norm",
+            ),
+        ),
     ),
     CodePatch("label_smoothing", "label smoothing 0.1", (("smoothing = 0.0", "smoothing = 0.1"),)),
     CodePatch(
@@ -65,9 +76,9 @@ PATCHES = (
         "Adam -> AdamW (decoupled weight decay, amsgrad)",
         (
             (
-                "optimizer = torch.optim.Adam(model.parameters(), lr=cfg[\"lr\"], weight_decay=cfg[\"weight_decay\"])",
+                'optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])',
                 "optimizer = torch.optim.AdamW(\n"
-                "    model.parameters(), lr=cfg[\"lr\"], weight_decay=cfg[\"weight_decay\"], amsgrad=True\n"
+                '    model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"], amsgrad=True\n'
                 ")",
             ),
         ),
@@ -75,7 +86,12 @@ PATCHES = (
     CodePatch(
         "init_scheme",
         "Kaiming-normal weights for hidden layers",
-        (("        pass  # default initialisation\n", "        nn.init.kaiming_normal_(p, nonlinearity=\"relu\")\n"),),
+        (
+            (
+                "        pass  # default initialisation\n",
+                '        nn.init.kaiming_normal_(p, nonlinearity="relu")\n',
+            ),
+        ),
     ),
     CodePatch(
         "input_norm",
@@ -124,7 +140,9 @@ class TabularTask(InnerTask):
             "n_samples": n_samples,
             "n_features": n_features,
             "n_informative": n_informative,
-            "n_redundant": int(rng.integers(0, max(1, n_features - n_informative) + 1)) if n_features > n_informative else 0,
+            "n_redundant": int(rng.integers(0, max(1, n_features - n_informative) + 1))
+            if n_features > n_informative
+            else 0,
             "n_classes": n_classes,
             "n_clusters_per_class": n_clusters,
             "class_sep": float(rng.uniform(0.6, 2.0)),
@@ -133,10 +151,16 @@ class TabularTask(InnerTask):
         params["n_redundant"] = min(params["n_redundant"], n_features - n_informative)
         x, y = make_classification(random_state=int(seed % 2**31), **params)
         log_scale = float(rng.uniform(0.0, 3.0))
-        x = x * np.exp(rng.normal(0.0, log_scale, size=n_features)) + rng.normal(0.0, 5.0, size=n_features)
+        x = x * np.exp(rng.normal(0.0, log_scale, size=n_features)) + rng.normal(
+            0.0, 5.0, size=n_features
+        )
         x, y = x.astype(np.float32), y.astype(np.int64)
-        x_tr, x_rest, y_tr, y_rest = train_test_split(x, y, test_size=0.4, random_state=seed % 2**31, stratify=y)
-        x_va, x_te, y_va, y_te = train_test_split(x_rest, y_rest, test_size=0.5, random_state=seed % 2**31, stratify=y_rest)
+        x_tr, x_rest, y_tr, y_rest = train_test_split(
+            x, y, test_size=0.4, random_state=seed % 2**31, stratify=y
+        )
+        x_va, x_te, y_va, y_te = train_test_split(
+            x_rest, y_rest, test_size=0.5, random_state=seed % 2**31, stratify=y_rest
+        )
         start = {
             "lr": float(f"{math.exp(rng.uniform(math.log(3e-4), math.log(0.1))):.3g}"),
             "batch_size": int(rng.choice([16, 32, 64, 128, 256])),
@@ -146,7 +170,14 @@ class TabularTask(InnerTask):
             "dropout": float(rng.choice([0.0, 0.0, 0.1, 0.3])),
             "steps": int(rng.choice([25, 50, 100, 200])),
         }
-        data = {"x_train": x_tr, "y_train": y_tr, "x_val": x_va, "y_val": y_va, "x_test": x_te, "y_test": y_te}
+        data = {
+            "x_train": x_tr,
+            "y_train": y_tr,
+            "x_val": x_va,
+            "y_val": y_va,
+            "x_test": x_te,
+            "y_test": y_te,
+        }
         return Instance(
             task=self.name,
             seed=seed,

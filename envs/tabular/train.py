@@ -10,7 +10,6 @@ EDITABLE sections are where code edits land; harness calls are the contract with
 sandbox (TRY NOT TO MODIFY).
 """
 
-import math
 
 import torch
 import torch.nn as nn
@@ -41,13 +40,15 @@ class MLP(nn.Module):
         super().__init__()
         self.inp = nn.Linear(d_in, width)
         self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth - 1))
-        self.norms = nn.ModuleList(nn.LayerNorm(width) if use_norm else nn.Identity() for _ in range(depth))
+        self.norms = nn.ModuleList(
+            nn.LayerNorm(width) if use_norm else nn.Identity() for _ in range(depth)
+        )
         self.drop = nn.Dropout(p_drop)
         self.out = nn.Linear(width, n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.drop(act_fn(self.norms[0](self.inp(x))))
-        for layer, norm in zip(self.hidden, self.norms[1:]):
+        for layer, norm in zip(self.hidden, self.norms[1:], strict=False):
             z = self.drop(act_fn(norm(layer(h))))
             h = h + z if use_residual else z
         return self.out(h)

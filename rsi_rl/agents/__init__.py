@@ -23,7 +23,9 @@ def make_agent(name: str, **kwargs: Any) -> Agent:
     try:
         cls = AGENTS[name]
     except KeyError:
-        raise UnknownAgentError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}") from None
+        raise UnknownAgentError(
+            f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}"
+        ) from None
     return cls(**kwargs)
 
 
