@@ -92,6 +92,9 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         keep_threshold: a child must beat the incumbent by this many noise std to be kept.
         cost_per_second: reward penalty per experiment second.
         invalid_penalty: reward penalty for a masked (invalid) action.
+        mask_duplicates: also mask an edit whose child was already trained on the campaign's
+            evaluation seed (undoing a kept edit, repeating a reverted one): the result is
+            known (the runner would serve it from its cache) yet charged in full.
         timeout: wall-clock seconds per experiment (default: the task's).
         sandbox: extra :class:`~rsi_rl.sandbox.SandboxLimits` fields (memory_mb, ...).
         run_dir: where to keep the ledger (``ledger.sqlite`` + ``results.tsv``); None
@@ -121,6 +124,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         keep_threshold: float = 1.0,
         cost_per_second: float = 0.0,
         invalid_penalty: float = 0.0,
+        mask_duplicates: bool = True,
         timeout: float | None = None,
         sandbox: dict[str, Any] | SandboxLimits | None = None,
         run_dir: str | Path | None = None,
@@ -144,6 +148,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.keep_threshold = float(keep_threshold)
         self.cost_per_second = float(cost_per_second)
         self.invalid_penalty = float(invalid_penalty)
+        self.mask_duplicates = bool(mask_duplicates)
         if isinstance(sandbox, SandboxLimits):
             limits = sandbox
         else:
@@ -486,6 +491,16 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         valid = valid_kinds(self.task, self.incumbent)
         mask = np.array([valid[k] and k in self._supported for k in VOCABULARY], dtype=bool)
         mask[VOCABULARY.index("propose")] = self.proposer is not None
+        if self.mask_duplicates:  # an experiment already run on this seed teaches nothing
+            seen = {
+                r.get("candidate")
+                for r in self.log
+                if r.get("seed") == self.eval_seed and r.get("split") == "val"
+            }
+            for i, kind in enumerate(VOCABULARY):
+                if mask[i] and (kind in CONFIG_KINDS or kind in CODE_KINDS):
+                    child, _ = apply_edit(self.task, self.incumbent, kind)
+                    mask[i] = child.hash not in seen
         return mask
 
     def action_masks(self) -> np.ndarray:

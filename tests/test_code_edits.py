@@ -66,7 +66,12 @@ def _predictions(runner: Runner, instance, cand, seed: int = 0) -> tuple[str, np
     res = runner.run(instance, cand, seed)
     workdir = sorted(Path(runner.scratch_root).glob(f"exp*_{cand.hash[:8]}_val"))[-1]
     pred = workdir / "predictions.npy"
-    return res.status, (np.load(pred) if pred.exists() else None)
+    status = (
+        res.status
+        if res.status == "ok"
+        else f"{res.status}: {res.message} {res.stderr_tail[-300:]}"
+    )
+    return status, (np.load(pred) if pred.exists() else None)
 
 
 @pytest.mark.parametrize("name", ["tabular", pytest.param("digits_mlp", marks=pytest.mark.slow)])
@@ -84,7 +89,7 @@ def test_every_operator_changes_behaviour(name, tmp_path):
         for patch in task.patches:
             child, _ = apply_edit(task, cand, patch.kind)
             status, pred = _predictions(runner, inst, child)
-            assert status == "ok", patch.kind
+            assert status == "ok", f"{patch.kind}: {status}"
             assert pred is not None and pred.shape == base.shape
             assert not np.allclose(pred, base, atol=1e-6), (
                 f"{patch.kind} did not change the predictions"

@@ -70,3 +70,20 @@ def test_try_candidate_keeps_only_a_clear_improvement(tabular):
         assert env.experiments_used == 1
     finally:
         env.close()
+
+
+def test_env_masks_duplicate_experiments(tabular):
+    """Toggling input_norm again rebuilds a candidate already trained on this seed (its
+    parent if kept, itself if reverted): masked, since it would teach nothing."""
+    from rsi_rl.vocab import KIND_INDEX
+
+    env = ResearchEnv(task=tabular, budget=3, instances=[10_000])
+    try:
+        env.reset(seed=0)
+        a = KIND_INDEX["input_norm"]
+        assert env.action_masks()[a]
+        env.step(a)
+        assert not env.action_masks()[a]
+        assert env.action_masks()[KIND_INDEX["reevaluate"]]
+    finally:
+        env.close()

@@ -10,6 +10,7 @@ EDITABLE sections are where code edits land; harness calls are the contract with
 sandbox (TRY NOT TO MODIFY).
 """
 
+import math  # noqa: F401 - the cosine_schedule edit uses it
 
 import torch
 import torch.nn as nn
