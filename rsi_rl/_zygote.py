@@ -364,6 +364,7 @@ def _init(job: dict[str, Any], enforced: dict[str, Any], out: int) -> None:
 def _monitor(job: dict[str, Any], report_fd: int) -> None:
     """C: runs in the forked zygote child; never returns."""
     try:
+        _lib().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the zygote
         os.setsid()
         workdir = job["workdir"]
         os.chdir(workdir)
@@ -388,18 +389,20 @@ def _monitor(job: dict[str, Any], report_fd: int) -> None:
         ok = False
         if hardened:
             _join_cgroup(job.get("cgroup"), enforced)
-            ok, how = _unshare_all(bool(lim.get("no_network", True)))
+            want_net = bool(lim.get("no_network", True)) and not _NET_ISOLATED
+            ok, how = _unshare_all(want_net)
             enforced["namespaces"] = how
             enforced["network"] = (
                 ("enforced: network namespace" if ok else "not enforced: " + how)
-                if lim.get("no_network", True)
-                else "allowed"
+                if want_net
+                else _network_note(lim)
             )
         if not ok:  # plain mode, or namespaces unavailable: run the program in this process
             if not hardened:
-                enforced["network"] = (
-                    _unshare_network() if lim.get("no_network", True) else "allowed"
-                )
+                if lim.get("no_network", True) and not _NET_ISOLATED:
+                    enforced["network"] = _unshare_network()
+                else:
+                    enforced["network"] = _network_note(lim)
             enforced["pid_namespace"] = "not enforced"
             enforced["filesystem"] = "not enforced: the program may write wherever its user may"
             os.close(report_fd)
@@ -521,12 +524,41 @@ def _warm_torch() -> None:
         o.step()
 
 
+#: True once the fork server itself left the host's network namespace: every run inherits
+#: that namespace (no interfaces but a down loopback), so none pays for its own.
+_NET_ISOLATED = False
+_NET_HOW = ""
+
+
+def _network_note(lim: dict[str, Any]) -> str:
+    if not lim.get("no_network", True):
+        return (
+            "allowed" if not _NET_ISOLATED else f"{_NET_HOW} (the fork server's; cannot be lifted)"
+        )
+    return f"{_NET_HOW} (the fork server's, inherited)"
+
+
+def _isolate_fork_server(no_network: bool) -> None:
+    """Tie the fork server's life to the parent's; leave the network once for all runs."""
+    global _NET_ISOLATED, _NET_HOW
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        _lib().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+    if no_network:  # only where it needs no user namespace; else each run unshares its own
+        with contextlib.suppress(OSError, AttributeError):
+            if _lib().unshare(CLONE_NEWNET) == 0:
+                _NET_ISOLATED, _NET_HOW = True, "enforced: network namespace"
+
+
 def main() -> None:
     preload = json.loads(sys.argv[1]) if len(sys.argv) > 1 else []
+    no_network = len(sys.argv) <= 2 or sys.argv[2] != "network"
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # stray prints of preloaded modules must not corrupt the protocol
     failed = []
-    for module in preload:
+    for module in ["rsi_rl.harness", *preload]:
         try:
             importlib.import_module(module)
         except Exception as exc:  # noqa: BLE001
@@ -537,6 +569,7 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001
             failed.append(f"torch warm-up: {exc}")
     cg_root = _pids_cgroup_root()
+    _isolate_fork_server(no_network)
     events.write(
         json.dumps({"event": "ready", "pid": os.getpid(), "preload_failed": failed}) + "\n"
     )

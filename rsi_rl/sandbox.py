@@ -136,7 +136,13 @@ class Sandbox:
         env = scrubbed_env(self.limits.threads)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "rsi_rl._zygote", json.dumps(self.preload)],
+            [
+                sys.executable,
+                "-m",
+                "rsi_rl._zygote",
+                json.dumps(self.preload),
+                "no-network" if self.limits.no_network else "network",
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
