@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from rsi_rl import harness
-from rsi_rl.edits import start_candidate
+from rsi_rl.edits import reference_candidate, start_candidate
 from rsi_rl.registry import make_task
 from rsi_rl.runner import Runner
 from rsi_rl.sandbox import SandboxLimits
@@ -61,10 +61,14 @@ def bare_time(task, instance, cand, seed: int) -> float:
         harness._job = None
 
 
-def overhead(task_name: str, n: int, hardened: bool | None) -> dict:
+def overhead(task_name: str, n: int, hardened: bool | None, which: str = "start") -> dict:
     task = make_task(task_name)
     instance = task.make_instance(task.heldout_seeds[0])
     cand = start_candidate(task, instance.start_config)
+    if which == "reference":
+        ref = reference_candidate(task, instance)
+        assert ref is not None, f"{task_name} has no reference"
+        cand = ref
     limits = SandboxLimits(timeout=task.default_timeout)
     if hardened is not None and hasattr(limits, "hardened"):
         limits.hardened = hardened  # type: ignore[attr-defined]
@@ -82,6 +86,7 @@ def overhead(task_name: str, n: int, hardened: bool | None) -> dict:
     mb, mt, mr = statistics.median(bare), statistics.median(total), statistics.median(run)
     return {
         "task": task_name,
+        "candidate": which,
         "hardened": hardened,
         "experiments": n,
         "bare_train_s": round(mb, 4),
@@ -144,9 +149,9 @@ def main() -> None:
     modes: list[bool | None] = [None]
     if hasattr(SandboxLimits(), "hardened"):
         modes = [False, True]
-    for task in ("digits_mlp", "tabular"):
+    for task, which in (("digits_mlp", "start"), ("tabular", "start"), ("digits_mlp", "reference")):
         for mode in modes:
-            r = overhead(task, args.n, mode)
+            r = overhead(task, args.n if which == "start" else max(5, args.n // 3), mode, which)
             print(json.dumps(r), flush=True)
             results["overhead"].append(r)
     for w in (1, 2):
