@@ -281,23 +281,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 result = ExperimentResult(status="invalid", message=str(exc))
             if ask_seconds:  # the proposer's time is charged like training time
                 result = dataclasses.replace(result, seconds=result.seconds + ask_seconds)
-            kept = False
-            delta = 0.0
-            if result.status == "ok":
-                score = self.task.score(result.metrics[self.task.metric])
-                delta = score - self.incumbent_scores[self.eval_seed]
-                kept = delta > self.keep_threshold * self.noise
-                if kept:
-                    parent = self.incumbent
-                    self.incumbent = child
-                    self.incumbent_scores = {self.eval_seed: score}
-                    self.best_score = max(self.best_score, score)
-                    self.since_improvement = 0
-                else:
-                    parent = self.incumbent
-            else:
-                parent = self.incumbent
-            self._last_delta = delta / self.scale
+            parent = self.incumbent
+            kept, delta = self._keep_or_revert(child, result)
             h = self.history.setdefault(kind, [0, 0.0, 0])
             h[0] += 1
             h[1] += delta / self.scale
@@ -335,17 +320,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         old_estimate = self.incumbent_estimate
         parent = self.incumbent
         result = self.runner.run(self.instance, child, self.eval_seed)
-        kept, delta = False, 0.0
-        if result.status == "ok":
-            score = self.task.score(result.metrics[self.task.metric])
-            delta = score - self.incumbent_scores[self.eval_seed]
-            kept = delta > self.keep_threshold * self.noise
-            if kept:
-                self.incumbent = child
-                self.incumbent_scores = {self.eval_seed: score}
-                self.best_score = max(self.best_score, score)
-                self.since_improvement = 0
-        self._last_delta = delta / self.scale
+        kept, _ = self._keep_or_revert(child, result)
         reward = (self.incumbent_estimate - old_estimate) / self.scale
         reward -= self.cost_per_second * result.seconds
         record = self._record(
@@ -358,6 +333,22 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             self.budget_seconds is not None and self.seconds_used >= self.budget_seconds
         )
         return self._obs(), float(reward), False, bool(truncated), self._info(record)
+
+    def _keep_or_revert(self, child: Candidate, result: ExperimentResult) -> tuple[bool, float]:
+        """The keep-or-revert rule: ``child`` replaces the incumbent only if, on the same
+        seed, it beats it by more than ``keep_threshold`` noise std. Returns (kept, delta)."""
+        kept, delta = False, 0.0
+        if result.status == "ok":
+            score = self.task.score(result.metrics[self.task.metric])
+            delta = score - self.incumbent_scores[self.eval_seed]
+            kept = delta > self.keep_threshold * self.noise
+            if kept:
+                self.incumbent = child
+                self.incumbent_scores = {self.eval_seed: score}
+                self.best_score = max(self.best_score, score)
+                self.since_improvement = 0
+        self._last_delta = delta / self.scale
+        return kept, delta
 
     def _make_child(self, kind: str) -> tuple[Candidate, str, float]:
         """The incumbent after edit ``kind``, its description, and seconds spent proposing."""
