@@ -114,7 +114,10 @@ def _preflight(overrides: list[str]) -> list[str]:
     out = list(overrides)
     for ov in parsed:
         key = ov.key_or_group
-        if key not in ("task", "agent", "env", "sandbox", "logger") or ov.is_sweep_override():
+        if (
+            key not in ("task", "agent", "env", "sandbox", "logger", "proposer")
+            or ov.is_sweep_override()
+        ):
             continue
         value = str(ov.value())
         options = _group_options(key, extra)
@@ -161,6 +164,19 @@ def _run_hydra(config_name: str, fn: Callable[[Any], Any], argv: list[str]) -> N
 
 
 # ---------------------------------------------------------------------------- search
+def _proposer(cfg: Any) -> Any:
+    """The proposer config as a plain mapping; ``python`` runs this interpreter."""
+    if cfg is None or cfg.get("command") is None:
+        return None
+    from omegaconf import OmegaConf
+
+    spec: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    cmd = spec["command"]
+    if isinstance(cmd, list) and cmd and cmd[0] == "python":
+        spec["command"] = [sys.executable, *cmd[1:]]
+    return spec
+
+
 def search_job(cfg: Any) -> dict[str, Any]:
     """``rsi-rl search``: one campaign; writes the run directory and prints progress."""
     from hydra.core.hydra_config import HydraConfig
@@ -200,6 +216,7 @@ def search_job(cfg: Any) -> dict[str, Any]:
         sandbox=sandbox,
         run_dir=run_dir,
         cache_path=cfg.get("cache"),
+        proposer=_proposer(cfg.get("proposer")),
     )
     campaign = None
     if cfg.get("resume"):

@@ -104,3 +104,29 @@ def test_multirun_sweep_writes_one_ledger_per_job(tmp_path):
     assert names == ["0_random_seed0", "1_random_seed1", "2_greedy_seed0", "3_greedy_seed1"]
     for lg in ledgers:
         assert len(read_ledger(lg.parent)) == 4  # baseline + 2 experiments + test
+
+
+def test_search_config_wires_the_example_proposer(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from rsi_rl.cli import _proposer, conf_dir
+    from rsi_rl.env import ResearchEnv
+    from rsi_rl.vocab import KIND_INDEX
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(config_name="search", overrides=["proposer=sample_patches"])
+        assert _proposer(compose(config_name="search").proposer) is None
+    GlobalHydra.instance().clear()
+    spec = _proposer(cfg.proposer)
+    assert spec["command"][0] == sys.executable and spec["timeout"] == 30
+    env = ResearchEnv(task="digits_mlp", budget=2, proposer=spec)
+    try:
+        env.reset(seed=0)
+        assert env.action_masks()[KIND_INDEX["propose"]]
+        _, _, _, _, info = env.step(KIND_INDEX["propose"])
+        assert info["kind"] == "propose" and info["status"] in ("ok", "invalid")
+        assert info["experiment"]["diff"] or info["experiment"]["description"]
+    finally:
+        env.close()

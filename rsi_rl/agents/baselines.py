@@ -5,6 +5,7 @@
   it beats the incumbent (the env decides, noise-aware), otherwise revert; never propose
   an edit that already failed on the current incumbent, so the budget is not spent twice
   on the same idea. When every edit has failed on the incumbent, rerun it on a new seed.
+  With an external proposer configured, ``propose`` is one of the ideas (never tabu).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class GreedyAgent(Agent):
         allowed = mask & EDIT_ACTIONS
         for a in self.tried:
             allowed[a] = False
+        # an external proposer (autoresearch's LLM) is one more idea per step; each call
+        # proposes afresh, so it is never tabu
+        allowed[KIND_INDEX["propose"]] = bool(mask[KIND_INDEX["propose"]])
         if not allowed.any():
             self.tried.clear()
             return KIND_INDEX["reevaluate"]

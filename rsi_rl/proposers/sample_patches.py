@@ -13,7 +13,7 @@ recent ledger rows) and prints a unified diff. Use it from Python::
 
     ResearchEnv("digits_mlp", proposer=[sys.executable, "-m", "rsi_rl.proposers.sample_patches"])
 
-(``rsi-rl search`` does not yet expose a proposer setting.)
+From the command line: ``rsi-rl search task=digits_mlp proposer=sample_patches``.
 """
 
 from __future__ import annotations
