@@ -177,6 +177,35 @@ class Instance:
         return f"{self.task}/{self.seed}"
 
 
+def split_dataset(
+    x: np.ndarray, y: np.ndarray, seed: int, val: float = 0.2, test: float = 0.2
+) -> dict[str, np.ndarray]:
+    """Stratified, shuffled train/val/test split of a labelled data set, for ``Instance.data``.
+
+    Example:
+        >>> data = split_dataset(np.zeros((100, 3)), np.arange(100) % 2, seed=0)
+        >>> [len(data[k]) for k in ("y_train", "y_val", "y_test")]
+        [60, 20, 20]
+    """
+    from sklearn.model_selection import train_test_split
+
+    rs = int(seed) % 2**31
+    x_tr, x_rest, y_tr, y_rest = train_test_split(
+        x, y, test_size=val + test, stratify=y, random_state=rs
+    )
+    x_va, x_te, y_va, y_te = train_test_split(
+        x_rest, y_rest, test_size=test / (val + test), stratify=y_rest, random_state=rs
+    )
+    return {
+        "x_train": x_tr,
+        "y_train": y_tr,
+        "x_val": x_va,
+        "y_val": y_va,
+        "x_test": x_te,
+        "y_test": y_te,
+    }
+
+
 class InnerTask(ABC):
     """Base class of inner tasks. Subclasses set the class data and ``make_instance``."""
 

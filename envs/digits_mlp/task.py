@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rsi_rl.task import CodePatch, InnerTask, Instance, Knob
+from rsi_rl.task import CodePatch, InnerTask, Instance, Knob, split_dataset
 
 HERE = Path(__file__).parent
 
@@ -178,25 +178,10 @@ class DigitsMLPTask(InnerTask):
 
     def make_instance(self, seed: int) -> Instance:
         from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
 
         x, y = load_digits(return_X_y=True)
-        x = x.astype(np.float32)
-        y = y.astype(np.int64)
-        x_tr, x_rest, y_tr, y_rest = train_test_split(
-            x, y, test_size=0.4, stratify=y, random_state=seed
-        )
-        x_va, x_te, y_va, y_te = train_test_split(
-            x_rest, y_rest, test_size=0.5, stratify=y_rest, random_state=seed
-        )
-        data = {
-            "x_train": x_tr,
-            "y_train": y_tr,
-            "x_val": x_va,
-            "y_val": y_va,
-            "x_test": x_te,
-            "y_test": y_te,
-        }
+        data = split_dataset(x.astype(np.float32), y.astype(np.int64), seed)
+        n_train, n_val, n_test = (len(data[f"y_{k}"]) for k in ("train", "val", "test"))
         return Instance(
             task=self.name,
             seed=seed,
@@ -204,5 +189,5 @@ class DigitsMLPTask(InnerTask):
             start_config=dict(START_CONFIG),
             reference_config=dict(REFERENCE_CONFIG),
             reference_edits=REFERENCE_EDITS,
-            info={"n_classes": 10, "n_train": len(y_tr), "n_val": len(y_va), "n_test": len(y_te)},
+            info={"n_classes": 10, "n_train": n_train, "n_val": n_val, "n_test": n_test},
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rsi_rl.task import CodePatch, InnerTask, Instance, Knob
+from rsi_rl.task import CodePatch, InnerTask, Instance, Knob, split_dataset
 
 HERE = Path(__file__).parent
 
@@ -124,7 +124,6 @@ class TabularTask(InnerTask):
 
     def make_instance(self, seed: int) -> Instance:
         from sklearn.datasets import make_classification
-        from sklearn.model_selection import train_test_split
 
         rng = np.random.default_rng(seed)
         n_samples = int(rng.integers(400, 2001))
@@ -155,12 +154,7 @@ class TabularTask(InnerTask):
             0.0, 5.0, size=n_features
         )
         x, y = x.astype(np.float32), y.astype(np.int64)
-        x_tr, x_rest, y_tr, y_rest = train_test_split(
-            x, y, test_size=0.4, random_state=seed % 2**31, stratify=y
-        )
-        x_va, x_te, y_va, y_te = train_test_split(
-            x_rest, y_rest, test_size=0.5, random_state=seed % 2**31, stratify=y_rest
-        )
+        data = split_dataset(x, y, seed)
         start = {
             "lr": float(f"{math.exp(rng.uniform(math.log(3e-4), math.log(0.1))):.3g}"),
             "batch_size": int(rng.choice([16, 32, 64, 128, 256])),
@@ -169,14 +163,6 @@ class TabularTask(InnerTask):
             "weight_decay": float(rng.choice([0.0, 0.0, 1e-4, 1e-2])),
             "dropout": float(rng.choice([0.0, 0.0, 0.1, 0.3])),
             "steps": int(rng.choice([25, 50, 100, 200])),
-        }
-        data = {
-            "x_train": x_tr,
-            "y_train": y_tr,
-            "x_val": x_va,
-            "y_val": y_va,
-            "x_test": x_te,
-            "y_test": y_te,
         }
         return Instance(
             task=self.name,
