@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,wandb]"
 	touch $(STAMP)
 
-## demo: a short research campaign on the default task (digits_mlp) with the greedy agent
+## demo: a short research campaign on digits_mlp by the shipped learned policy
+## (policies/tabular_maskable_ppo.zip, trained on tabular only: a transfer; docs/agents.md)
 demo: install
-	$(BIN)/rsi-rl search task=digits_mlp agent=greedy budget=20 seed=0
+	$(BIN)/rsi-rl search task=digits_mlp agent=policy agent.path=policies/tabular_maskable_ppo.zip budget=20 seed=0
 
 ## test: the fast suite (minutes on 2 cores)
 test: install

@@ -20,7 +20,7 @@ TINY = [
     "task=tabular",
     "budget=3",
     "n_envs=1",
-    "total_steps=16",
+    "total_steps=8",
     "eval.freq=8",
     "eval.episodes=1",
     "eval.instances=1",
@@ -55,15 +55,15 @@ def test_train_writes_policy_checkpoints_and_resumes(tmp_path):
     policy = train(_cfg(), tmp_path / "run")
     run = tmp_path / "run"
     meta = read_metadata(policy)
-    assert meta["vocab_version"] == VOCAB_VERSION and meta["steps"] >= 16
+    assert meta["vocab_version"] == VOCAB_VERSION and meta["steps"] >= 8
     assert (run / "best_policy.zip").is_file() and (run / "tb").is_dir()
     ckpts = sorted((run / "checkpoints").glob("*.zip"))
     assert ckpts
     info = json.loads((run / "train.json").read_text())
     assert info["algo"] == "maskable_ppo" and info["eval"]["timesteps"]
     PolicyAgent(policy)  # loads
-    resumed = train(_cfg("total_steps=24", f"resume={ckpts[-1]}", "eval.freq=0"), tmp_path / "run2")
-    assert read_metadata(resumed)["steps"] >= 24
+    resumed = train(_cfg("total_steps=16", f"resume={ckpts[-1]}", "eval.freq=0"), tmp_path / "run2")
+    assert read_metadata(resumed)["steps"] >= 16
 
 
 def test_train_refuses_a_baseline_agent(tmp_path):
