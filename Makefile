@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,wandb,launchers]"
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,wandb,launchers,ray,slurm]"
 	touch $(STAMP)
 
 ## demo: a short research campaign on digits_mlp by the shipped learned policy

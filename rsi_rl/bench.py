@@ -17,6 +17,11 @@ held-out instance (the task's first ``seeds`` held-out seeds). Metrics, per agen
   best-so-far reaches the reference config's validation metric on the same seed; median.
 * **paired wins**: for each pair of agents, wins/ties/losses on regret at K over the same
   (instance, seed) pairs and the two-sided Wilcoxon signed-rank p-value.
+* **regret on fresh seeds** (``remeasure_seeds``, default 3): the same regret with each
+  campaign's start and final incumbent re-measured on fresh seeds that no agent saw (the
+  same seeds for every agent of a pair), against the best re-measured final of the
+  instance. Selecting the best of many single-seed evaluations flatters agents that try
+  many candidates (the winner's curse); this measure does not.
 * **Cotra milestones** (tasks with a reference config): share of campaigns that improve on
   the start (adequacy), reach the reference metric (parity), beat it (supremacy).
 
@@ -107,10 +112,45 @@ def _agent(name: str, agent_cfgs: dict[str, Any], seed: int) -> Any:
     raise UnknownAgentError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
 
 
+def fresh_seeds(instance: int, seed: int, n: int) -> list[int]:
+    """The ``n`` re-measurement seeds of campaign (instance, seed): the same for every agent."""
+    rng = np.random.default_rng([int(instance), int(seed), 7919])
+    return [int(s) for s in rng.integers(1, 2**31 - 1, size=int(n))]
+
+
+def remeasure(env: Any, seed: int, n: int) -> tuple[float | None, float | None]:
+    """Mean validation metric of the start and of the final incumbent on ``n`` fresh seeds.
+
+    The campaign compared every candidate on one evaluation seed and kept the best, so its
+    best-so-far carries selection bias (the winner's curse grows with the number of
+    candidates tried). Rerunning the start and the final incumbent on seeds no agent saw
+    removes it. The start's reruns are shared by all agents (served from the cache).
+    """
+    from rsi_rl.edits import start_candidate
+
+    assert env.instance is not None
+    start = start_candidate(env.task, env.instance.start_config)
+    out: list[float | None] = []
+    for cand in (start, env.incumbent):
+        vals = []
+        for s in fresh_seeds(env.instance.seed, seed, n):
+            res = env.runner.run(env.instance, cand, s)
+            if res.status == "ok":
+                vals.append(float(res.metrics[env.task.metric]))
+        out.append(float(np.mean(vals)) if vals else None)
+    return out[0], out[1]
+
+
 def run_one(
-    env: Any, agent: Any, seed: int, instance: int, reference: bool = True
+    env: Any,
+    agent: Any,
+    seed: int,
+    instance: int,
+    reference: bool = True,
+    remeasure_seeds: int = 0,
 ) -> dict[str, Any]:
-    """One campaign; returns its row: start, best-so-far curve (per experiment, seconds)."""
+    """One campaign; returns its row: start, best-so-far curve (per experiment, seconds),
+    and with ``remeasure_seeds`` > 0 the start and final incumbent on fresh seeds."""
     from rsi_rl.edits import start_candidate
     from rsi_rl.search import run_campaign
 
@@ -141,6 +181,8 @@ def run_one(
         "statuses": summary["statuses"],
         "best_edits": summary["best_edits"],
     }
+    if remeasure_seeds > 0:
+        row["start_fresh"], row["final_fresh"] = remeasure(env, seed, remeasure_seeds)
     ref_cfg = env.instance.reference_config if env.instance is not None else None
     if reference and ref_cfg is not None:
         ref = start_candidate(env.task, ref_cfg)
@@ -184,6 +226,23 @@ def summarise(
             hit = [k + 1 for k, v in enumerate(r["curve"]) if better(v, r["reference"])]
             r["to_reference"] = hit[0] if hit else None
         by_agent[r["agent"]][(r["instance"], r["seed"])] = r
+    # regret of the final incumbents re-measured on fresh seeds (no selection bias)
+    pick = max if maximize else min
+    fresh_known: dict[int, float] = {}
+    for r in rows:
+        if "error" in r or r.get("final_fresh") is None or r.get("start_fresh") is None:
+            continue
+        v = pick(r["final_fresh"], r["start_fresh"])
+        fresh_known[r["instance"]] = pick(fresh_known.get(r["instance"], v), v)
+    for r in rows:
+        if (
+            "error" not in r
+            and r.get("final_fresh") is not None
+            and r.get("start_fresh") is not None
+        ):
+            r["regret_fresh"] = normalised_regret(
+                r["final_fresh"], r["start_fresh"], fresh_known[r["instance"]], maximize
+            )
     out: dict[str, Any] = {}
     for a in agents:
         rs = list(by_agent[a].values())
@@ -206,6 +265,13 @@ def summarise(
             if rs
             else None,
         }
+        fresh = [r["regret_fresh"] for r in rs if r.get("regret_fresh") is not None]
+        if fresh:
+            entry["regret_fresh_mean"] = float(np.mean(fresh))
+            entry["regret_fresh_ci95"] = bootstrap_ci(fresh)
+            entry["final_fresh_mean"] = float(
+                np.mean([r["final_fresh"] for r in rs if r.get("regret_fresh") is not None])
+            )
         with_ref = [r for r in rs if r.get("reference") is not None]
         if with_ref:
             hits = [r["to_reference"] for r in with_ref if r.get("to_reference") is not None]
@@ -227,10 +293,21 @@ def summarise(
             pairs[f"{a}_vs_{b}"] = paired_test(
                 [by_agent[a][k]["regret"] for k in keys], [by_agent[b][k]["regret"] for k in keys]
             )
+            fk = [
+                k
+                for k in keys
+                if "regret_fresh" in by_agent[a][k] and "regret_fresh" in by_agent[b][k]
+            ]
+            if fk:
+                pairs[f"{a}_vs_{b}"]["fresh"] = paired_test(
+                    [by_agent[a][k]["regret_fresh"] for k in fk],
+                    [by_agent[b][k]["regret_fresh"] for k in fk],
+                )
     return {
         "agents": out,
         "paired": pairs,
         "best_known": {str(k): v for k, v in best_known.items()},
+        "best_known_fresh": {str(k): v for k, v in fresh_known.items()},
     }
 
 
@@ -304,6 +381,7 @@ def bench(
     env_kwargs: dict[str, Any] | None = None,
     oracle_budget: int = 0,
     plots: bool = True,
+    remeasure_seeds: int = 3,
 ) -> dict[str, Any]:
     """Run the bench and write ``bench.json`` (+ plots) into ``run_dir``; returns the result.
 
@@ -321,6 +399,8 @@ def bench(
         oracle_budget: if > 0, a greedy search of this many experiments per instance adds to
             the best known metric (not an agent of the comparison).
         plots: write the PNG plots.
+        remeasure_seeds: rerun each campaign's start and final incumbent on this many fresh
+            seeds (the same for every agent) for ``regret_fresh``; 0 = off.
 
     Raises:
         UnknownAgentError: an agent name that is neither configured nor built in.
@@ -371,7 +451,9 @@ def bench(
                 for name in agents:
                     try:
                         agent = _agent(name, agent_cfgs, seed=i)
-                        row = run_one(env, agent, seed=i, instance=inst)
+                        row = run_one(
+                            env, agent, seed=i, instance=inst, remeasure_seeds=remeasure_seeds
+                        )
                         row["agent"] = name
                     except (UnknownAgentError, ConfigError):
                         raise
@@ -421,6 +503,8 @@ def bench(
         "seeds": int(seeds),
         "instances": pool,
         "oracle_budget": int(oracle_budget),
+        "remeasure_seeds": int(remeasure_seeds),
+        "regret_fresh": "the same with the start and final incumbent re-measured on fresh seeds (mean)",
         "regret": "(best_known - best) / (best_known - start) on the validation metric, clipped to [0, 1]",
         "wall_seconds": round(time.monotonic() - t0, 1),
     }
@@ -444,6 +528,12 @@ def format_table(result: dict[str, Any]) -> str:
             f"{a:<10} {e['regret_mean']:9.3f} [{lo:6.3f}, {hi:6.3f}] {e['auc_mean']:7.3f} "
             f"{e['best_mean']:7.4f} {e['campaigns']:4d}"
         )
+        if "regret_fresh_mean" in e:
+            flo, fhi = e["regret_fresh_ci95"]
+            lines.append(
+                f"{'':<10} re-measured on fresh seeds: regret {e['regret_fresh_mean']:.3f} "
+                f"[{flo:.3f}, {fhi:.3f}], final metric {e['final_fresh_mean']:.4f}"
+            )
         if "cotra" in e:
             c = e["cotra"]
             lines.append(
@@ -457,6 +547,12 @@ def format_table(result: dict[str, Any]) -> str:
             lines.append(
                 f"{key}: wins {p['wins']} ties {p['ties']} losses {p['losses']} "
                 f"(p = {p['p_value']:.3g}, Wilcoxon signed-rank)"
+                + (
+                    f"; fresh seeds: {p['fresh']['wins']}/{p['fresh']['ties']}/"
+                    f"{p['fresh']['losses']} (p = {p['fresh']['p_value']:.3g})"
+                    if "fresh" in p
+                    else ""
+                )
             )
     return "\n".join(lines)
 
@@ -466,7 +562,7 @@ def bench_job(cfg: Any) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from rsi_rl.cli import conf_dir
+    from rsi_rl.cli import conf_dir, executor_spec
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     agents = [str(a) for a in cfg.agents]
@@ -475,6 +571,10 @@ def bench_job(cfg: Any) -> dict[str, Any]:
         path = conf_dir() / "agent" / f"{name}.yaml"
         if path.is_file():
             agent_cfgs[name] = OmegaConf.load(path)
+    batch_size = int(cfg.get("batch_size") or 1)
+    for name in agent_cfgs:  # agents that batch (their config has the key): random, tpe
+        if batch_size > 1 and "batch_size" in agent_cfgs[name]:
+            agent_cfgs[name].batch_size = batch_size
     overrides = cfg.get("agent_overrides") or {}
     for name, extra in overrides.items():
         if name in agent_cfgs:
@@ -501,9 +601,11 @@ def bench_job(cfg: Any) -> dict[str, Any]:
                 "cost_per_second": float(cfg.env.cost_per_second),
                 "invalid_penalty": float(cfg.env.invalid_penalty),
                 "sandbox": sandbox,
+                "executor": executor_spec(cfg),
             },
             oracle_budget=int(cfg.oracle_budget),
             plots=bool(cfg.plots),
+            remeasure_seeds=int(cfg.get("remeasure_seeds", 3)),
         )
         log_bench(tracker, run_dir, result)
     log.info(format_table(result))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +43,19 @@ def _group_options(group: str, extra_dirs: list[Path] | tuple[Path, ...] = ()) -
 
 
 #: Hydra flags that take a value in the next argument
-_VALUE_FLAGS = ("--config-dir", "-cd", "--config-name", "-cn", "--config-path", "-cp")
+_VALUE_FLAGS = (
+    "--config-dir",
+    "-cd",
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--experimental-rerun",
+)
 
 
 def _hydra_args(argv: list[str]) -> list[str]:
@@ -98,6 +111,55 @@ def _compose_check(config_name: str, overrides: list[str]) -> None:
         GlobalHydra.instance().clear()
 
 
+#: Hydra launchers that come from a plugin, and the rsi-rl extra that installs it
+LAUNCHER_EXTRAS = {
+    "joblib": "launchers",
+    "submitit_local": "slurm",
+    "submitit_slurm": "slurm",
+    "slurm": "slurm",  # conf/hydra/launcher/slurm.yaml, on top of submitit_slurm
+}
+
+
+def launcher_options(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> list[str]:
+    """The ``hydra/launcher`` options Hydra can find: its own, installed plugins', ours."""
+    found = set(_group_options("hydra/launcher", extra_dirs))
+    try:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        from hydra._internal.utils import create_config_search_path
+        from hydra.core.plugins import Plugins
+
+        Plugins.instance()  # imports hydra_plugins.*, which register their launcher configs
+        loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(conf_dir())))
+        found.update(loader.get_group_options("hydra/launcher"))
+    except Exception:  # noqa: BLE001 - Hydra internals moved: let Hydra report it
+        found.add("basic")
+    return sorted(found)
+
+
+def _check_launcher(value: str, extra_dirs: list[Path], multirun: bool) -> None:
+    """A ``hydra/launcher=...`` whose plugin is missing fails in one line naming the extra."""
+    options = launcher_options(extra_dirs)
+    needs = {"slurm": "submitit_slurm"}.get(value, value)
+    if value in options and needs in options:
+        if multirun and needs == "submitit_slurm" and shutil.which("srun") is None:
+            _fail(
+                f"hydra/launcher={value} submits SLURM jobs, but there is no `srun` on this "
+                "machine; run the sweep on a SLURM login node (hydra/launcher=submitit_local "
+                "runs the same jobs here)"
+            )
+        return
+    if value in LAUNCHER_EXTRAS:
+        extra = LAUNCHER_EXTRAS[value]
+        _fail(
+            f"hydra/launcher={value} needs a Hydra launcher plugin that is not installed: "
+            f"pip install 'rsi-rl[{extra}]'"
+        )
+    _fail(
+        f"unknown hydra/launcher {value!r}; known: {', '.join(options)} "
+        "(fix the override hydra/launcher=...)"
+    )
+
+
 def _preflight(overrides: list[str]) -> list[str]:
     """Check overrides before Hydra sees them; map plugin task names. Returns new overrides."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -114,8 +176,11 @@ def _preflight(overrides: list[str]) -> list[str]:
     out = list(overrides)
     for ov in parsed:
         key = ov.key_or_group
+        if key == "hydra/launcher" and not ov.is_sweep_override():
+            _check_launcher(str(ov.value()), extra, "-m" in overrides or "--multirun" in overrides)
+            continue
         if (
-            key not in ("task", "agent", "env", "sandbox", "logger", "proposer")
+            key not in ("task", "agent", "env", "sandbox", "logger", "proposer", "executor")
             or ov.is_sweep_override()
         ):
             continue
@@ -177,6 +242,16 @@ def _proposer(cfg: Any) -> Any:
     return spec
 
 
+def executor_spec(cfg: Any) -> dict[str, Any] | None:
+    """The ``executor`` group of a job's config as a plain mapping (None: serial)."""
+    if cfg.get("executor") is None:
+        return None
+    from omegaconf import OmegaConf
+
+    spec: dict[str, Any] = OmegaConf.to_container(cfg.executor, resolve=True)  # type: ignore[assignment]
+    return spec
+
+
 def search_job(cfg: Any) -> dict[str, Any]:
     """``rsi-rl search``: one campaign; writes the run directory and prints progress."""
     from hydra.core.hydra_config import HydraConfig
@@ -217,7 +292,14 @@ def search_job(cfg: Any) -> dict[str, Any]:
         run_dir=run_dir,
         cache_path=cfg.get("cache"),
         proposer=_proposer(cfg.get("proposer")),
+        executor=executor_spec(cfg),
     )
+    if env.executor.workers > agent.batch_size:
+        log.warning(
+            f"executor={env.executor.name} has {env.executor.workers} workers but agent "
+            f"{agent.name} proposes {agent.batch_size} experiment(s) at a time; set "
+            "agent.batch_size (random, tpe) to use them"
+        )
     campaign = None
     if cfg.get("resume"):
         from rsi_rl.resume import ledger_rows, prefill
@@ -237,7 +319,7 @@ def search_job(cfg: Any) -> dict[str, Any]:
                 f"budget {env.budget} experiments"
             )
         elif record.get("kind") != "stop":
-            log.info(format_progress(env, record))
+            log.info(format_progress(env, record, info))
 
     try:
         summary = run_campaign(

@@ -16,7 +16,7 @@ from typing import Any
 
 from rsi_rl.errors import EditError
 from rsi_rl.task import InnerTask
-from rsi_rl.vocab import CODE_KINDS, CONFIG_KINDS, VOCABULARY
+from rsi_rl.vocab import CODE_KINDS, JUMP_KINDS, JUMP_LEVELS, KNOB_KINDS, VOCABULARY
 
 
 def _canonical(obj: Any) -> str:
@@ -84,12 +84,17 @@ def apply_edit(task: InnerTask, cand: Candidate, kind: str) -> tuple[Candidate, 
         EditError: the task does not support ``kind``, the knob is at its bound, or the
             patch does not apply (:class:`~rsi_rl.errors.PatchError`).
     """
-    if kind in CONFIG_KINDS:
+    if kind in KNOB_KINDS:
         knob, up = _knob_for(task, kind)
         if knob is None:
             raise EditError(f"task {task.name!r} has no knob for edit {kind!r}")
         old = cand.config.get(knob.key)
-        new = knob.move(old, up)
+        if kind in JUMP_KINDS:
+            new = knob.jump(old, JUMP_LEVELS[kind.rpartition("_")[2]])
+            if new is None:
+                raise EditError(f"edit {kind!r}: {knob.key}={old} is already there")
+        else:
+            new = knob.move(old, up)
         if new is None:
             raise EditError(
                 f"edit {kind!r}: {knob.key}={old} is at its bound [{knob.low}, {knob.high}]"
@@ -119,7 +124,7 @@ def valid_kinds(task: InnerTask, cand: Candidate) -> dict[str, bool]:
             valid[kind] = True
         elif kind == "propose":
             valid[kind] = False  # the env enables it when a proposer is configured
-        elif kind in CONFIG_KINDS or kind in CODE_KINDS:
+        elif kind in KNOB_KINDS or kind in CODE_KINDS:
             try:
                 apply_edit(task, cand, kind)
                 valid[kind] = True

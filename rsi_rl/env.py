@@ -6,8 +6,8 @@ Each ``step`` takes an edit kind from the shared vocabulary, applies it to the i
 trains the child in the sandbox and scores it with the task's trusted evaluator. The child
 replaces the incumbent only if it beats it, on the same seed, by more than
 ``keep_threshold`` times the noise estimate (keep-or-revert). ``reevaluate`` reruns the
-incumbent on a fresh seed (tightening its estimate and the noise estimate); ``stop`` ends
-the campaign.
+incumbent on a fresh seed (tightening the noise estimate, hence the keep threshold; the
+incumbent's score stays its evaluation-seed score); ``stop`` ends the campaign.
 
 Reward = change of the incumbent's score estimate divided by the instance's scale (the
 headroom from the start to the metric's optimum), minus ``cost_per_second`` times the
@@ -35,15 +35,16 @@ import numpy as np
 
 from rsi_rl.edits import Candidate, apply_edit, start_candidate, valid_kinds
 from rsi_rl.errors import ConfigError, EditError, TaskError
+from rsi_rl.executor import make_executor
 from rsi_rl.ledger import Ledger
 from rsi_rl.proposer import ProposerError, make_proposer
 from rsi_rl.registry import make_task
 from rsi_rl.runner import STATUSES, ExperimentResult, Runner
 from rsi_rl.sandbox import SandboxLimits
 from rsi_rl.task import InnerTask, Instance
-from rsi_rl.vocab import CODE_KINDS, CONFIG_KINDS, KNOBS, VOCABULARY
+from rsi_rl.vocab import CODE_KINDS, KNOB_KINDS, KNOBS, VOCABULARY
 
-HISTORY_KINDS: tuple[str, ...] = CONFIG_KINDS + CODE_KINDS + ("reevaluate",)
+HISTORY_KINDS: tuple[str, ...] = KNOB_KINDS + CODE_KINDS + ("reevaluate",)
 GLOBAL_FEATURES: tuple[str, ...] = (
     "budget_used",
     "time_used",
@@ -101,6 +102,9 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             keeps no ledger.
         scratch_dir: parent folder of per-experiment scratch folders (default: a temp dir).
         cache_path: optional SQLite result cache shared across runs (:mod:`rsi_rl.cache`).
+        executor: how :meth:`try_candidates` runs a batch: ``"serial"`` (default), a mapping
+            such as ``{"name": "local", "workers": 2}``, or an
+            :class:`~rsi_rl.executor.Executor` (see :mod:`rsi_rl.executor`).
         proposer: an external proposer (:class:`~rsi_rl.proposer.Proposer`, an argv list,
             or a mapping with ``command``); it unmasks the ``propose`` action, whose
             proposals are trained and kept-or-reverted like any edit.
@@ -132,6 +136,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         render_mode: str | None = None,
         proposer: Any = None,
         cache_path: str | Path | None = None,
+        executor: Any = None,
     ):
         super().__init__()
         if int(budget) < 1:
@@ -162,7 +167,13 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             limits.timeout = float(timeout)
         if limits.timeout <= 0:
             raise ConfigError(f"timeout must be positive seconds, got {limits.timeout}")
+        self.executor = make_executor(executor)
         self.runner = Runner(self.task, limits, scratch_dir, cache_path=cache_path)
+        try:
+            self.executor.bind(self.runner)
+        except BaseException:
+            self.runner.close()
+            raise
         self.proposer = make_proposer(proposer)
         self.ledger = Ledger(run_dir, self.task.name, self.task.metric) if run_dir else None
         self.render_mode = render_mode
@@ -311,16 +322,74 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         For agents that propose complete configurations, such as Optuna TPE: ``child`` runs
         on the campaign's evaluation seed, is charged to the budget, replaces the incumbent
         only if it beats it by more than ``keep_threshold`` times the noise, and the reward
-        is the change of the incumbent estimate. ``kind`` labels the record (it is not a
-        vocabulary kind, so the per-kind history is left alone). Returns ``step``'s tuple.
+        is the change of the incumbent estimate. ``kind`` labels the record (an edit kind of
+        the vocabulary also counts in that kind's history, as in ``step``; another label,
+        e.g. ``"tpe"``, leaves the history alone). Returns ``step``'s tuple.
         """
         if self.instance is None:
             raise gym.error.ResetNeeded("call reset() before try_candidate()")
+        result = self.runner.run(self.instance, child, self.eval_seed)
+        return self._judge_candidate(child, description, kind, result, self.incumbent)
+
+    def try_candidates(
+        self,
+        children: list[Candidate],
+        descriptions: list[str] | None = None,
+        kinds: list[str] | None = None,
+    ) -> list[tuple[np.ndarray, float, bool, bool, dict[str, Any]]]:
+        """A batch of :meth:`try_candidate` experiments, trained at once by the env's executor.
+
+        The batch is first cut to the experiments left in the budget; its candidates then
+        train concurrently on the campaign's evaluation seed (``executor=local`` or ``ray``;
+        one by one with the default ``serial`` executor) and are recorded one by one, in
+        the order given, under the same keep-or-revert rule, budget and seconds accounting
+        as :meth:`try_candidate`: each is one experiment, judged against the incumbent of
+        the moment (an earlier child of the batch may have replaced it), and its ``parent``
+        is the incumbent the batch started from. Results do not depend on the executor or
+        its number of workers. If a ``budget_seconds`` cap is reached mid-batch, the
+        remaining results are dropped (not recorded, not charged).
+
+        Returns:
+            ``step``'s tuple for each recorded experiment, in order (may be shorter than
+            ``children``; empty when the budget is spent).
+        """
+        if self.instance is None:
+            raise gym.error.ResetNeeded("call reset() before try_candidates()")
+        children = list(children)
+        descriptions = [""] * len(children) if descriptions is None else list(descriptions)
+        kinds = ["jump"] * len(children) if kinds is None else list(kinds)
+        if not len(children) == len(descriptions) == len(kinds):
+            raise ValueError("try_candidates: children, descriptions and kinds differ in length")
+        left = max(0, self.budget - self.experiments_used)
+        if self.budget_seconds is not None and self.seconds_used >= self.budget_seconds:
+            left = 0
+        children = children[:left]
+        results = self.executor.run_many(self.instance, children, self.eval_seed)
+        parent, out = self.incumbent, []
+        batch = zip(children, descriptions, kinds, results, strict=False)  # cut to the budget
+        for child, description, kind, result in batch:
+            out.append(self._judge_candidate(child, description, kind, result, parent))
+            if out[-1][3]:  # truncated: the budget ran out mid-batch
+                break
+        return out
+
+    def _judge_candidate(
+        self,
+        child: Candidate,
+        description: str,
+        kind: str,
+        result: ExperimentResult,
+        parent: Candidate,
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Keep-or-revert, reward and record of one whole-candidate experiment."""
         self.step_index += 1
         old_estimate = self.incumbent_estimate
-        parent = self.incumbent
-        result = self.runner.run(self.instance, child, self.eval_seed)
-        kept, _ = self._keep_or_revert(child, result)
+        kept, delta = self._keep_or_revert(child, result)
+        if kind in KNOB_KINDS or kind in CODE_KINDS:  # an edit run in a batch counts as one
+            h = self.history.setdefault(kind, [0, 0.0, 0])
+            h[0] += 1
+            h[1] += delta / self.scale
+            h[2] += int(kept)
         reward = (self.incumbent_estimate - old_estimate) / self.scale
         reward -= self.cost_per_second * result.seconds
         record = self._record(
@@ -373,8 +442,14 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
     # ------------------------------------------------------------------ estimates
     @property
     def incumbent_estimate(self) -> float:
-        """Mean score of the incumbent over the seeds it has run on."""
-        return float(np.mean(list(self.incumbent_scores.values())))
+        """The incumbent's score on the campaign's evaluation seed.
+
+        Every candidate is compared on that one seed (common random numbers), so the
+        incumbent's score, the reward and the best-so-far all use it too. Runs on other
+        seeds (``reevaluate``) tighten the noise estimate, and so the keep threshold, but
+        never mix a multi-seed mean into a comparison with single-seed children.
+        """
+        return float(self.incumbent_scores[self.eval_seed])
 
     @property
     def noise(self) -> float:
@@ -489,7 +564,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 if r.get("seed") == self.eval_seed and r.get("split") == "val"
             }
             for i, kind in enumerate(VOCABULARY):
-                if mask[i] and (kind in CONFIG_KINDS or kind in CODE_KINDS):
+                if mask[i] and (kind in KNOB_KINDS or kind in CODE_KINDS):
                     child, _ = apply_edit(self.task, self.incumbent, kind)
                     mask[i] = child.hash not in seen
         return mask
@@ -573,6 +648,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         return f"[{self.experiments_used}/{self.budget}] {r.get('kind')} {m} {r.get('status')}"
 
     def close(self) -> None:
+        self.executor.close()
         self.runner.close()
         if self.ledger is not None:
             self.ledger.close()

@@ -191,10 +191,16 @@ class Runner:
         hit = self.cache.get(key)
         if hit is not None:
             return ExperimentResult(**{**copy.deepcopy(hit), "cached": True})
-        result = self._run(instance, cand, seed, split)
+        result = self.run_fresh(instance, cand, seed, split)
         if not result.sandbox_failed:
             self.cache.put(key, result.to_dict())
         return result
+
+    def run_fresh(
+        self, instance: Instance, cand: Candidate, seed: int, split: str = "val"
+    ) -> ExperimentResult:
+        """:meth:`run` without the cache: always trains (an executor's worker keeps no cache)."""
+        return self._run(instance, cand, seed, split)
 
     def _run(self, instance: Instance, cand: Candidate, seed: int, split: str) -> ExperimentResult:
         self.sandbox.start()  # once per runner: the fork server's start-up is not an experiment's

@@ -3,7 +3,9 @@
 :func:`run_campaign` drives a :class:`~rsi_rl.env.ResearchEnv` with an
 :class:`~rsi_rl.agents.Agent` until the budget is spent or the agent stops, evaluates the
 best candidate once on the test split, and :func:`save_best` writes it to the run
-directory (config YAML, source files, diff from the start).
+directory (config YAML, source files, diff from the start). Agents with ``batch_size`` > 1
+propose several candidates at once; :meth:`~rsi_rl.env.ResearchEnv.try_candidates` trains
+them together with the env's executor (``executor=local executor.workers=N``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,16 @@ import yaml
 
 from rsi_rl.agents.base import Agent, CandidateAgent
 from rsi_rl.env import ResearchEnv
-from rsi_rl.vocab import VOCABULARY
+from rsi_rl.vocab import KIND_INDEX, VOCABULARY
 
 
-def format_progress(env: ResearchEnv, record: dict[str, Any]) -> str:
-    """One progress line: step, edit, metric, status, seconds, kept/reverted, best."""
+def format_progress(
+    env: ResearchEnv, record: dict[str, Any], info: dict[str, Any] | None = None
+) -> str:
+    """One progress line: step, edit, metric, status, seconds, kept/reverted, best.
+
+    ``info`` (the step's) dates the line to its own experiment, e.g. within a batch.
+    """
     metric = record.get("metric")
     m = f"{env.task.metric}={metric:.4f}" if metric is not None else f"{env.task.metric}=  -   "
     verdict = (
@@ -31,10 +38,12 @@ def format_progress(env: ResearchEnv, record: dict[str, Any]) -> str:
         verdict = "rerun"
     desc = str(record.get("description", ""))[:38]
     width = len(str(env.budget))
+    used = (info or {}).get("experiments_used", env.experiments_used)
+    best = record.get("incumbent_metric", env.incumbent_metric)
     return (
-        f"[{env.experiments_used:>{width}}/{env.budget}] {record.get('kind', ''):<16} {desc:<38} "
+        f"[{used:>{width}}/{env.budget}] {record.get('kind', ''):<16} {desc:<38} "
         f"{m}  {record.get('status', ''):<7} {record.get('seconds', 0.0):6.2f}s  {verdict:<8} "
-        f"best={env.incumbent_metric:.4f}"
+        f"best={best:.4f}"
     )
 
 
@@ -61,6 +70,21 @@ def run_campaign(
     done = False
     rewards = 0.0
     while not done:
+        batch = _propose_batch(env, agent)
+        if batch:  # several experiments at once (agent.batch_size > 1), recorded in order
+            children, descriptions, kinds = (list(x) for x in zip(*batch, strict=True))
+            steps = env.try_candidates(children, descriptions, kinds)
+            records = env.log[len(env.log) - len(steps) :]
+            # steps may be fewer than the batch: the budget ran out mid-batch
+            for kind, step, record in zip(kinds, steps, records, strict=False):
+                obs, reward, terminated, truncated, info = step
+                rewards += reward
+                agent.observe(KIND_INDEX.get(kind, -1), reward, obs, info)
+                if on_experiment:
+                    on_experiment(record, info)
+                done = terminated or truncated
+            done = done or not steps
+            continue
         if isinstance(agent, CandidateAgent):  # whole candidates (TPE), one experiment each
             action = -1
             child, description = agent.propose(env)
@@ -105,6 +129,13 @@ def run_campaign(
     if env.instance is not None and env.instance.reference_config is not None:
         summary["reference_config"] = env.instance.reference_config
     return summary
+
+
+def _propose_batch(env: ResearchEnv, agent: Agent) -> list[tuple[Any, str, str]]:
+    """The agent's next batch, cut to the budget left; [] when it takes one step instead."""
+    if getattr(agent, "batch_size", 1) <= 1 or not agent.supports_batch:
+        return []
+    return agent.propose_batch(env, min(agent.batch_size, env.budget - env.experiments_used))
 
 
 def save_best(env: ResearchEnv, run_dir: str | Path, summary: dict[str, Any]) -> Path:

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from rsi_rl.errors import EditError, PatchError, TaskError
-from rsi_rl.vocab import CODE_KINDS, KNOBS, VOCABULARY
+from rsi_rl.vocab import CODE_KINDS, JUMP_LEVELS, KNOBS, VOCABULARY
 
 Scale = Literal["log", "linear", "choice"]
 
@@ -104,6 +104,35 @@ class Knob:
         if self.integer and int(new) == int(round(v)):
             return None
         return int(new) if self.integer else float(f"{new:.6g}")
+
+    def reachable(self, value: Any, limit: int = 64) -> list[Any]:
+        """Values reachable from ``value`` by up/down moves, in ascending order."""
+        values = [value]
+        for up in (False, True):
+            v = value
+            for _ in range(limit):
+                v = self.move(v, up)
+                if v is None:
+                    break
+                values.insert(len(values) if up else 0, v)
+        return values
+
+    def jump(self, value: Any, level: float) -> Any | None:
+        """The value a jump to ``level`` (a position in [0, 1]) lands on, or None if none.
+
+        The landing value is the one reachable by moves from ``value`` whose
+        :meth:`position` is nearest to ``level`` (level 0 and 1 are the ends of the walk),
+        so a jump never leaves the lattice of the knob's moves. None when it would not
+        change ``value``.
+        """
+        values = self.reachable(value)
+        if level <= 0.0:
+            new = values[0]
+        elif level >= 1.0:
+            new = values[-1]
+        else:
+            new = min(values, key=lambda v: abs(self.position(v) - level))
+        return None if new == value else new
 
     def position(self, value: Any) -> float:
         """Where ``value`` sits between the bounds, in [0, 1] (log knobs on a log scale)."""
@@ -318,7 +347,7 @@ class InnerTask(ABC):
 
     def supported_kinds(self) -> list[str]:
         """The vocabulary kinds this task maps to knobs or patches (plus meta-actions)."""
-        kinds = {f"{k.kind}_{d}" for k in self.knobs for d in ("up", "down")}
+        kinds = {f"{k.kind}_{d}" for k in self.knobs for d in ("up", "down", *JUMP_LEVELS)}
         kinds |= {p.kind for p in self.patches}
         return [k for k in VOCABULARY if k in kinds or k in ("reevaluate", "propose", "stop")]
 

@@ -12,7 +12,8 @@ model. A run directory holds::
     checkpoints/       periodic checkpoints (resume=<one of them>)
     eval/              evaluations.npz of the EvalCallback
     tb/                TensorBoard logs (tensorboard --logdir <run>/tb)
-    train.json         what was trained, for how long, with which settings
+    train.json         what was trained, for how long, with which settings, and the
+                       result cache's hit rate (hits / experiments, summed over workers)
 
 Example:
     rsi-rl train task=tabular agent=maskable_ppo total_steps=20000 n_envs=4
@@ -67,6 +68,20 @@ class PolicyMask(gym.Wrapper):  # type: ignore[type-arg]
 
     def action_masks(self) -> np.ndarray:
         return self.masker.apply(self.env.unwrapped.action_masks())  # type: ignore[attr-defined]
+
+    def cache_stats(self) -> dict[str, int]:
+        """Result-cache hits and experiments (cache lookups) of this env's runner so far."""
+        cache = self.env.unwrapped.runner.cache  # type: ignore[attr-defined]
+        return {"hits": int(cache.hits), "experiments": int(cache.hits + cache.misses)}
+
+
+def cache_stats(vec_env: Any) -> dict[str, Any]:
+    """Cache hits over experiments, summed over the workers of a vectorised research env."""
+    per_env = vec_env.env_method("cache_stats")
+    hits = sum(s["hits"] for s in per_env)
+    experiments = sum(s["experiments"] for s in per_env)
+    rate = round(hits / experiments, 4) if experiments else 0.0
+    return {"hits": hits, "experiments": experiments, "hit_rate": rate}
 
 
 class FixedSeedPool(gym.Wrapper):  # type: ignore[type-arg]
@@ -153,6 +168,7 @@ def env_kwargs_from(cfg: Any) -> dict[str, Any]:
         "cost_per_second": float(cfg.env.cost_per_second),
         "invalid_penalty": float(cfg.env.invalid_penalty),
         "sandbox": sandbox,
+        "cache_path": cfg.get("cache"),
     }
 
 
@@ -308,6 +324,9 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
             reset_num_timesteps=not resume,
             tb_log_name=algo,
         )
+        cache = {"train": cache_stats(train_env)}
+        if eval_env is not None:
+            cache["eval"] = cache_stats(eval_env)
     finally:
         train_env.close()
         if eval_env is not None:
@@ -331,6 +350,7 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         "n_envs": n_envs,
         "vec_env": vec_cls.__name__,
         "policy": str(policy),
+        "cache": {**cache, "path": cfg.get("cache")},
     }
     if eval_freq > 0 and (run_dir / "eval" / "evaluations.npz").is_file():
         data = np.load(run_dir / "eval" / "evaluations.npz")
@@ -344,7 +364,11 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         Path(str(out)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(policy, str(out))
         log.info(f"copied the policy to {out}")
-    log.info(f"trained {model.num_timesteps} steps in {seconds:.0f}s; policy: {policy}")
+    hit = cache["train"]
+    log.info(
+        f"trained {model.num_timesteps} steps in {seconds:.0f}s; cache hits {hit['hits']}/"
+        f"{hit['experiments']} experiments ({hit['hit_rate']:.0%}); policy: {policy}"
+    )
     return policy
 
 
@@ -361,4 +385,12 @@ def train_job(cfg: Any) -> Path:
     return policy
 
 
-__all__ = ["FixedSeedPool", "PolicyMask", "env_kwargs_from", "make_env_fn", "train", "train_job"]
+__all__ = [
+    "FixedSeedPool",
+    "PolicyMask",
+    "cache_stats",
+    "env_kwargs_from",
+    "make_env_fn",
+    "train",
+    "train_job",
+]

@@ -19,6 +19,17 @@ CONFIG_KINDS: Final[tuple[str, ...]] = tuple(
     f"{knob}_{direction}" for knob in KNOBS for direction in ("up", "down")
 )
 
+#: Jumps: ``<knob>_<level>`` moves a knob in one experiment to the value nearest to a
+#: position of its range (``min`` 0, ``lo`` 1/3, ``hi`` 2/3, ``max`` 1; log knobs on a log
+#: scale), on the lattice its ``up``/``down`` moves walk. A jump reaches nothing a walk of
+#: moves could not (so the search space is unchanged); it spends one experiment where the
+#: walk spends several, which is what lets a meta-learned prior ("these knobs belong near
+#: the top of their range") pay off within a small budget.
+JUMP_LEVELS: Final[dict[str, float]] = {"min": 0.0, "lo": 1.0 / 3.0, "hi": 2.0 / 3.0, "max": 1.0}
+JUMP_KINDS: Final[tuple[str, ...]] = tuple(
+    f"{knob}_{level}" for knob in KNOBS for level in JUMP_LEVELS
+)
+
 #: Code edits: each toggles one source patch on or off.
 CODE_KINDS: Final[tuple[str, ...]] = (
     "activation_gelu",
@@ -39,8 +50,11 @@ CODE_KINDS: Final[tuple[str, ...]] = (
 #: has no proposer.
 META_KINDS: Final[tuple[str, ...]] = ("reevaluate", "propose", "stop")
 
-VOCABULARY: Final[tuple[str, ...]] = CONFIG_KINDS + CODE_KINDS + META_KINDS
-VOCAB_VERSION: Final[str] = "v1:" + ",".join(VOCABULARY)
+#: Everything that edits a knob: one-step moves and jumps.
+KNOB_KINDS: Final[tuple[str, ...]] = CONFIG_KINDS + JUMP_KINDS
+
+VOCABULARY: Final[tuple[str, ...]] = CONFIG_KINDS + JUMP_KINDS + CODE_KINDS + META_KINDS
+VOCAB_VERSION: Final[str] = "v2:" + ",".join(VOCABULARY)
 KIND_INDEX: Final[dict[str, int]] = {kind: i for i, kind in enumerate(VOCABULARY)}
 
 

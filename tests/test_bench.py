@@ -81,6 +81,15 @@ def test_bench_runs_agents_side_by_side(tmp_path, tabular):
     assert (tmp_path / "best_so_far_seconds.png").is_file()
     rows = [json.loads(x) for x in (tmp_path / "campaigns.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and "boom" in rows[-1]["error"]
+    # start and final incumbent re-measured on fresh seeds, the same for both agents
+    ok = [r for r in rows if "error" not in r]
+    assert all(r["start_fresh"] is not None and r["final_fresh"] is not None for r in ok)
+    by_seed = {}
+    for r in ok:
+        by_seed.setdefault(r["seed"], set()).add(round(r["start_fresh"], 9))
+    assert all(len(v) == 1 for v in by_seed.values())
+    assert 0.0 <= res["agents"]["greedy"]["regret_fresh_mean"] <= 1.0
+    assert "fresh" in res["paired"]["greedy_vs_random"]
 
 
 def test_unknown_agent_lists_known_ones(tmp_path, tabular):

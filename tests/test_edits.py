@@ -68,3 +68,43 @@ def test_reference_candidate(digits, tabular):
     ref = reference_candidate(digits, digits.make_instance(0))
     assert ref is not None and ref.toggles == {"cosine_schedule", "label_smoothing"}
     assert reference_candidate(tabular, tabular.make_instance(0)) is None
+
+
+def test_jumps_land_on_the_move_lattice(tabular):
+    """A jump moves a knob to its range's min/lo/hi/max in one edit, only to values that
+    up/down moves reach too (the search space stays the one TPE and walks share)."""
+    from rsi_rl.vocab import JUMP_KINDS, JUMP_LEVELS
+
+    c = start_candidate(tabular, tabular.make_instance(0).start_config)
+    for kind in JUMP_KINDS:
+        knob_kind, _, level = kind.rpartition("_")
+        knob = tabular.knob(knob_kind)
+        old = c.config[knob.key]
+        lattice = knob.reachable(old)
+        try:
+            child, desc = apply_edit(tabular, c, kind)
+        except EditError as exc:
+            assert "already there" in str(exc)
+            assert valid_kinds(tabular, c)[kind] is False
+            continue
+        new = child.config[knob.key]
+        assert new in lattice and new != old and knob.key in desc
+        if level == "min":
+            assert new == lattice[0]
+        elif level == "max":
+            assert new == lattice[-1]
+        else:  # the lattice value nearest to the level's position
+            dist = abs(knob.position(new) - JUMP_LEVELS[level])
+            assert all(dist <= abs(knob.position(v) - JUMP_LEVELS[level]) + 1e-12 for v in lattice)
+        assert set(child.config) == set(c.config)
+        assert {k for k in c.config if c.config[k] != child.config[k]} == {knob.key}
+
+
+def test_jump_to_max_then_min_of_steps(tabular):
+    c = Candidate({**tabular.make_instance(0).start_config, "steps": 50}, tabular.source())
+    top, _ = apply_edit(tabular, c, "steps_max")
+    assert top.config["steps"] == 1600
+    with pytest.raises(EditError, match="already there"):
+        apply_edit(tabular, top, "steps_max")
+    bottom, _ = apply_edit(tabular, top, "steps_min")
+    assert bottom.config["steps"] == 25

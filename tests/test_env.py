@@ -95,8 +95,13 @@ def test_invalid_action_is_recorded_not_trained(env):
 
 def test_reevaluate_tightens_noise_and_stop_terminates(env):
     env.reset(seed=3)
-    _, _, _, _, info = env.step(KIND_INDEX["reevaluate"])
+    before = env.incumbent_metric
+    _, reward, _, _, info = env.step(KIND_INDEX["reevaluate"])
     assert info["kind"] == "reevaluate" and len(env.incumbent_scores) == 2
+    # the rerun feeds the noise estimate only: the incumbent keeps its evaluation-seed
+    # score, so comparisons with single-seed children (and best-so-far) never mix seeds
+    assert env.incumbent_metric == before and reward == 0.0
+    assert env.noise != env.task.noise_prior
     _, reward, terminated, truncated, info = env.step(KIND_INDEX["stop"])
     assert terminated and not truncated and reward == 0.0
 

@@ -61,9 +61,21 @@ def test_train_writes_policy_checkpoints_and_resumes(tmp_path):
     assert ckpts
     info = json.loads((run / "train.json").read_text())
     assert info["algo"] == "maskable_ppo" and info["eval"]["timesteps"]
+    assert info["cache"]["train"]["experiments"] >= 8 and info["cache"]["path"] is None
     PolicyAgent(policy)  # loads
     resumed = train(_cfg("total_steps=16", f"resume={ckpts[-1]}", "eval.freq=0"), tmp_path / "run2")
     assert read_metadata(resumed)["steps"] >= 16
+
+
+def test_train_reports_the_cache_hit_rate_of_a_shared_cache(tmp_path):
+    quick = ["eval.freq=0", "checkpoint_freq=0", "tensorboard=false", f"cache={tmp_path}/c.sqlite"]
+    train(_cfg(*quick), tmp_path / "a")
+    first = json.loads((tmp_path / "a" / "train.json").read_text())["cache"]
+    train(_cfg(*quick), tmp_path / "b")  # same seed: the same experiments, all in the file
+    second = json.loads((tmp_path / "b" / "train.json").read_text())["cache"]
+    assert first["path"] == f"{tmp_path}/c.sqlite" and first["train"]["experiments"] >= 8
+    assert second["train"]["hits"] == second["train"]["experiments"] > first["train"]["hits"]
+    assert second["train"]["hit_rate"] == 1.0
 
 
 def test_train_refuses_a_baseline_agent(tmp_path):

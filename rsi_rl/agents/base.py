@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rsi_rl.errors import ConfigError
 from rsi_rl.vocab import KIND_INDEX, VOCABULARY
 
 #: actions that edit the incumbent (config moves and code edits)
@@ -21,14 +22,26 @@ class Agent(ABC):
 
     Args:
         seed: seed of the agent's own randomness.
+        batch_size: experiments proposed at once (:meth:`propose_batch`), for agents that
+            declare ``supports_batch``; 1 = one action per step.
     """
 
     #: registry name (``agent=<name>``)
     name: ClassVar[str] = ""
+    #: can propose several experiments at once (:meth:`propose_batch`, ``batch_size`` > 1)
+    supports_batch: ClassVar[bool] = False
 
-    def __init__(self, seed: int | None = None):
+    def __init__(self, seed: int | None = None, batch_size: int = 1):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"agent.batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size > 1 and not self.supports_batch:
+            raise ConfigError(
+                f"agent {self.name or type(self).__name__} proposes one experiment at a time; "
+                "batch_size > 1 needs an agent that batches (random, tpe)"
+            )
+        self.batch_size = batch_size
 
     def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
         """Start of a campaign (after the baseline ran)."""
@@ -44,6 +57,15 @@ class Agent(ABC):
 
     def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
         """Outcome of the last action (for agents that learn within a campaign)."""
+
+    def propose_batch(self, env: Any, n: int) -> list[tuple[Any, str, str]]:
+        """Up to ``n`` candidates to train at once, as (candidate, description, kind).
+
+        :func:`rsi_rl.search.run_campaign` runs them through
+        :meth:`rsi_rl.env.ResearchEnv.try_candidates` and calls :meth:`observe` once per
+        recorded experiment, in order. An empty list means "take one ordinary step".
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not propose batches")
 
     def _uniform(self, allowed: np.ndarray) -> int:
         idx = np.flatnonzero(allowed)

@@ -15,18 +15,36 @@ from typing import Any
 import numpy as np
 
 from rsi_rl.agents.base import EDIT_ACTIONS, Agent
-from rsi_rl.vocab import KIND_INDEX
+from rsi_rl.edits import apply_edit
+from rsi_rl.vocab import KIND_INDEX, VOCABULARY
 
 
 class RandomAgent(Agent):
-    """Uniform over valid edits and ``reevaluate``; never stops early."""
+    """Uniform over valid edits and ``reevaluate``; never stops early.
+
+    With ``batch_size`` B > 1 it proposes B distinct valid edits of the incumbent at once
+    (uniform without replacement; no ``reevaluate`` or ``propose`` in a batch), trained
+    together by the env's executor; when no edit is valid it takes one ordinary step.
+    """
 
     name = "random"
+    supports_batch = True
 
     def _act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
         allowed = mask.copy()
         allowed[KIND_INDEX["stop"]] = False
         return self._uniform(allowed)
+
+    def propose_batch(self, env: Any, n: int) -> list[tuple[Any, str, str]]:
+        idx = np.flatnonzero(env.action_masks() & EDIT_ACTIONS)
+        out, seen = [], set()
+        for a in self.rng.choice(idx, size=min(int(n), len(idx)), replace=False):
+            kind = VOCABULARY[int(a)]
+            child, description = apply_edit(env.task, env.incumbent, kind)
+            if child.hash not in seen:  # two edits that build the same child: train it once
+                seen.add(child.hash)
+                out.append((child, description, kind))
+        return out
 
 
 class GreedyAgent(Agent):

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -53,21 +54,30 @@ class TPEAgent(CandidateAgent):
         seed: seed of the sampler (and so of the campaign's proposals).
         n_startup_trials: random trials before TPE models the space (Optuna's default 10).
         multivariate: model the knobs jointly (Optuna's ``multivariate`` TPE).
+        batch_size: trials asked at once (B > 1: ``constant_liar=True``, so the B asks of
+            one batch differ; their results are told in order), trained together by the
+            env's executor.
     """
 
     name: ClassVar[str] = "tpe"
+    supports_batch: ClassVar[bool] = True
 
     def __init__(
-        self, seed: int | None = None, n_startup_trials: int = 10, multivariate: bool = False
+        self,
+        seed: int | None = None,
+        n_startup_trials: int = 10,
+        multivariate: bool = False,
+        batch_size: int = 1,
     ):
-        super().__init__(seed)
+        super().__init__(seed, batch_size)
         self.n_startup_trials = int(n_startup_trials)
         self.multivariate = bool(multivariate)
         self.study: Any = None
-        self._trial: Any = None
+        self._trials: list[Any] = []  # asked, not yet told (in the order they are recorded)
 
     def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
         self.study = None  # built lazily on the first proposal, from the env's task
+        self._trials = []
 
     def _setup(self, env: Any) -> None:
         import optuna
@@ -88,9 +98,15 @@ class TPEAgent(CandidateAgent):
         for patch in task.patches:
             self.distributions[patch.kind] = CategoricalDistribution([False, True])
             start_params[patch.kind] = False
-        sampler = optuna.samplers.TPESampler(
-            seed=self.seed, n_startup_trials=self.n_startup_trials, multivariate=self.multivariate
-        )
+        liar: dict[str, Any] = {"constant_liar": True} if self.batch_size > 1 else {}
+        with warnings.catch_warnings():  # constant_liar is "experimental" in some Optuna versions
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(
+                seed=self.seed,
+                n_startup_trials=self.n_startup_trials,
+                multivariate=self.multivariate,
+                **liar,
+            )
         self.study = optuna.create_study(direction=task.direction, sampler=sampler)
         self.study.add_trial(
             optuna.trial.create_trial(
@@ -118,26 +134,42 @@ class TPEAgent(CandidateAgent):
         return cand, desc
 
     def propose(self, env: Any) -> tuple[Candidate, str]:
+        child, description, _ = self.propose_batch(env, 1)[0]
+        return child, description
+
+    def propose_batch(self, env: Any, n: int) -> list[tuple[Any, str, str]]:
         if self.study is None:
             self._setup(env)
-        self._trial = self.study.ask(self.distributions)
-        try:
-            return self.candidate(env.task, self._trial.params)
-        except EditError:  # patches that do not compose: run the start config instead
-            return self.start, "start config (proposal did not apply)"
+        self._fail_pending()
+        out: list[tuple[Any, str, str]] = []
+        for _ in range(int(n)):
+            trial = self.study.ask(self.distributions)
+            self._trials.append(trial)
+            try:
+                out.append((*self.candidate(env.task, trial.params), self.name))
+            except EditError:  # patches that do not compose: run the start config instead
+                out.append((self.start, "start config (proposal did not apply)", self.name))
+        return out
 
     def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
-        if self._trial is None:
+        if not self._trials:
             return
         import optuna
 
+        trial = self._trials.pop(0)
         exp = info.get("experiment") or {}
         metric = exp.get("metric")
         if exp.get("status") == "ok" and metric is not None:
-            self.study.tell(self._trial, float(metric))
+            self.study.tell(trial, float(metric))
         else:
-            self.study.tell(self._trial, state=optuna.trial.TrialState.FAIL)
-        self._trial = None
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def _fail_pending(self) -> None:
+        """Trials of the last batch that were never recorded (the budget ran out) fail."""
+        import optuna
+
+        while self._trials:
+            self.study.tell(self._trials.pop(0), state=optuna.trial.TrialState.FAIL)
 
 
 __all__ = ["TPEAgent", "reachable_values"]

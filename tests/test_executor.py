@@ -1,0 +1,346 @@
+"""Executors: a pool of warm sandboxes gives serial's results, batched campaigns keep the rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rsi_rl.agents import RandomAgent, TPEAgent
+from rsi_rl.agents.base import EDIT_ACTIONS
+from rsi_rl.edits import Candidate, apply_edit
+from rsi_rl.env import ResearchEnv
+from rsi_rl.errors import ConfigError
+from rsi_rl.executor import (
+    RAY_MISSING,
+    LocalExecutor,
+    SerialExecutor,
+    make_executor,
+)
+from rsi_rl.search import run_campaign
+from rsi_rl.vocab import VOCABULARY
+
+INSTANCE = 10_000
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def edits_of_incumbent(env: ResearchEnv, n: int) -> list[tuple[Candidate, str, str]]:
+    kinds = [VOCABULARY[i] for i in np.flatnonzero(env.action_masks() & EDIT_ACTIONS)][:n]
+    return [(*apply_edit(env.task, env.incumbent, k), k) for k in kinds]
+
+
+def outcome(results: list) -> list[tuple]:
+    return [(r.status, r.metrics, r.cached, r.message) for r in results]
+
+
+# ---------------------------------------------------------------------------- config
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"name": "local", "workers": 0}, "executor.workers must be a positive integer"),
+        ({"name": "local", "workers": "2"}, "executor.workers must be a positive integer"),
+        ({"name": "nope"}, "unknown executor 'nope'; known: local, ray, serial"),
+        ({"name": "serial", "workers": 2}, "use executor=local executor.workers=N"),
+        ({"name": "local", "threads": 2}, "bad executor setting for executor=local"),
+    ],
+)
+def test_bad_executor_config_is_one_line(spec, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        make_executor(spec)
+    assert "\n" not in str(err.value)
+
+
+def test_make_executor_defaults():
+    assert isinstance(make_executor(None), SerialExecutor)
+    assert isinstance(make_executor("serial"), SerialExecutor)
+    pool = make_executor({"name": "local", "workers": 3})
+    assert isinstance(pool, LocalExecutor) and pool.workers == 3
+    assert make_executor(pool) is pool
+
+
+def test_ray_missing_is_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ConfigError) as err:
+        make_executor({"name": "ray", "workers": 2})
+    assert str(err.value) == RAY_MISSING
+
+
+def test_batch_size_needs_an_agent_that_batches():
+    from rsi_rl.agents import GreedyAgent
+
+    assert RandomAgent(seed=0, batch_size=3).batch_size == 3
+    with pytest.raises(ConfigError, match="batch_size > 1 needs an agent that batches"):
+        GreedyAgent(seed=0, batch_size=2)
+    with pytest.raises(ConfigError, match="agent.batch_size must be a positive integer"):
+        TPEAgent(seed=0, batch_size=0)
+
+
+def test_every_executor_config_composes():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from rsi_rl.cli import conf_dir, executor_spec
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            search = compose(config_name="search")
+            local = compose(
+                config_name="search", overrides=["executor=local", "executor.workers=3"]
+            )
+            ray = compose(
+                config_name="bench", overrides=["executor=ray", "executor.address=ray://head:10001"]
+            )
+            tpe = compose(config_name="search", overrides=["agent=tpe", "agent.batch_size=4"])
+    finally:
+        GlobalHydra.instance().clear()
+    assert executor_spec(search) == {"name": "serial"}
+    assert executor_spec(local) == {"name": "local", "workers": 3}
+    assert executor_spec(ray)["address"] == "ray://head:10001" and ray.batch_size == 1
+    assert tpe.agent.batch_size == 4
+    assert isinstance(make_executor(executor_spec(search)), SerialExecutor)
+    assert make_executor(executor_spec(local)).workers == 3
+
+
+# ---------------------------------------------------------------------------- pool == serial
+@pytest.fixture(scope="module")
+def pool_env():
+    env = ResearchEnv(
+        task="tabular", budget=6, instances=[INSTANCE], executor={"name": "local", "workers": 2}
+    )
+    yield env
+    env.close()
+
+
+@pytest.fixture(scope="module")
+def serial_env():
+    env = ResearchEnv(task="tabular", budget=6, instances=[INSTANCE])
+    yield env
+    env.close()
+
+
+def test_pool_results_equal_serial_results(pool_env, serial_env):
+    serial = serial_env
+    serial.reset(seed=0)
+    pool_env.reset(seed=0)
+    assert serial.eval_seed == pool_env.eval_seed
+    batch = edits_of_incumbent(serial, 3)
+    cands = [c for c, _, _ in batch]
+    cands.append(cands[0])  # a duplicate trains once, then is a cache hit
+    want = [serial.runner.run(serial.instance, c, serial.eval_seed) for c in cands]
+    got = pool_env.executor.run_many(pool_env.instance, cands, pool_env.eval_seed)
+    assert outcome(got) == outcome(want)
+    assert [r.cached for r in got] == [False, False, False, True]
+    # a second batch is served from the env runner's cache, as serial runs would be
+    again = pool_env.executor.run_many(pool_env.instance, cands[:2], pool_env.eval_seed)
+    assert all(r.cached for r in again)
+    assert [r.metrics for r in again] == [r.metrics for r in want[:2]]
+    # the workers are warm sandboxes of their own
+    pids = pool_env.executor.processes
+    assert len(pids) == 2 and all(alive(p) for p in pids)
+
+
+def test_try_candidates_truncates_to_the_budget_and_records_in_order(serial_env):
+    env = serial_env
+    env.budget = 2
+    try:
+        env.reset(seed=1)
+        batch = edits_of_incumbent(env, 3)
+        steps = env.try_candidates(*(list(x) for x in zip(*batch, strict=True)))
+        assert len(steps) == 2 and env.experiments_used == 2
+        assert [s[3] for s in steps] == [False, True]  # truncated on the last one
+        recs = env.log[1:]
+        assert [r["kind"] for r in recs] == [k for _, _, k in batch[:2]]
+        assert all(r["parent"] == env.log[0]["candidate"] for r in recs)
+        assert env.seconds_used == pytest.approx(sum(r["seconds"] for r in recs))
+        assert env.try_candidates([batch[2][0]]) == []  # the budget is spent
+    finally:
+        env.budget = 6
+
+
+# ---------------------------------------------------------------------------- campaigns
+def ledger_view(env: ResearchEnv) -> list[tuple]:
+    return [
+        (r["kind"], r["candidate"], r["status"], r["metric"], r["kept"], r["incumbent_metric"])
+        for r in env.log
+    ]
+
+
+def check_keep_rule(env: ResearchEnv) -> None:
+    """Each record kept iff it beat the incumbent of the moment by more than the threshold."""
+    incumbent = env.log[0]["metric"]
+    for r in env.log[1:]:
+        if r["split"] != "val":
+            continue
+        beat = (
+            r["status"] == "ok"
+            and env.task.score(r["metric"]) - env.task.score(incumbent)
+            > env.keep_threshold * env.task.noise_prior
+        )
+        assert r["kept"] == beat, r
+        if r["kept"]:
+            incumbent = r["metric"]
+        assert r["incumbent_metric"] == pytest.approx(incumbent)
+
+
+@pytest.mark.parametrize("agent_cls", [RandomAgent, TPEAgent])
+def test_batched_campaign_respects_budget_keep_rule_and_is_worker_independent(
+    agent_cls, pool_env, serial_env
+):
+    runs = []
+    serial = serial_env
+    serial.budget = pool_env.budget = 5
+    try:
+        for env in (serial, pool_env):
+            agent = agent_cls(seed=3, batch_size=3)
+            summary = run_campaign(env, agent, seed=2, instance=INSTANCE, test=False)
+            assert summary["experiments"] == 5 == env.experiments_used  # 3 + 2: cut to budget
+            check_keep_rule(env)
+            runs.append(ledger_view(env))
+        assert runs[0] == runs[1]  # the same campaign with 1 or 2 workers
+        kinds = [k for k, *_ in runs[0][1:]]
+        if agent_cls is RandomAgent:
+            assert len(set(kinds[:3])) == 3  # distinct edits of the incumbent in one batch
+        else:
+            assert set(kinds) == {"tpe"}
+    finally:
+        serial.budget = pool_env.budget = 6
+
+
+def test_a_crash_and_a_hang_in_a_batch_are_recorded_and_the_rest_goes_on(tabular):
+    """...and closing the env leaves no process and no scratch folder behind."""
+    env = ResearchEnv(
+        task=tabular,
+        budget=4,
+        instances=[INSTANCE],
+        timeout=4.0,
+        executor={"name": "local", "workers": 2},
+    )
+    try:
+        env.reset(seed=0)
+        start = env.incumbent
+        entry = tabular.entry
+
+        def variant(code: str) -> Candidate:
+            source = dict(start.source)
+            source[entry] = code + "\n" + source[entry]
+            return Candidate(dict(start.config), source)
+
+        crash = variant("raise RuntimeError('boom')")
+        hang = variant("import time\nwhile True:\n    time.sleep(0.1)")
+        ok, desc, kind = edits_of_incumbent(env, 1)[0]
+        steps = env.try_candidates([crash, hang, ok], ["crash", "hang", desc], ["a", "b", kind])
+        statuses = [s[4]["experiment"]["status"] for s in steps]
+        assert statuses == ["crash", "timeout", "ok"]
+        assert "boom" in env.log[1]["message"] and env.experiments_used == 3
+        assert env.status_counts["crash"] == 1 and env.status_counts["timeout"] == 1
+        pids = env.executor.processes + [env.runner.sandbox._proc.pid]  # type: ignore[union-attr]
+        roots = [Path(r) for r in env.executor._roots]  # type: ignore[attr-defined]
+        assert len(pids) == 3 and all(alive(p) for p in pids) and all(r.is_dir() for r in roots)
+    finally:
+        env.close()
+    assert not any(alive(p) for p in pids)
+    assert not any(r.exists() for r in roots)
+    env.executor.close()  # idempotent
+
+
+# ---------------------------------------------------------------------------- CLI
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rsi_rl.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["executor=nope"], "unknown executor 'nope'; known: local, ray, serial"),
+        (["executor=local", "executor.workers=0"], "executor.workers must be a positive integer"),
+        (["agent=greedy", "agent.batch_size=2"], "unknown config key 'agent.batch_size'"),
+    ],
+)
+def test_cli_bad_executor_is_one_line(tmp_path, args, expected):
+    p = cli("search", "task=tabular", "budget=1", *args, cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rsi-rl: error: ") and expected in lines[0]
+
+
+@pytest.mark.slow
+def test_cli_search_and_bench_with_a_local_pool(tmp_path):
+    p = cli(
+        "search",
+        "task=tabular",
+        "agent=tpe",
+        "agent.batch_size=2",
+        "executor=local",
+        "executor.workers=2",
+        "budget=3",
+        "test=false",
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr
+    progress = [ln for ln in p.stdout.splitlines() if ln.startswith("[")]
+    assert [ln.split("]")[0] for ln in progress] == ["[1/3", "[2/3", "[3/3"]
+    p = cli(
+        "bench",
+        "agents=[random,tpe]",
+        "seeds=1",
+        "budget=3",
+        "batch_size=2",
+        "executor=local",
+        "executor.workers=2",
+        "remeasure_seeds=0",
+        "plots=false",
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr
+    rows = [
+        json.loads(ln) for ln in next(tmp_path.rglob("campaigns.jsonl")).read_text().splitlines()
+    ]
+    assert [r["experiments"] for r in rows] == [3, 3]
+
+
+# ---------------------------------------------------------------------------- Ray
+@pytest.mark.slow
+def test_ray_executor_equals_serial_and_cleans_up(tabular):
+    pytest.importorskip("ray")
+    import ray
+
+    serial = ResearchEnv(task=tabular, budget=4, instances=[INSTANCE])
+    env = ResearchEnv(
+        task=tabular, budget=4, instances=[INSTANCE], executor={"name": "ray", "workers": 2}
+    )
+    try:
+        serial.reset(seed=0)
+        env.reset(seed=0)
+        cands = [c for c, _, _ in edits_of_incumbent(serial, 3)]
+        want = [serial.runner.run(serial.instance, c, serial.eval_seed) for c in cands]
+        got = env.executor.run_many(env.instance, cands, env.eval_seed)
+        assert outcome(got) == outcome(want)
+        actors = env.executor.pids()  # type: ignore[attr-defined]
+        assert len(set(actors)) == 2 and os.getpid() not in actors
+        summary = run_campaign(env, TPEAgent(seed=0, batch_size=2), seed=1, test=False)
+        assert summary["experiments"] == 4
+        check_keep_rule(env)
+    finally:
+        env.close()
+        serial.close()
+    assert not ray.is_initialized()
+    assert not any(alive(p) for p in actors)
