@@ -13,7 +13,7 @@ summed over the workers):
   other's experiments;
 - ``pool_shared_warm``: the same command again on the now-filled file (a second run).
 
-    .venv/bin/python scripts/bench_cache_train.py [--steps 1000] [--n-envs 2] [--pool 8]
+    .venv/bin/python scripts/bench_cache_train.py [--steps 600] [--n-steps 150] [--n-envs 2] [--pool 8]
         [--out docs/figures/cache_train.json]
 """
 
@@ -32,7 +32,8 @@ from pathlib import Path
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--n-steps", type=int, default=150, help="PPO rollout length per env")
     ap.add_argument("--n-envs", type=int, default=2)
     ap.add_argument("--budget", type=int, default=20)
     ap.add_argument("--pool", type=int, default=8)
@@ -43,6 +44,8 @@ def main() -> None:
     base = [
         "task=tabular",
         "agent=maskable_ppo",
+        f"agent.hyperparams.n_steps={args.n_steps}",
+        "agent.hyperparams.batch_size=100",
         f"total_steps={args.steps}",
         f"n_envs={args.n_envs}",
         f"budget={args.budget}",

@@ -70,9 +70,7 @@ def command(args: argparse.Namespace, seed: int, run_dir: Path) -> list[str]:
     ]
 
 
-def watch(
-    argv: list[str], run_dir: Path, cwd: Path, kill_at: int | None = None
-) -> dict[str, Any]:
+def watch(argv: list[str], run_dir: Path, cwd: Path, kill_at: int | None = None) -> dict[str, Any]:
     """Run ``argv``; note when the ledger's experiment count grows; SIGKILL at ``kill_at``."""
     t0 = time.monotonic()
     proc = subprocess.Popen(
@@ -139,7 +137,9 @@ def main() -> None:
             "uninterrupted_seconds": round(full["seconds"], 3),
             "uninterrupted_first_experiment_seconds": round(full["landed"][0], 3),
             "uninterrupted_seconds_per_experiment": round(per_exp, 3),
-            "uninterrupted_remaining_seconds": round(full["seconds"] - full["landed"][n_kill - 1], 3),
+            "uninterrupted_remaining_seconds": round(
+                full["seconds"] - full["landed"][n_kill - 1], 3
+            ),
             "killed_after_experiments": n_kill,
             "killed_at_seconds": round(killed["seconds"], 3),
             "resume_first_new_experiment_seconds": round(resumed["landed"][0], 3),
