@@ -268,7 +268,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             )
         elif kind == "reevaluate":
             seed = self._fresh_seed()
-            result = self.runner.run(self.instance, self.incumbent, seed)
+            result = self._run_capped(self.incumbent, seed)
             if result.status == "ok":
                 self.incumbent_scores[seed] = self.task.score(result.metrics[self.task.metric])
             reward = (self.incumbent_estimate - old_estimate) / self.scale
@@ -286,7 +286,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         else:
             try:  # a proposal can fail only now: its edit cannot be checked ahead like a mask
                 child, description, ask_seconds = self._make_child(kind)
-                result = self.runner.run(self.instance, child, self.eval_seed)
+                result = self._run_capped(child, self.eval_seed, ask_seconds)
             except ProposerError as exc:
                 child, description, ask_seconds = self.incumbent, "proposal failed", exc.seconds
                 result = ExperimentResult(status="invalid", message=str(exc))
@@ -328,7 +328,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         """
         if self.instance is None:
             raise gym.error.ResetNeeded("call reset() before try_candidate()")
-        result = self.runner.run(self.instance, child, self.eval_seed)
+        result = self._run_capped(child, self.eval_seed)
         return self._judge_candidate(child, description, kind, result, self.incumbent)
 
     def try_candidates(
@@ -432,6 +432,28 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         except ProposerError as exc:
             exc.seconds = time.monotonic() - t0
             raise
+
+    def _run_capped(self, cand: Candidate, seed: int, spent: float = 0.0) -> ExperimentResult:
+        """One charged experiment, its wall-clock limit capped by :meth:`_cap_timeout`."""
+        assert self.instance is not None
+        self._cap_timeout(spent)
+        try:
+            return self.runner.run(self.instance, cand, seed)
+        finally:
+            self.runner.timeout_cap = None
+
+    def _cap_timeout(self, spent: float = 0.0) -> None:
+        """Cap the next experiment's wall-clock limit at what is left of ``budget_seconds``.
+
+        The seconds cap is then a hard budget (up to the kill latency): an experiment that
+        would run past it is stopped and recorded as a ``timeout``, so no agent overshoots
+        the cap with one expensive last candidate. Batches (:meth:`try_candidates`) run on
+        the executor's workers with the sandbox's own limit.
+        """
+        if self.budget_seconds is None:
+            self.runner.timeout_cap = None
+        else:
+            self.runner.timeout_cap = self.budget_seconds - self.seconds_used - spent
 
     def _fresh_seed(self) -> int:
         while True:

@@ -128,6 +128,9 @@ class Runner:
         self.cache = ResultCache(cache_path)
         self._catalogue: dict[str, bool] = {}
         self._n = 0
+        #: optional cap (seconds) on the next runs' wall-clock limit: the env sets it to what
+        #: is left of a campaign's ``budget_seconds``, so the cap is hard, not checked after
+        self.timeout_cap: float | None = None
 
     @property
     def cache_hits(self) -> int:
@@ -150,11 +153,21 @@ class Runner:
             self._catalogue[cand.hash] = known
         return known
 
+    @property
+    def timeout(self) -> float:
+        """The wall-clock limit of the next run: the sandbox's, or less under ``timeout_cap``."""
+        if self.timeout_cap is None:
+            return float(self.limits.timeout)
+        return float(min(self.limits.timeout, max(0.01, self.timeout_cap)))
+
     def limits_for(self, cand: Candidate) -> SandboxLimits:
         """The limits of one run: ``hardened="auto"`` resolves per candidate (see SandboxLimits)."""
-        if self.limits.hardened != "auto":
-            return self.limits
-        return replace(self.limits, hardened=not self.catalogue_only(cand))
+        limits = self.limits
+        if self.timeout != limits.timeout:
+            limits = replace(limits, timeout=self.timeout)
+        if limits.hardened != "auto":
+            return limits
+        return replace(limits, hardened=not self.catalogue_only(cand))
 
     def cache_key(self, instance_id: str, cand_hash: str, seed: int, split: str) -> CacheKey:
         """What makes two experiments identical: instance, candidate, seed, split, limits."""
@@ -163,7 +176,7 @@ class Runner:
             cand_hash,
             int(seed),
             split,
-            float(self.limits.timeout),
+            self.timeout,
             int(self.limits.threads),
         )
 
@@ -217,7 +230,7 @@ class Runner:
                 path.write_text(text)
             inputs = self.task.child_inputs(instance, split)
             np.savez(workdir / harness.INPUTS_FILE, **inputs)  # type: ignore[arg-type]
-            job = {"config": cand.config, "seed": int(seed), "budget_seconds": self.limits.timeout}
+            job = {"config": cand.config, "seed": int(seed), "budget_seconds": self.timeout}
             (workdir / harness.JOB_FILE).write_text(json.dumps(job))
             proc = self.sandbox.run(workdir, self.task.entry, seed, self.limits_for(cand))
             result = self._judge(proc, workdir, instance, split)
@@ -254,7 +267,7 @@ class Runner:
         elif proc.timed_out:
             res.status, res.message = (
                 "timeout",
-                f"killed after the {self.limits.timeout:g}s wall-clock limit",
+                f"killed after the {self.timeout:g}s wall-clock limit",
             )
         elif proc.exit_code == 3 or proc.signal == 9:
             res.status, res.message = "oom", "out of memory (allocation failed or killed)"

@@ -126,6 +126,24 @@ def test_seconds_budget_truncates(tmp_path):
         env.close()
 
 
+def test_seconds_cap_is_hard(tmp_path):
+    """The last experiment's wall-clock limit is what is left of the cap: a candidate that
+    would run past it is stopped and recorded as a timeout, not allowed to overshoot."""
+    env = ResearchEnv(task="tabular", budget=100, budget_seconds=0.3, instances=[10_001])
+    try:
+        env.reset(seed=0)
+        big = {**env.incumbent.config, "steps": 1600, "width": 256, "depth": 4, "batch_size": 256}
+        from rsi_rl.edits import Candidate
+
+        _, _, _, truncated, info = env.try_candidate(Candidate(big, env.incumbent.source))
+        assert info["experiment"]["status"] == "timeout" and truncated
+        assert "0.3s wall-clock limit" in info["experiment"]["message"]
+        assert env.runner.timeout_cap is None  # the test split and later runs are not capped
+        assert env.evaluate_test()["status"] == "ok"
+    finally:
+        env.close()
+
+
 def test_bad_arguments_fail_early():
     with pytest.raises(ConfigError, match="budget"):
         ResearchEnv(task="tabular", budget=0)
