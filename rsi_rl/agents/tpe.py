@@ -36,15 +36,7 @@ from rsi_rl.task import InnerTask, Knob
 
 def reachable_values(knob: Knob, start: Any, limit: int = 64) -> list[Any]:
     """Values of ``knob`` reachable from ``start`` by up/down moves, in ascending order."""
-    values = [start]
-    for up in (False, True):
-        v = start
-        for _ in range(limit):
-            v = knob.move(v, up)
-            if v is None:
-                break
-            values.insert(len(values) if up else 0, v)
-    return values
+    return knob.reachable(start, limit)
 
 
 class TPEAgent(CandidateAgent):
