@@ -294,10 +294,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 result = dataclasses.replace(result, seconds=result.seconds + ask_seconds)
             parent = self.incumbent
             kept, delta = self._keep_or_revert(child, result)
-            h = self.history.setdefault(kind, [0, 0.0, 0])
-            h[0] += 1
-            h[1] += delta / self.scale
-            h[2] += int(kept)
+            self._count(kind, delta, kept)
             reward = (self.incumbent_estimate - old_estimate) / self.scale
             reward -= self.cost_per_second * result.seconds
             record = self._record(
@@ -386,10 +383,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         old_estimate = self.incumbent_estimate
         kept, delta = self._keep_or_revert(child, result)
         if kind in KNOB_KINDS or kind in CODE_KINDS:  # an edit run in a batch counts as one
-            h = self.history.setdefault(kind, [0, 0.0, 0])
-            h[0] += 1
-            h[1] += delta / self.scale
-            h[2] += int(kept)
+            self._count(kind, delta, kept)
         reward = (self.incumbent_estimate - old_estimate) / self.scale
         reward -= self.cost_per_second * result.seconds
         record = self._record(
@@ -402,6 +396,13 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             self.budget_seconds is not None and self.seconds_used >= self.budget_seconds
         )
         return self._obs(), float(reward), False, bool(truncated), self._info(record)
+
+    def _count(self, kind: str, delta: float, kept: bool) -> None:
+        """Per-kind history of the observation: tries, sum of normalised deltas, kept."""
+        h = self.history.setdefault(kind, [0, 0.0, 0])
+        h[0] += 1
+        h[1] += delta / self.scale
+        h[2] += int(kept)
 
     def _keep_or_revert(self, child: Candidate, result: ExperimentResult) -> tuple[bool, float]:
         """The keep-or-revert rule: ``child`` replaces the incumbent only if, on the same
