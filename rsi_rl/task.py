@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from rsi_rl.errors import EditError, PatchError, TaskError
-from rsi_rl.vocab import CODE_KINDS, JUMP_LEVELS, KNOBS, VOCABULARY
+from rsi_rl.vocab import CODE_KINDS, JUMP_LEVELS, KNOBS, META_KINDS, VOCABULARY
 
 Scale = Literal["log", "linear", "choice"]
 
@@ -349,7 +349,7 @@ class InnerTask(ABC):
         """The vocabulary kinds this task maps to knobs or patches (plus meta-actions)."""
         kinds = {f"{k.kind}_{d}" for k in self.knobs for d in ("up", "down", *JUMP_LEVELS)}
         kinds |= {p.kind for p in self.patches}
-        return [k for k in VOCABULARY if k in kinds or k in ("reevaluate", "propose", "stop")]
+        return [k for k in VOCABULARY if k in kinds or k in META_KINDS]
 
     def instance_seeds(self, split: str) -> range:
         """Instance seeds of ``split`` (``train`` for meta-training, ``heldout``)."""
@@ -366,9 +366,7 @@ class InnerTask(ABC):
             "metric": self.metric,
             "direction": self.direction,
             "trust": "self-reported" if self.self_reported else "trusted evaluator",
-            "edits": [
-                k for k in self.supported_kinds() if k not in ("reevaluate", "propose", "stop")
-            ],
+            "edits": [k for k in self.supported_kinds() if k not in META_KINDS],
         }
 
 

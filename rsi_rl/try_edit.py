@@ -24,7 +24,7 @@ from rsi_rl.patching import apply_unified_diff, read_patch_file, task_patch_file
 from rsi_rl.runner import Runner
 from rsi_rl.sandbox import SandboxLimits
 from rsi_rl.task import InnerTask
-from rsi_rl.vocab import VOCABULARY
+from rsi_rl.vocab import META_KINDS, VOCABULARY
 
 
 def resolve_edit(task: InnerTask, cand: Candidate, edit: str) -> tuple[Candidate, str, str]:
@@ -52,9 +52,7 @@ def resolve_edit(task: InnerTask, cand: Candidate, edit: str) -> tuple[Candidate
         source[target] = path.read_text()
         child = Candidate(dict(cand.config), source, cand.toggles, cand.hash, "replace")
         return child, "replace", f"replace {target} with {path}"
-    kinds = sorted(
-        {k for k in task.supported_kinds() if k not in ("reevaluate", "propose", "stop")}
-    )
+    kinds = sorted({k for k in task.supported_kinds() if k not in META_KINDS})
     extra = [p.kind for p in patch_files]
     raise EditError(
         f"edit={spec!r} is neither a kind ({', '.join(kinds + extra)}) nor an existing "

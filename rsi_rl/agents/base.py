@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rsi_rl.errors import ConfigError
-from rsi_rl.vocab import KIND_INDEX, VOCABULARY
+from rsi_rl.vocab import KIND_INDEX, META_KINDS, VOCABULARY
 
 #: actions that edit the incumbent (config moves and code edits)
-EDIT_ACTIONS = np.array([k not in ("reevaluate", "propose", "stop") for k in VOCABULARY])
+EDIT_ACTIONS = np.array([k not in META_KINDS for k in VOCABULARY])
 
 
 class Agent(ABC):

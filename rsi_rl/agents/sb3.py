@@ -26,7 +26,7 @@ import numpy as np
 
 from rsi_rl.agents.base import Agent
 from rsi_rl.errors import ConfigError, RsiRlError
-from rsi_rl.vocab import KIND_INDEX, VOCAB_VERSION, VOCABULARY
+from rsi_rl.vocab import KIND_INDEX, META_KINDS, VOCAB_VERSION, VOCABULARY
 
 #: name of the metadata entry inside a saved policy zip
 META_ENTRY = "rsi_rl.json"
@@ -225,7 +225,7 @@ class TabuMask:
         exp = info.get("experiment") or {}
         if exp.get("kept"):
             self.tried.clear()
-        elif exp.get("kind") not in ("reevaluate", "propose", "stop"):
+        elif exp.get("kind") not in META_KINDS:  # a fresh proposal is never a repeat
             self.tried.add(int(action))
 
     def apply(self, mask: np.ndarray) -> np.ndarray:

@@ -23,14 +23,14 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 
 from rsi_rl.agents.base import CandidateAgent
-from rsi_rl.edits import Candidate, start_candidate
+from rsi_rl.edits import Candidate
 from rsi_rl.errors import EditError
+from rsi_rl.suggest import CandidateSpace, tpe_sampler
 from rsi_rl.task import InnerTask, Knob
 
 
@@ -73,57 +73,27 @@ class TPEAgent(CandidateAgent):
 
     def _setup(self, env: Any) -> None:
         import optuna
-        from optuna.distributions import CategoricalDistribution, IntDistribution
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         task: InnerTask = env.task
-        start: dict[str, Any] = dict(env.instance.start_config)
-        self.start = start_candidate(task, start)
-        self.space: dict[str, list[Any]] = {}
-        self.distributions: dict[str, Any] = {}
-        start_params: dict[str, Any] = {}
-        for knob in task.knobs:
-            values = reachable_values(knob, start.get(knob.key))
-            self.space[knob.kind] = values
-            self.distributions[knob.kind] = IntDistribution(0, len(values) - 1)
-            start_params[knob.kind] = values.index(start.get(knob.key))
-        for patch in task.patches:
-            self.distributions[patch.kind] = CategoricalDistribution([False, True])
-            start_params[patch.kind] = False
+        self.space = CandidateSpace(task, dict(env.instance.start_config))
+        self.start = self.space.start
+        self.distributions = self.space.distributions
         liar: dict[str, Any] = {"constant_liar": True} if self.batch_size > 1 else {}
-        with warnings.catch_warnings():  # constant_liar is "experimental" in some Optuna versions
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(
-                seed=self.seed,
-                n_startup_trials=self.n_startup_trials,
-                multivariate=self.multivariate,
-                **liar,
-            )
+        sampler = tpe_sampler(
+            self.seed, self.n_startup_trials, multivariate=self.multivariate, **liar
+        )
         self.study = optuna.create_study(direction=task.direction, sampler=sampler)
         self.study.add_trial(
             optuna.trial.create_trial(
-                params=start_params, distributions=self.distributions, value=float(env.start_metric)
+                params=self.space.params_of(self.start),
+                distributions=self.distributions,
+                value=float(env.start_metric),
             )
         )
 
     def candidate(self, task: InnerTask, params: dict[str, Any]) -> tuple[Candidate, str]:
         """The candidate of a parameter set: knob values and code toggles applied to the start."""
-        config = dict(self.start.config)
-        changes = []
-        for knob in task.knobs:
-            value = self.space[knob.kind][int(params[knob.kind])]
-            if value != config.get(knob.key):
-                changes.append(f"{knob.key}={value}")
-            config[knob.key] = value
-        source = dict(self.start.source)
-        toggles = []
-        for patch in task.patches:
-            if params.get(patch.kind):
-                source[patch.file] = patch.apply(source[patch.file])
-                toggles.append(patch.kind)
-        desc = " ".join(changes + [f"+{t}" for t in toggles]) or "start config"
-        cand = Candidate(config, source, frozenset(toggles), self.start.hash, "tpe")
-        return cand, desc
+        return self.space.candidate(params, "tpe")
 
     def propose(self, env: Any) -> tuple[Candidate, str]:
         child, description, _ = self.propose_batch(env, 1)[0]
