@@ -371,7 +371,10 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         if self.budget_seconds is not None and self.seconds_used >= self.budget_seconds:
             left = 0
         children = children[:left]
-        results = self.executor.run_many(self.instance, children, self.eval_seed)
+        cap = None  # no run of the batch may take longer than what is left of the cap
+        if self.budget_seconds is not None:
+            cap = self.budget_seconds - self.seconds_used
+        results = self.executor.run_many(self.instance, children, self.eval_seed, timeout=cap)
         parent, out = self.incumbent, []
         batch = zip(children, descriptions, kinds, results, strict=False)  # cut to the budget
         for child, description, kind, result in batch:
@@ -489,7 +492,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         The seconds cap is then a hard budget (up to the kill latency): an experiment that
         would run past it is stopped and recorded as a ``timeout``, so no agent overshoots
         the cap with one expensive last candidate. Batches (:meth:`try_candidates`) run on
-        the executor's workers with the sandbox's own limit.
+        the executor's workers, each run capped at what is left of the cap when the batch
+        starts (:meth:`~rsi_rl.executor.Executor.run_many`'s ``timeout``).
         """
         if self.budget_seconds is None:
             self.runner.timeout_cap = None

@@ -37,7 +37,7 @@ import queue
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, ClassVar
 
@@ -58,6 +58,17 @@ def _positive_workers(workers: Any) -> int:
             f"executor.workers must be a positive integer (experiments at once), got {workers!r}"
         )
     return workers
+
+
+@contextlib.contextmanager
+def _capped(runner: Runner, timeout: float | None) -> Iterator[None]:
+    """Cap ``runner``'s wall-clock limit at ``timeout`` seconds for the runs inside."""
+    old = runner.timeout_cap
+    runner.timeout_cap = timeout if timeout is not None else old
+    try:
+        yield
+    finally:
+        runner.timeout_cap = old
 
 
 class Executor(ABC):
@@ -81,13 +92,20 @@ class Executor(ABC):
         self.runner = runner
 
     def run_many(
-        self, instance: Instance, cands: Sequence[Candidate], seed: int, split: str = "val"
+        self,
+        instance: Instance,
+        cands: Sequence[Candidate],
+        seed: int,
+        split: str = "val",
+        timeout: float | None = None,
     ) -> list[ExperimentResult]:
         """Train every candidate on ``instance`` with ``seed``; results in the order given.
 
         Cached results are served (``cached=True``, charged at their original cost), a
         duplicate in the batch trains once, and fresh results enter the cache, exactly as
-        :meth:`Runner.run` one by one would do.
+        :meth:`Runner.run` one by one would do. ``timeout`` caps each run's wall-clock
+        limit below the sandbox's (what is left of a campaign's seconds cap); a run stopped
+        by that cap is not cached.
         """
         runner = self._bound()
         results: list[ExperimentResult | None] = [None] * len(cands)
@@ -103,11 +121,12 @@ class Executor(ABC):
             else:
                 todo[key] = [i]
         keys = list(todo)
-        fresh = self._run_fresh(instance, [cands[todo[k][0]] for k in keys], seed, split)
+        cap = None if timeout is None else max(0.01, min(float(timeout), runner.limits.timeout))
+        fresh = self._run_fresh(instance, [cands[todo[k][0]] for k in keys], seed, split, cap)
         for key, result in zip(keys, fresh, strict=True):
             first, *dups = todo[key]
             results[first] = result
-            if not result.sandbox_failed:
+            if runner.cacheable(result, cap if cap is not None else runner.limits.timeout):
                 runner.cache.put(key, result.to_dict())
             for j in dups:  # what a second Runner.run of the same key would answer
                 hit = runner.cache.get(key)
@@ -120,9 +139,15 @@ class Executor(ABC):
 
     @abstractmethod
     def _run_fresh(
-        self, instance: Instance, cands: list[Candidate], seed: int, split: str
+        self,
+        instance: Instance,
+        cands: list[Candidate],
+        seed: int,
+        split: str,
+        timeout: float | None = None,
     ) -> list[ExperimentResult]:
-        """Train each (distinct, uncached) candidate; results in the order given."""
+        """Train each (distinct, uncached) candidate, each run's wall-clock limit capped at
+        ``timeout`` (None: the sandbox's own); results in the order given."""
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""
@@ -151,16 +176,28 @@ class SerialExecutor(Executor):
         super().__init__(workers=1)
 
     def run_many(
-        self, instance: Instance, cands: Sequence[Candidate], seed: int, split: str = "val"
+        self,
+        instance: Instance,
+        cands: Sequence[Candidate],
+        seed: int,
+        split: str = "val",
+        timeout: float | None = None,
     ) -> list[ExperimentResult]:
         runner = self._bound()
-        return [runner.run(instance, cand, seed, split) for cand in cands]
+        with _capped(runner, timeout):
+            return [runner.run(instance, cand, seed, split) for cand in cands]
 
     def _run_fresh(
-        self, instance: Instance, cands: list[Candidate], seed: int, split: str
+        self,
+        instance: Instance,
+        cands: list[Candidate],
+        seed: int,
+        split: str,
+        timeout: float | None = None,
     ) -> list[ExperimentResult]:
         runner = self._bound()
-        return [runner.run_fresh(instance, cand, seed, split) for cand in cands]
+        with _capped(runner, timeout):
+            return [runner.run_fresh(instance, cand, seed, split) for cand in cands]
 
 
 class LocalExecutor(Executor):
@@ -205,7 +242,12 @@ class LocalExecutor(Executor):
             self._idle.put(worker)
 
     def _run_fresh(
-        self, instance: Instance, cands: list[Candidate], seed: int, split: str
+        self,
+        instance: Instance,
+        cands: list[Candidate],
+        seed: int,
+        split: str,
+        timeout: float | None = None,
     ) -> list[ExperimentResult]:
         if self._pool is None:
             raise RuntimeError("the local executor is closed")
@@ -213,7 +255,8 @@ class LocalExecutor(Executor):
         def one(cand: Candidate) -> ExperimentResult:
             worker = self._idle.get()
             try:
-                return worker.run_fresh(instance, cand, seed, split)
+                with _capped(worker, timeout):
+                    return worker.run_fresh(instance, cand, seed, split)
             finally:
                 self._idle.put(worker)
 
@@ -259,8 +302,16 @@ class RunnerActor:
     def __init__(self, task: InnerTask, limits: SandboxLimits, keep_scratch: bool = False):
         self.runner = Runner(task, limits, keep_scratch=keep_scratch)
 
-    def run(self, instance: Instance, cand: Candidate, seed: int, split: str) -> ExperimentResult:
-        return self.runner.run_fresh(instance, cand, seed, split)
+    def run(
+        self,
+        instance: Instance,
+        cand: Candidate,
+        seed: int,
+        split: str,
+        timeout: float | None = None,
+    ) -> ExperimentResult:
+        with _capped(self.runner, timeout):
+            return self.runner.run_fresh(instance, cand, seed, split)
 
     def warm(self) -> None:
         """Start the fork server now (a failure shows on the first run)."""
@@ -344,7 +395,12 @@ class RayExecutor(Executor):
         return actor
 
     def _run_fresh(
-        self, instance: Instance, cands: list[Candidate], seed: int, split: str
+        self,
+        instance: Instance,
+        cands: list[Candidate],
+        seed: int,
+        split: str,
+        timeout: float | None = None,
     ) -> list[ExperimentResult]:
         if not cands:
             return []
@@ -361,7 +417,7 @@ class RayExecutor(Executor):
         while todo or pending:
             while todo and idle:  # one experiment in flight per actor
                 (i, cand), a = todo.pop(0), idle.pop(0)
-                pending[self._actors[a].run.remote(ref, cand, seed, split)] = (i, a)
+                pending[self._actors[a].run.remote(ref, cand, seed, split, timeout)] = (i, a)
             done, _ = ray.wait(list(pending), num_returns=1)
             for obj in done:
                 i, a = pending.pop(obj)

@@ -205,9 +205,21 @@ class Runner:
         if hit is not None:
             return ExperimentResult(**{**copy.deepcopy(hit), "cached": True})
         result = self.run_fresh(instance, cand, seed, split)
-        if not result.sandbox_failed:
+        if self.cacheable(result):
             self.cache.put(key, result.to_dict())
         return result
+
+    def cacheable(self, result: ExperimentResult, timeout: float | None = None) -> bool:
+        """Whether ``result`` may answer a later run of the same candidate and seed.
+
+        Not when the sandbox itself failed, nor a ``timeout`` under a limit cut below the
+        sandbox's own by a seconds cap (``timeout`` of the run, else :attr:`timeout`): the
+        same candidate with more time left may finish.
+        """
+        if result.sandbox_failed:
+            return False
+        limit = self.timeout if timeout is None else float(timeout)
+        return not (result.status == "timeout" and limit < float(self.limits.timeout))
 
     def run_fresh(
         self, instance: Instance, cand: Candidate, seed: int, split: str = "val"

@@ -15,6 +15,7 @@ from rsi_rl.agents.sb3 import (
     PolicyLoadError,
     TabuMask,
     build_algorithm,
+    load_policy,
     read_metadata,
     save_policy,
 )
@@ -115,3 +116,15 @@ def test_transfer_tabular_policy_acts_on_digits(tiny_policy, digits):
         assert kind in digits.supported_kinds()
     finally:
         env.close()
+
+
+def test_shipped_policy_matches_this_vocabulary():
+    """`make demo` and conf/agent/policy.yaml use the shipped policy: it must load here
+    (a vocabulary change without retraining it fails this test, not the demo)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "policies" / "tabular_maskable_ppo.zip"
+    model, meta = load_policy(path)
+    assert meta["vocab_version"] == VOCAB_VERSION
+    assert meta["obs_size"] == len(OBSERVATION_FEATURES)
+    assert model.action_space.n == len(KIND_INDEX)

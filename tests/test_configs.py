@@ -45,3 +45,14 @@ def test_baseline_agents_instantiate():
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             cfg = compose(config_name="search", overrides=[f"agent={option}"])
         assert isinstance(instantiate(cfg.agent, seed=0), Agent)
+
+
+def test_bench_agent_overrides_as_documented():
+    """docs/cli.md: per-agent settings are added with ``+agent_overrides.<agent>.<key>=``."""
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(
+            config_name="bench",
+            overrides=["+agent_overrides.policy.path=my.zip", "env.suggest_startup=3"],
+        )
+    assert cfg.agent_overrides.policy.path == "my.zip"
+    assert cfg.env.suggest_startup == 3

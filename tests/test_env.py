@@ -135,9 +135,12 @@ def test_seconds_cap_is_hard(tmp_path):
         big = {**env.incumbent.config, "steps": 1600, "width": 256, "depth": 4, "batch_size": 256}
         from rsi_rl.edits import Candidate
 
-        _, _, _, truncated, info = env.try_candidate(Candidate(big, env.incumbent.source))
+        child = Candidate(big, env.incumbent.source)
+        _, _, _, truncated, info = env.try_candidate(child)
         assert info["experiment"]["status"] == "timeout" and truncated
         assert "0.3s wall-clock limit" in info["experiment"]["message"]
+        key = env.runner.cache_key(env.instance.id, child.hash, env.eval_seed, "val")
+        assert env.runner.cache.get(key) is None  # a capped timeout is not cached
         assert env.runner.timeout_cap is None  # the test split and later runs are not capped
         assert env.evaluate_test()["status"] == "ok"
     finally:

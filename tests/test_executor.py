@@ -344,3 +344,27 @@ def test_ray_executor_equals_serial_and_cleans_up(tabular):
         serial.close()
     assert not ray.is_initialized()
     assert not any(alive(p) for p in actors)
+
+
+def test_seconds_cap_reaches_batch_workers(tabular):
+    """A batch on local workers is capped like a single experiment: no run may take
+    longer than what is left of ``budget_seconds``; a capped timeout is not cached."""
+    env = ResearchEnv(
+        task=tabular,
+        budget=10,
+        budget_seconds=0.3,
+        instances=[10_001],
+        executor={"name": "local", "workers": 2},
+    )
+    try:
+        env.reset(seed=0)
+        big = {**env.incumbent.config, "steps": 1600, "width": 256, "depth": 4, "batch_size": 256}
+        child = Candidate(big, env.incumbent.source)
+        out = env.try_candidates([child])
+        exp = out[0][4]["experiment"]
+        assert exp["status"] == "timeout" and "0.3s wall-clock limit" in exp["message"]
+        assert out[0][3]  # the cap is spent
+        key = env.runner.cache_key(env.instance.id, child.hash, env.eval_seed, "val")
+        assert env.runner.cache.get(key) is None  # with more time left it may finish
+    finally:
+        env.close()
