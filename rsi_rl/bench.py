@@ -600,7 +600,6 @@ def bench_job(cfg: Any) -> dict[str, Any]:
                 "keep_threshold": float(cfg.env.keep_threshold),
                 "cost_per_second": float(cfg.env.cost_per_second),
                 "invalid_penalty": float(cfg.env.invalid_penalty),
-                "suggest_startup": int(cfg.env.get("suggest_startup", 5)),
                 "sandbox": sandbox,
                 "executor": executor_spec(cfg),
             },

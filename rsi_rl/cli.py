@@ -288,7 +288,6 @@ def search_job(cfg: Any) -> dict[str, Any]:
         keep_threshold=cfg.env.keep_threshold,
         cost_per_second=cfg.env.cost_per_second,
         invalid_penalty=cfg.env.invalid_penalty,
-        suggest_startup=int(cfg.env.get("suggest_startup", 5)),
         sandbox=sandbox,
         run_dir=run_dir,
         cache_path=cfg.get("cache"),

@@ -122,8 +122,6 @@ def valid_kinds(task: InnerTask, cand: Candidate) -> dict[str, bool]:
     for kind in VOCABULARY:
         if kind in ("reevaluate", "stop"):
             valid[kind] = True
-        elif kind == "suggest":  # a whole-candidate proposal needs something to vary
-            valid[kind] = bool(task.knobs or task.patches)
         elif kind == "propose":
             valid[kind] = False  # the env enables it when a proposer is configured
         elif kind in KNOB_KINDS or kind in CODE_KINDS:

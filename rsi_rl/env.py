@@ -7,9 +7,7 @@ trains the child in the sandbox and scores it with the task's trusted evaluator.
 replaces the incumbent only if it beats it, on the same seed, by more than
 ``keep_threshold`` times the noise estimate (keep-or-revert). ``reevaluate`` reruns the
 incumbent on a fresh seed (tightening the noise estimate, hence the keep threshold; the
-incumbent's score stays its evaluation-seed score); ``suggest`` trains the whole candidate
-a TPE model of the campaign's experiments proposes (:mod:`rsi_rl.suggest`); ``stop`` ends
-the campaign.
+incumbent's score stays its evaluation-seed score); ``stop`` ends the campaign.
 
 Reward = change of the incumbent's score estimate divided by the instance's scale (the
 headroom from the start to the metric's optimum), minus ``cost_per_second`` times the
@@ -43,11 +41,10 @@ from rsi_rl.proposer import ProposerError, make_proposer
 from rsi_rl.registry import make_task
 from rsi_rl.runner import STATUSES, ExperimentResult, Runner
 from rsi_rl.sandbox import SandboxLimits
-from rsi_rl.suggest import Suggester
 from rsi_rl.task import InnerTask, Instance
 from rsi_rl.vocab import CODE_KINDS, KNOB_KINDS, KNOBS, VOCABULARY
 
-HISTORY_KINDS: tuple[str, ...] = KNOB_KINDS + CODE_KINDS + ("reevaluate", "suggest")
+HISTORY_KINDS: tuple[str, ...] = KNOB_KINDS + CODE_KINDS + ("reevaluate",)
 GLOBAL_FEATURES: tuple[str, ...] = (
     "budget_used",
     "time_used",
@@ -140,7 +137,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         proposer: Any = None,
         cache_path: str | Path | None = None,
         executor: Any = None,
-        suggest_startup: int = 5,
     ):
         super().__init__()
         if int(budget) < 1:
@@ -149,9 +145,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             raise ConfigError(f"budget_seconds must be positive or null, got {budget_seconds}")
         if keep_threshold < 0:
             raise ConfigError(f"keep_threshold must be >= 0, got {keep_threshold}")
-        if isinstance(suggest_startup, bool) or int(suggest_startup) < 0:
-            raise ConfigError(f"suggest_startup must be >= 0 experiments, got {suggest_startup}")
-        self.suggest_startup = int(suggest_startup)
         self.task: InnerTask = make_task(task)
         self.budget = int(budget)
         self.budget_seconds = None if budget_seconds is None else float(budget_seconds)
@@ -232,9 +225,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.last: dict[str, Any] = {}
         self.since_improvement = 0
         self._last_delta = 0.0
-        self._suggester: Suggester | None = None  # built on the first ``suggest``
-        self._tried: dict[str, float | None] = {}  # candidate hash -> metric on eval seed
-        self._tried_order: list[Candidate] = []
 
         start = start_candidate(self.task, self.instance.start_config)
         result = self.runner.run(self.instance, start, self.eval_seed)
@@ -435,8 +425,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
 
     def _make_child(self, kind: str) -> tuple[Candidate, str, float]:
         """The incumbent after edit ``kind``, its description, and seconds spent proposing."""
-        if kind == "suggest":
-            return (*self._suggest(), 0.0)
         if kind != "propose" or self.proposer is None:
             return (*apply_edit(self.task, self.incumbent, kind), 0.0)
         t0 = time.monotonic()
@@ -448,34 +436,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         except ProposerError as exc:
             exc.seconds = time.monotonic() - t0
             raise
-
-    def _suggest(self) -> tuple[Candidate, str]:
-        """TPE's next whole candidate, fitted to this campaign's experiments so far.
-
-        The proposal's own (milliseconds of) compute is not charged, as for the ``tpe``
-        baseline's asks.
-        """
-        assert self.instance is not None
-        if self._suggester is None:
-            self._suggester = Suggester(
-                self.task,
-                self.instance.start_config,
-                seed=self.eval_seed,
-                n_startup_trials=self.suggest_startup,
-                direction=self.task.direction,
-            )
-            for cand in self._tried_order:
-                self._suggester.tell(cand, self._tried[cand.hash])
-        return self._suggester.ask(self._tried)
-
-    def _remember(self, cand: Candidate, result: ExperimentResult) -> None:
-        """Note an experiment on the evaluation seed for ``suggest``'s model."""
-        value = result.metrics.get(self.task.metric) if result.status == "ok" else None
-        if cand.hash not in self._tried:
-            self._tried_order.append(cand)
-            self._tried[cand.hash] = None if value is None else float(value)
-        if self._suggester is not None:
-            self._suggester.tell(cand, None if value is None else float(value))
 
     def _run_capped(self, cand: Candidate, seed: int, spent: float = 0.0) -> ExperimentResult:
         """One charged experiment, its wall-clock limit capped by :meth:`_cap_timeout`."""
@@ -597,8 +557,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             "finished_at": _now(),
         }
         rec["started_at"] = rec["finished_at"]
-        if split == "val" and seed == self.eval_seed and kind not in ("reevaluate", "test"):
-            self._remember(cand, result)
         if self.ledger is not None:
             rec["id"] = self.ledger.append(rec)
         self.last = rec

@@ -31,7 +31,7 @@ from rsi_rl.errors import ConfigError
 from rsi_rl.ledger import read_ledger
 
 COLORS = {"kept": "#2e7d32", "reverted": "#9e9e9e", "failed": "#c62828", "start": "#1565c0"}
-NON_EDITS = ("baseline", "reevaluate", "test", "stop", "propose", "suggest")
+NON_EDITS = ("baseline", "reevaluate", "test", "stop", "propose")
 
 
 # --------------------------------------------------------------------------- data

@@ -45,17 +45,16 @@ CODE_KINDS: Final[tuple[str, ...]] = (
     "input_norm",
 )
 
-#: Meta-actions: rerun the incumbent on a fresh seed, train the whole candidate that a TPE
-#: model of the campaign's experiments proposes (``suggest``, see :mod:`rsi_rl.suggest`),
-#: ask the configured external proposer (e.g. a code LLM) for a patch, or end the
-#: campaign. ``propose`` is masked when the env has no proposer.
-META_KINDS: Final[tuple[str, ...]] = ("reevaluate", "suggest", "propose", "stop")
+#: Meta-actions: rerun the incumbent on a fresh seed, ask the configured external proposer
+#: (e.g. a code LLM) for a patch, or end the campaign. ``propose`` is masked when the env
+#: has no proposer.
+META_KINDS: Final[tuple[str, ...]] = ("reevaluate", "propose", "stop")
 
 #: Everything that edits a knob: one-step moves and jumps.
 KNOB_KINDS: Final[tuple[str, ...]] = CONFIG_KINDS + JUMP_KINDS
 
 VOCABULARY: Final[tuple[str, ...]] = CONFIG_KINDS + JUMP_KINDS + CODE_KINDS + META_KINDS
-VOCAB_VERSION: Final[str] = "v3:" + ",".join(VOCABULARY)
+VOCAB_VERSION: Final[str] = "v2:" + ",".join(VOCABULARY)
 KIND_INDEX: Final[dict[str, int]] = {kind: i for i, kind in enumerate(VOCABULARY)}
 
 

@@ -52,7 +52,6 @@ def test_bench_agent_overrides_as_documented():
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = compose(
             config_name="bench",
-            overrides=["+agent_overrides.policy.path=my.zip", "env.suggest_startup=3"],
+            overrides=["+agent_overrides.policy.path=my.zip"],
         )
     assert cfg.agent_overrides.policy.path == "my.zip"
-    assert cfg.env.suggest_startup == 3

@@ -87,3 +87,23 @@ def test_env_masks_duplicate_experiments(tabular):
         assert env.action_masks()[KIND_INDEX["reevaluate"]]
     finally:
         env.close()
+
+
+def test_candidate_space_round_trips_parameters(tabular):
+    """TPE's parameters <-> candidates: every parameter set builds a candidate whose
+    parameters read back unchanged (knob lattice index, patch toggles)."""
+    import numpy as np
+
+    from rsi_rl.space import CandidateSpace
+
+    space = CandidateSpace(tabular, tabular.make_instance(10_000).start_config)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        params = {
+            k: int(rng.integers(len(space.values[k])))
+            if k in space.values
+            else bool(rng.random() < 0.5)
+            for k in space.distributions
+        }
+        cand, desc = space.candidate(params, "tpe")
+        assert space.params_of(cand) == params and desc

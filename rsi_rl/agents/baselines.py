@@ -1,7 +1,6 @@
 """Baseline agents a researcher would otherwise use.
 
-* :class:`RandomAgent`: a uniformly random valid edit each step (no memory; never the
-  model-based ``suggest``).
+* :class:`RandomAgent`: a uniformly random valid edit each step (no memory).
 * :class:`GreedyAgent`: autoresearch's loop. Propose an edit to the incumbent, keep it if
   it beats the incumbent (the env decides, noise-aware), otherwise revert; never propose
   an edit that already failed on the current incumbent, so the budget is not spent twice
@@ -34,7 +33,6 @@ class RandomAgent(Agent):
     def _act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
         allowed = mask.copy()
         allowed[KIND_INDEX["stop"]] = False
-        allowed[KIND_INDEX["suggest"]] = False  # random edits, not a model's proposals
         return self._uniform(allowed)
 
     def propose_batch(self, env: Any, n: int) -> list[tuple[Any, str, str]]:

@@ -30,7 +30,7 @@ import numpy as np
 from rsi_rl.agents.base import CandidateAgent
 from rsi_rl.edits import Candidate
 from rsi_rl.errors import EditError
-from rsi_rl.suggest import CandidateSpace, tpe_sampler
+from rsi_rl.space import CandidateSpace, tpe_sampler
 from rsi_rl.task import InnerTask, Knob
 
 
