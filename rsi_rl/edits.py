@@ -116,18 +116,33 @@ def apply_edit(task: InnerTask, cand: Candidate, kind: str) -> tuple[Candidate, 
     raise EditError(f"unknown edit kind {kind!r}")
 
 
-def valid_kinds(task: InnerTask, cand: Candidate) -> dict[str, bool]:
-    """For every vocabulary kind: can it be applied to ``cand`` right now?"""
+def edit_children(task: InnerTask, cand: Candidate) -> dict[str, Candidate | None]:
+    """For every edit kind of the vocabulary: the child it builds from ``cand``, or None
+    where it cannot be applied (so a mask needs each child built once)."""
+    children: dict[str, Candidate | None] = {}
+    for kind in KNOB_KINDS + CODE_KINDS:
+        try:
+            children[kind] = apply_edit(task, cand, kind)[0]
+        except EditError:
+            children[kind] = None
+    return children
+
+
+def valid_kinds(
+    task: InnerTask, cand: Candidate, children: dict[str, Candidate | None] | None = None
+) -> dict[str, bool]:
+    """For every vocabulary kind: can it be applied to ``cand`` right now?
+
+    ``children``: :func:`edit_children` of ``cand``, if already built.
+    """
+    if children is None:
+        children = edit_children(task, cand)
     valid: dict[str, bool] = {}
     for kind in VOCABULARY:
         if kind in ("reevaluate", "stop"):
             valid[kind] = True
         elif kind == "propose":
             valid[kind] = False  # the env enables it when a proposer is configured
-        elif kind in KNOB_KINDS or kind in CODE_KINDS:
-            try:
-                apply_edit(task, cand, kind)
-                valid[kind] = True
-            except EditError:
-                valid[kind] = False
+        else:
+            valid[kind] = children.get(kind) is not None
     return valid

@@ -33,7 +33,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rsi_rl.edits import Candidate, apply_edit, start_candidate, valid_kinds
+from rsi_rl.edits import Candidate, apply_edit, edit_children, start_candidate, valid_kinds
 from rsi_rl.errors import ConfigError, EditError, TaskError
 from rsi_rl.executor import make_executor
 from rsi_rl.ledger import Ledger
@@ -581,7 +581,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
 
     # ------------------------------------------------------------------ masks & obs
     def _compute_mask(self) -> np.ndarray:
-        valid = valid_kinds(self.task, self.incumbent)
+        children = edit_children(self.task, self.incumbent)  # each edit built once per step
+        valid = valid_kinds(self.task, self.incumbent, children)
         mask = np.array([valid[k] and k in self._supported for k in VOCABULARY], dtype=bool)
         mask[VOCABULARY.index("propose")] = self.proposer is not None
         if self.mask_duplicates:  # an experiment already run on this seed teaches nothing
@@ -591,8 +592,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 if r.get("seed") == self.eval_seed and r.get("split") == "val"
             }
             for i, kind in enumerate(VOCABULARY):
-                if mask[i] and (kind in KNOB_KINDS or kind in CODE_KINDS):
-                    child, _ = apply_edit(self.task, self.incumbent, kind)
+                child = children.get(kind)
+                if mask[i] and child is not None:
                     mask[i] = child.hash not in seen
         return mask
 
