@@ -2,9 +2,12 @@
 
 Meta-trains MaskablePPO on meta-train instances of the ``tabular`` family with the settings
 below (the same code path as ``rsi-rl train``), then copies the final policy into
-``policies/``. On the 2-core reference machine (shared with other jobs) it took 29 minutes::
+``policies/``. The shipped file is two stages (docs/agents.md; 48 + 22 minutes on the
+2-core reference machine, shared with other jobs)::
 
-    .venv/bin/python scripts/train_policy.py                  # the shipped settings
+    .venv/bin/python scripts/train_policy.py                  # stage 1: the settings below
+    .venv/bin/python scripts/train_policy.py resume=policies/tabular_maskable_ppo.zip \
+        total_steps=15360 train_instances=null                # stage 2: all instances
     .venv/bin/python scripts/train_policy.py total_steps=2000 out=/tmp/p.zip   # a quick try
 
 Extra arguments are Hydra overrides of ``conf/train.yaml``.
