@@ -14,7 +14,11 @@ held-out instance (the task's first ``seeds`` held-out seeds). Metrics, per agen
 * **AUC**: mean over k = 1..K of the normalised regret of the best-so-far (lower is
   better: it rewards improving early).
 * **experiments to the reference** (tasks with a reference config): first k at which the
-  best-so-far reaches the reference config's validation metric on the same seed; median.
+  best-so-far reaches the reference config's validation metric on the same seed. Two
+  medians: among the campaigns that reach it (``experiments_to_reference_median``), and
+  over all campaigns with a miss counted as K + 1 (``..._censored_median``; the first
+  flatters an agent that is fast when it succeeds but often fails). Pairs also get a
+  paired test of the censored counts (``paired[a_vs_b]["to_reference"]``).
 * **paired wins**: for each pair of agents, wins/ties/losses on regret at K over the same
   (instance, seed) pairs and the two-sided Wilcoxon signed-rank p-value.
 * **regret on fresh seeds** (``remeasure_seeds``, default 3): the same regret with each
@@ -225,6 +229,8 @@ def summarise(
         if r.get("reference") is not None:
             hit = [k + 1 for k, v in enumerate(r["curve"]) if better(v, r["reference"])]
             r["to_reference"] = hit[0] if hit else None
+            # a campaign that never reaches it counts as K + 1 (censored at the budget)
+            r["to_reference_censored"] = hit[0] if hit else budget + 1
         by_agent[r["agent"]][(r["instance"], r["seed"])] = r
     # regret of the final incumbents re-measured on fresh seeds (no selection bias)
     pick = max if maximize else min
@@ -276,6 +282,9 @@ def summarise(
         if with_ref:
             hits = [r["to_reference"] for r in with_ref if r.get("to_reference") is not None]
             entry["experiments_to_reference_median"] = float(np.median(hits)) if hits else None
+            entry["experiments_to_reference_censored_median"] = float(
+                np.median([r["to_reference_censored"] for r in with_ref])
+            )
             entry["reached_reference"] = len(hits) / len(with_ref)
             cmp_gt = (lambda x, y: x > y + 1e-12) if maximize else (lambda x, y: x < y - 1e-12)
             entry["cotra"] = {
@@ -302,6 +311,17 @@ def summarise(
                 pairs[f"{a}_vs_{b}"]["fresh"] = paired_test(
                     [by_agent[a][k]["regret_fresh"] for k in fk],
                     [by_agent[b][k]["regret_fresh"] for k in fk],
+                )
+            rk = [
+                k
+                for k in keys
+                if "to_reference_censored" in by_agent[a][k]
+                and "to_reference_censored" in by_agent[b][k]
+            ]
+            if rk:
+                pairs[f"{a}_vs_{b}"]["to_reference"] = paired_test(
+                    [by_agent[a][k]["to_reference_censored"] for k in rk],
+                    [by_agent[b][k]["to_reference_censored"] for k in rk],
                 )
     return {
         "agents": out,
@@ -539,7 +559,8 @@ def format_table(result: dict[str, Any]) -> str:
             lines.append(
                 f"{'':<10} cotra adequacy {c['adequacy']:.2f} parity {c['parity']:.2f} "
                 f"supremacy {c['supremacy']:.2f}; median experiments to reference "
-                f"{e['experiments_to_reference_median']}"
+                f"{e['experiments_to_reference_median']} among hits, "
+                f"{e['experiments_to_reference_censored_median']} with a miss as K+1"
             )
     first = next(iter(result["agents"]), None)
     for key, p in result["paired"].items():

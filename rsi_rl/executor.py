@@ -121,7 +121,7 @@ class Executor(ABC):
             else:
                 todo[key] = [i]
         keys = list(todo)
-        cap = None if timeout is None else max(0.01, min(float(timeout), runner.limits.timeout))
+        cap = None if timeout is None else runner.limit_for(timeout)
         fresh = self._run_fresh(instance, [cands[todo[k][0]] for k in keys], seed, split, cap)
         for key, result in zip(keys, fresh, strict=True):
             first, *dups = todo[key]

@@ -153,12 +153,18 @@ class Runner:
             self._catalogue[cand.hash] = known
         return known
 
+    def limit_for(self, cap: float | None) -> float:
+        """The wall-clock limit of a run under a seconds ``cap``: the sandbox's own limit,
+        or less when the cap is lower (never below 10 ms, so a run can start and be
+        stopped cleanly). The one rule for :attr:`timeout` and the executors' batches."""
+        if cap is None:
+            return float(self.limits.timeout)
+        return float(min(self.limits.timeout, max(0.01, float(cap))))
+
     @property
     def timeout(self) -> float:
         """The wall-clock limit of the next run: the sandbox's, or less under ``timeout_cap``."""
-        if self.timeout_cap is None:
-            return float(self.limits.timeout)
-        return float(min(self.limits.timeout, max(0.01, self.timeout_cap)))
+        return self.limit_for(self.timeout_cap)
 
     def limits_for(self, cand: Candidate) -> SandboxLimits:
         """The limits of one run: ``hardened="auto"`` resolves per candidate (see SandboxLimits)."""

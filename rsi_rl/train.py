@@ -159,6 +159,44 @@ def _agent_spec(cfg_agent: Any) -> dict[str, Any]:
     return spec
 
 
+#: hyperparameters ``resume_hyperparams`` may change: the network shape must stay the
+#: checkpoint's, everything the update rule reads may differ
+RESUMABLE_HYPERPARAMS = frozenset(
+    {
+        "learning_rate",
+        "n_steps",
+        "batch_size",
+        "n_epochs",
+        "gamma",
+        "gae_lambda",
+        "clip_range",
+        "ent_coef",
+        "vf_coef",
+        "max_grad_norm",
+        "target_kl",
+        "exploration_fraction",
+        "exploration_final_eps",
+        "target_update_interval",
+        "train_freq",
+        "gradient_steps",
+    }
+)
+
+
+def resume_changes(changes: Any) -> dict[str, Any]:
+    """Check ``resume_hyperparams`` (what a resumed run changes of the checkpoint's
+    settings, e.g. ``{"gamma": 1.0}``) and return it as keyword arguments for SB3's
+    ``load``. Unknown names and the network shape (``policy_kwargs``) are refused."""
+    out = dict(_container(changes) or {})
+    bad = sorted(set(out) - RESUMABLE_HYPERPARAMS)
+    if bad:
+        raise ConfigError(
+            f"resume_hyperparams cannot change {', '.join(bad)}; it takes "
+            f"{', '.join(sorted(RESUMABLE_HYPERPARAMS))} (the network shape stays the checkpoint's)"
+        )
+    return out
+
+
 def env_kwargs_from(cfg: Any) -> dict[str, Any]:
     """ResearchEnv keyword arguments from the ``env``, ``sandbox`` and budget settings."""
     sandbox = {k: v for k, v in dict(_container(cfg.sandbox)).items() if v is not None}
@@ -296,10 +334,14 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         path = Path(str(resume))
         if not path.is_file():
             raise ConfigError(f"resume={path} does not exist; point it at a checkpoint .zip")
+        changes = resume_changes(cfg.get("resume_hyperparams"))
         model = algorithm_classes()[algo].load(
-            str(path), env=train_env, tensorboard_log=tb, device="cpu"
+            str(path), env=train_env, tensorboard_log=tb, device="cpu", **changes
         )
-        log.info(f"resuming {algo} from {path} at step {model.num_timesteps}")
+        log.info(
+            f"resuming {algo} from {path} at step {model.num_timesteps}"
+            + (f" with {changes}" if changes else "")
+        )
     else:
         model = build_algorithm(
             train_env,

@@ -59,6 +59,37 @@ def test_summarise_pairs_by_instance_and_seed():
     assert res["paired"]["x_vs_y"]["wins"] == 3
 
 
+def test_experiments_to_reference_counts_misses_in_the_censored_median():
+    """`fast` reaches the reference at experiment 1 once and misses twice; `steady` reaches
+    it at experiment 3 every time. Among hits `fast` looks faster; counting a miss as
+    K + 1 it is not, and the paired test of censored counts says so too."""
+
+    def row(agent, seed, curve):
+        return {
+            "agent": agent,
+            "instance": seed,
+            "seed": seed,
+            "start": 0.5,
+            "best": max(curve),
+            "curve": curve,
+            "seconds": [1.0] * len(curve),
+            "reference": 0.8,
+        }
+
+    rows = [row("fast", 0, [0.8, 0.8, 0.8, 0.8]), row("fast", 1, [0.6] * 4)]
+    rows += [row("fast", 2, [0.7] * 4)]
+    rows += [row("steady", s, [0.6, 0.7, 0.8, 0.8]) for s in range(3)]
+    res = summarise(rows, ["fast", "steady"], budget=4, maximize=True)
+    fast, steady = res["agents"]["fast"], res["agents"]["steady"]
+    assert fast["experiments_to_reference_median"] == 1.0
+    assert fast["experiments_to_reference_censored_median"] == 5.0  # misses count as K + 1
+    assert steady["experiments_to_reference_median"] == 3.0
+    assert steady["experiments_to_reference_censored_median"] == 3.0
+    assert fast["cotra"]["parity"] == pytest.approx(1 / 3) and steady["cotra"]["parity"] == 1.0
+    to_ref = res["paired"]["steady_vs_fast"]["to_reference"]
+    assert (to_ref["wins"], to_ref["losses"], to_ref["n"]) == (2, 1, 3)
+
+
 def test_bench_runs_agents_side_by_side(tmp_path, tabular):
     agent_cfgs = {"crashing": {"_target_": "tests.test_bench.CrashingAgent"}}
     res = bench(

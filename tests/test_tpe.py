@@ -5,22 +5,21 @@ from __future__ import annotations
 import pytest
 
 from rsi_rl.agents import TPEAgent, make_agent
-from rsi_rl.agents.tpe import reachable_values
 from rsi_rl.edits import apply_edit, start_candidate
 from rsi_rl.env import ResearchEnv
 from rsi_rl.search import run_campaign
 from rsi_rl.task import Knob
 
 
-def test_reachable_values_follow_the_moves():
+def test_knob_reachable_values_follow_the_moves():
     lr = Knob("lr", "lr", "log", 1e-3, 1e-1, 2.0)
-    vals = reachable_values(lr, 0.01)
+    vals = lr.reachable(0.01)
     assert vals == sorted(vals) and 0.01 in vals
     assert all(1e-3 - 1e-12 <= v <= 0.1 + 1e-12 for v in vals)
     batch = Knob("batch", "batch_size", "choice", choices=(16, 32, 64))
-    assert reachable_values(batch, 32) == [16, 32, 64]
+    assert batch.reachable(32) == [16, 32, 64]
     wd = Knob("wd", "weight_decay", "log", 1e-5, 1e-1, 10.0, zero_ok=True)
-    assert reachable_values(wd, 0.0)[0] == 0.0
+    assert wd.reachable(0.0)[0] == 0.0
 
 
 def test_tpe_candidates_are_reachable_by_edits(tabular):
@@ -33,7 +32,7 @@ def test_tpe_candidates_are_reachable_by_edits(tabular):
         start = start_candidate(tabular, env.instance.start_config)
         # every value it sets is a knob value some chain of edits reaches
         for knob in tabular.knobs:
-            assert cand.config[knob.key] in reachable_values(knob, start.config[knob.key])
+            assert cand.config[knob.key] in knob.reachable(start.config[knob.key])
         # code toggles build the same source as the edits would
         child = start
         for kind in sorted(cand.toggles):

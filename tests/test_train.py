@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from rsi_rl.agents.sb3 import PolicyAgent, read_metadata
 from rsi_rl.cli import conf_dir
 from rsi_rl.errors import ConfigError
-from rsi_rl.train import train
+from rsi_rl.train import resume_changes, train
 from rsi_rl.vocab import VOCAB_VERSION
 
 TINY = [
@@ -63,8 +63,17 @@ def test_train_writes_policy_checkpoints_and_resumes(tmp_path):
     assert info["algo"] == "maskable_ppo" and info["eval"]["timesteps"]
     assert info["cache"]["train"]["experiments"] >= 8 and info["cache"]["path"] is None
     PolicyAgent(policy)  # loads
-    resumed = train(_cfg("total_steps=16", f"resume={ckpts[-1]}", "eval.freq=0"), tmp_path / "run2")
+    resumed = train(
+        _cfg(
+            "total_steps=16", f"resume={ckpts[-1]}", "eval.freq=0", "+resume_hyperparams.gamma=1.0"
+        ),
+        tmp_path / "run2",
+    )
     assert read_metadata(resumed)["steps"] >= 16
+    from sb3_contrib import MaskablePPO
+
+    model = MaskablePPO.load(resumed, device="cpu")  # the change is trained with and saved
+    assert model.gamma == 1.0 and model.rollout_buffer.gamma == 1.0
 
 
 def test_train_reports_the_cache_hit_rate_of_a_shared_cache(tmp_path):
@@ -83,6 +92,9 @@ def test_train_refuses_a_baseline_agent(tmp_path):
         train(_cfg("agent=greedy", small=False), tmp_path)
     with pytest.raises(ConfigError, match="resume"):
         train(_cfg(f"resume={tmp_path / 'nope.zip'}"), tmp_path)
+    with pytest.raises(ConfigError, match="cannot change policy_kwargs"):
+        resume_changes({"gamma": 1.0, "policy_kwargs": {"net_arch": [4]}})
+    assert resume_changes(None) == {} and resume_changes({"gamma": 1.0}) == {"gamma": 1.0}
 
 
 @pytest.mark.slow

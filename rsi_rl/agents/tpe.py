@@ -31,12 +31,7 @@ from rsi_rl.agents.base import CandidateAgent
 from rsi_rl.edits import Candidate
 from rsi_rl.errors import EditError
 from rsi_rl.space import CandidateSpace, tpe_sampler
-from rsi_rl.task import InnerTask, Knob
-
-
-def reachable_values(knob: Knob, start: Any, limit: int = 64) -> list[Any]:
-    """Values of ``knob`` reachable from ``start`` by up/down moves, in ascending order."""
-    return knob.reachable(start, limit)
+from rsi_rl.task import InnerTask
 
 
 class TPEAgent(CandidateAgent):
@@ -134,4 +129,4 @@ class TPEAgent(CandidateAgent):
             self.study.tell(self._trials.pop(0), state=optuna.trial.TrialState.FAIL)
 
 
-__all__ = ["TPEAgent", "reachable_values"]
+__all__ = ["TPEAgent"]
