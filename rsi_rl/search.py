@@ -85,7 +85,7 @@ def run_campaign(
                 done = terminated or truncated
             done = done or not steps
             continue
-        if isinstance(agent, CandidateAgent):  # whole candidates (TPE), one experiment each
+        if isinstance(agent, CandidateAgent) and agent.proposes(env):  # whole candidates (TPE)
             action = -1
             child, description = agent.propose(env)
             obs, reward, terminated, truncated, info = env.try_candidate(

@@ -6,6 +6,7 @@ from typing import Any
 
 from rsi_rl.agents.base import Agent
 from rsi_rl.agents.baselines import GreedyAgent, RandomAgent
+from rsi_rl.agents.hybrid import PolicyTPEAgent
 from rsi_rl.agents.sb3 import PolicyAgent
 from rsi_rl.agents.tpe import TPEAgent
 from rsi_rl.errors import UnknownAgentError
@@ -15,6 +16,7 @@ AGENTS: dict[str, type[Agent]] = {
     "greedy": GreedyAgent,
     "tpe": TPEAgent,
     "policy": PolicyAgent,
+    "policy_tpe": PolicyTPEAgent,
 }
 
 
@@ -29,4 +31,13 @@ def make_agent(name: str, **kwargs: Any) -> Agent:
     return cls(**kwargs)
 
 
-__all__ = ["AGENTS", "Agent", "GreedyAgent", "PolicyAgent", "RandomAgent", "TPEAgent", "make_agent"]
+__all__ = [
+    "AGENTS",
+    "Agent",
+    "GreedyAgent",
+    "PolicyAgent",
+    "PolicyTPEAgent",
+    "RandomAgent",
+    "TPEAgent",
+    "make_agent",
+]

@@ -86,6 +86,11 @@ class CandidateAgent(Agent):
     def propose(self, env: Any) -> tuple[Any, str]:
         """The next candidate to train and a one-line description of it."""
 
+    def proposes(self, env: Any) -> bool:
+        """Whether the next experiment is a whole candidate (:meth:`propose`); False takes
+        an ordinary edit step through :meth:`act` (an agent that mixes the two)."""
+        return True
+
     def _act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
         raise NotImplementedError(
             f"{type(self).__name__} proposes whole candidates; drive it with "

@@ -86,6 +86,25 @@ class TPEAgent(CandidateAgent):
             )
         )
 
+    def warm_start(self, env: Any, experiments: list[tuple[Candidate, float | None]]) -> None:
+        """Start the study from a campaign's experiments so far (``(candidate, metric)``,
+        metric None for a failed run), all on the evaluation seed: TPE then models them as
+        its own trials (and counts them towards ``n_startup_trials``)."""
+        import optuna
+
+        if self.study is None:
+            self._setup(env)
+        for cand, value in experiments:
+            state = optuna.trial.TrialState.COMPLETE if value is not None else None
+            self.study.add_trial(
+                optuna.trial.create_trial(
+                    params=self.space.params_of(cand),
+                    distributions=self.distributions,
+                    value=None if value is None else float(value),
+                    state=state or optuna.trial.TrialState.FAIL,
+                )
+            )
+
     def candidate(self, task: InnerTask, params: dict[str, Any]) -> tuple[Candidate, str]:
         """The candidate of a parameter set: knob values and code toggles applied to the start."""
         return self.space.candidate(params, "tpe")
