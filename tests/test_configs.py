@@ -38,10 +38,10 @@ def test_every_group_option_composes(group):
         assert cfg.budget > 0 and group in cfg
 
 
-def test_baseline_agents_instantiate():
+def test_campaign_agents_instantiate():
     from rsi_rl.agents import Agent
 
-    for option in ("random", "greedy"):
+    for option in ("random", "greedy", "tpe", "policy", "policy_tpe"):
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             cfg = compose(config_name="search", overrides=[f"agent={option}"])
         assert isinstance(instantiate(cfg.agent, seed=0), Agent)

@@ -95,13 +95,13 @@ class TPEAgent(CandidateAgent):
         if self.study is None:
             self._setup(env)
         for cand, value in experiments:
-            state = optuna.trial.TrialState.COMPLETE if value is not None else None
+            state = optuna.trial.TrialState
             self.study.add_trial(
                 optuna.trial.create_trial(
                     params=self.space.params_of(cand),
                     distributions=self.distributions,
                     value=None if value is None else float(value),
-                    state=state or optuna.trial.TrialState.FAIL,
+                    state=state.FAIL if value is None else state.COMPLETE,
                 )
             )
 
