@@ -139,3 +139,32 @@ def test_cli_bench_unknown_agent(tmp_path):
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "unknown agent 'nope'" in out.stderr and "greedy" in out.stderr
+
+
+def test_merge_campaigns_script(tmp_path):
+    """scripts/merge_campaigns.py: rows of two jobs summarised as one, agents picked per file."""
+    from pathlib import Path
+
+    def row(agent, best):
+        return {
+            "agent": agent,
+            "instance": 1,
+            "seed": 0,
+            "start": 0.5,
+            "best": best,
+            "curve": [best],
+            "seconds": [1.0],
+        }
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("\n".join(json.dumps(row(n, v)) for n, v in (("x", 0.9), ("y", 0.6))) + "\n")
+    b.write_text(json.dumps(row("z", 0.7)) + "\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "merge_campaigns.py"
+    out = tmp_path / "m.json"
+    args = [sys.executable, str(script), "--budget", "1", "--out", str(out), f"{a}:x", f"{b}:z"]
+    proc = subprocess.run(args, capture_output=True, text=True, check=True)
+    assert "x_vs_z: wins 1" in proc.stdout
+    merged = json.loads(out.read_text())
+    assert set(merged["agents"]) == {"x", "z"} and merged["agents"]["z"]["regret_mean"] > 0
+    bad = subprocess.run([*args[:-1], f"{b}:y"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "has no campaigns of y" in bad.stderr

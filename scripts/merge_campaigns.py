@@ -1,0 +1,53 @@
+"""Summarise campaign rows from several ``rsi-rl bench`` jobs as if they were one job.
+
+Every agent of ``rsi-rl bench`` is deterministic given its (instance, seed) pair, so an
+agent's campaigns come out the same in every job; this recomputes bench.json's metrics
+(regret against the best any listed campaign found per instance, paired tests, Cotra
+milestones) over rows taken from several ``campaigns.jsonl`` files. It prints the
+bench table and writes the merged bench.json. A single job is still the protocol (and
+what the targets count); this is for adding one agent to an expensive earlier job::
+
+    .venv/bin/python scripts/merge_campaigns.py --budget 20 --out /tmp/merged.json \\
+        docs/figures/bench_digits_k20_v2ft_campaigns.jsonl:policy,greedy \\
+        docs/figures/bench_digits_k20_v2_campaigns.jsonl:tpe \\
+        docs/figures/bench_digits_k20_policy_tpe_campaigns.jsonl:policy_tpe
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def main() -> None:
+    from rsi_rl.bench import format_table, summarise
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("sources", nargs="+", help="FILE.jsonl:agent1,agent2 (agents to take)")
+    ap.add_argument("--budget", type=int, default=20, help="K of the jobs")
+    ap.add_argument("--minimize", action="store_true", help="the metric is minimised")
+    ap.add_argument("--out", type=Path, help="write the merged summary here")
+    args = ap.parse_args()
+    rows, agents = [], []
+    for source in args.sources:
+        path, _, names = source.rpartition(":")
+        if not path:
+            raise SystemExit(f"{source!r}: write FILE.jsonl:agent1,agent2")
+        wanted = names.split(",")
+        taken = [
+            r for r in map(json.loads, Path(path).read_text().splitlines()) if r["agent"] in wanted
+        ]
+        missing = set(wanted) - {r["agent"] for r in taken}
+        if missing:
+            raise SystemExit(f"{path} has no campaigns of {', '.join(sorted(missing))}")
+        rows += taken
+        agents += [a for a in wanted if a not in agents]
+    result = summarise(rows, agents, args.budget, not args.minimize)
+    print(format_table(result))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
