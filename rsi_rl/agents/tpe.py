@@ -78,11 +78,19 @@ class TPEAgent(CandidateAgent):
             self.seed, self.n_startup_trials, multivariate=self.multivariate, **liar
         )
         self.study = optuna.create_study(direction=task.direction, sampler=sampler)
+        self._tell_known(self.start, float(env.start_metric))
+
+    def _tell_known(self, cand: Candidate, value: float | None) -> None:
+        """Add an experiment run outside the study (metric None: it failed) as a trial."""
+        import optuna
+
+        state = optuna.trial.TrialState
         self.study.add_trial(
             optuna.trial.create_trial(
-                params=self.space.params_of(self.start),
+                params=self.space.params_of(cand),
                 distributions=self.distributions,
-                value=float(env.start_metric),
+                value=None if value is None else float(value),
+                state=state.FAIL if value is None else state.COMPLETE,
             )
         )
 
@@ -90,20 +98,10 @@ class TPEAgent(CandidateAgent):
         """Start the study from a campaign's experiments so far (``(candidate, metric)``,
         metric None for a failed run), all on the evaluation seed: TPE then models them as
         its own trials (and counts them towards ``n_startup_trials``)."""
-        import optuna
-
         if self.study is None:
             self._setup(env)
         for cand, value in experiments:
-            state = optuna.trial.TrialState
-            self.study.add_trial(
-                optuna.trial.create_trial(
-                    params=self.space.params_of(cand),
-                    distributions=self.distributions,
-                    value=None if value is None else float(value),
-                    state=state.FAIL if value is None else state.COMPLETE,
-                )
-            )
+            self._tell_known(cand, value)
 
     def candidate(self, task: InnerTask, params: dict[str, Any]) -> tuple[Candidate, str]:
         """The candidate of a parameter set: knob values and code toggles applied to the start."""
