@@ -59,6 +59,40 @@ def test_summarise_pairs_by_instance_and_seed():
     assert res["paired"]["x_vs_y"]["wins"] == 3
 
 
+def test_absolute_gap_does_not_inflate_low_headroom_instances():
+    """On instance 0 the start is one sample (0.01) below the best known, on instance 1 it
+    is 0.4 below. `a` misses that one sample on 0 and is perfect on 1; `b` is perfect on 0
+    and misses 0.1 on 1. Normalised, `a` looks worse (1.0 vs 0.25); in metric units it
+    loses 0.01 where `b` loses 0.1, and the gap says so."""
+
+    def row(agent, inst, start, best):
+        return {
+            "agent": agent,
+            "instance": inst,
+            "seed": inst,
+            "start": start,
+            "best": best,
+            "curve": [best],
+            "seconds": [1.0],
+        }
+
+    rows = [row("a", 0, 0.89, 0.89), row("b", 0, 0.89, 0.90)]
+    rows += [row("a", 1, 0.5, 0.9), row("b", 1, 0.5, 0.8)]
+    res = summarise(rows, ["a", "b"], budget=1, maximize=True)
+    a, b = res["agents"]["a"], res["agents"]["b"]
+    assert a["regret_mean"] == pytest.approx(0.5) and b["regret_mean"] == pytest.approx(0.125)
+    assert a["gap_mean"] == pytest.approx(0.005) and b["gap_mean"] == pytest.approx(0.05)
+    assert res["headroom"] == pytest.approx({"0": 0.01, "1": 0.4})
+    gap = res["paired"]["a_vs_b"]["gap"]
+    assert (gap["wins"], gap["losses"]) == (1, 1) and gap["mean_diff"] == pytest.approx(-0.045)
+    # minimising: the gap is measured in the same direction as the regret
+    low = summarise(
+        [row("a", 0, 2.0, 1.5), row("b", 0, 2.0, 1.0)], ["a", "b"], budget=1, maximize=False
+    )
+    assert low["agents"]["a"]["gap_mean"] == pytest.approx(0.5)
+    assert low["headroom"] == pytest.approx({"0": 1.0})
+
+
 def test_experiments_to_reference_counts_misses_in_the_censored_median():
     """`fast` reaches the reference at experiment 1 once and misses twice; `steady` reaches
     it at experiment 3 every time. Among hits `fast` looks faster; counting a miss as
