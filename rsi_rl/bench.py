@@ -33,6 +33,11 @@ held-out instance (the task's first ``seeds`` held-out seeds). Metrics, per agen
   paired test (``paired[a_vs_b]["gap"]``) weighs instances by how much metric is at stake.
   bench.json also lists each instance's ``headroom``. The normalised regret stays the
   primary measure (issue 3's target); the gap is reported beside it.
+* **seed noise** (``noise_sd``, with ``remeasure_seeds`` >= 2): per instance, the pooled
+  standard deviation of the final incumbents' metrics over the fresh seeds. Absolute gaps
+  and differences between agents below it are within what retraining the same
+  configuration on another seed changes. Rows keep the reruns (``start_fresh_values``,
+  ``final_fresh_values``) and the configuration found (``best_config``).
 * **Cotra milestones** (tasks with a reference config): share of campaigns that improve on
   the start (adequacy), reach the reference metric (parity), beat it (supremacy).
 
@@ -129,26 +134,27 @@ def fresh_seeds(instance: int, seed: int, n: int) -> list[int]:
     return [int(s) for s in rng.integers(1, 2**31 - 1, size=int(n))]
 
 
-def remeasure(env: Any, seed: int, n: int) -> tuple[float | None, float | None]:
-    """Mean validation metric of the start and of the final incumbent on ``n`` fresh seeds.
+def remeasure(env: Any, seed: int, n: int) -> tuple[list[float], list[float]]:
+    """Validation metrics of the start and of the final incumbent on ``n`` fresh seeds.
 
     The campaign compared every candidate on one evaluation seed and kept the best, so its
     best-so-far carries selection bias (the winner's curse grows with the number of
     candidates tried). Rerunning the start and the final incumbent on seeds no agent saw
-    removes it. The start's reruns are shared by all agents (served from the cache).
+    removes it; the spread of the reruns is the instance's seed noise. The start's reruns
+    are shared by all agents (served from the cache). Failed reruns are left out.
     """
     from rsi_rl.edits import start_candidate
 
     assert env.instance is not None
     start = start_candidate(env.task, env.instance.start_config)
-    out: list[float | None] = []
+    out: list[list[float]] = []
     for cand in (start, env.incumbent):
         vals = []
         for s in fresh_seeds(env.instance.seed, seed, n):
             res = env.runner.run(env.instance, cand, s)
             if res.status == "ok":
                 vals.append(float(res.metrics[env.task.metric]))
-        out.append(float(np.mean(vals)) if vals else None)
+        out.append(vals)
     return out[0], out[1]
 
 
@@ -192,8 +198,13 @@ def run_one(
         "statuses": summary["statuses"],
         "best_edits": summary["best_edits"],
     }
+    if summary.get("best_config") is not None:  # the configuration found, to rerun it
+        row["best_config"] = summary["best_config"]
     if remeasure_seeds > 0:
-        row["start_fresh"], row["final_fresh"] = remeasure(env, seed, remeasure_seeds)
+        start_vals, final_vals = remeasure(env, seed, remeasure_seeds)
+        row["start_fresh"] = float(np.mean(start_vals)) if start_vals else None
+        row["final_fresh"] = float(np.mean(final_vals)) if final_vals else None
+        row["start_fresh_values"], row["final_fresh_values"] = start_vals, final_vals
     ref_cfg = env.instance.reference_config if env.instance is not None else None
     if reference and ref_cfg is not None:
         ref = start_candidate(env.task, ref_cfg)
@@ -226,6 +237,21 @@ def _headroom(
             gain = best_known[r["instance"]] - r["start"]
             out[str(r["instance"])] = float(gain if maximize else -gain)
     return out
+
+
+def _noise_sd(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Per instance, the seed noise of a final incumbent: the pooled standard deviation of
+    the campaigns' ``final_fresh_values`` (each campaign's own mean removed)."""
+    sq: dict[int, float] = {}
+    dof: dict[int, int] = {}
+    for r in rows:
+        vals = r.get("final_fresh_values") or []
+        if "error" in r or len(vals) < 2:
+            continue
+        x = np.asarray(vals, dtype=float)
+        sq[r["instance"]] = sq.get(r["instance"], 0.0) + float(((x - x.mean()) ** 2).sum())
+        dof[r["instance"]] = dof.get(r["instance"], 0) + len(x) - 1
+    return {str(i): float(math.sqrt(sq[i] / dof[i])) for i in sq}
 
 
 def summarise(
@@ -353,6 +379,7 @@ def summarise(
         "paired": pairs,
         "best_known": {str(k): v for k, v in best_known.items()},
         "headroom": _headroom(rows, best_known, maximize),
+        "noise_sd": _noise_sd(rows),
         "best_known_fresh": {str(k): v for k, v in fresh_known.items()},
     }
 
@@ -590,6 +617,13 @@ def format_table(result: dict[str, Any]) -> str:
                 f"{e['experiments_to_reference_median']} among hits, "
                 f"{e['experiments_to_reference_censored_median']} with a miss as K+1"
             )
+    noise = result.get("noise_sd") or {}
+    if noise:
+        sd = float(np.median(list(noise.values())))
+        lines.append(
+            f"seed noise of a final incumbent (sd over fresh seeds), median over instances: "
+            f"{sd:.4f}"
+        )
     first = next(iter(result["agents"]), None)
     for key, p in result["paired"].items():
         if first and key.startswith(f"{first}_vs_"):

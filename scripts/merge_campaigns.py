@@ -5,12 +5,18 @@ agent's campaigns come out the same in every job; this recomputes bench.json's m
 (regret against the best any listed campaign found per instance, paired tests, Cotra
 milestones) over rows taken from several ``campaigns.jsonl`` files. It prints the
 bench table and writes the merged bench.json. A single job is still the protocol (and
-what the targets count); this is for adding one agent to an expensive earlier job::
+what the targets count); this is for adding one agent to an expensive earlier job.
+``agent=label`` takes an agent's rows under another name, to set variants of one agent
+(run in separate jobs) side by side::
 
     .venv/bin/python scripts/merge_campaigns.py --budget 20 --out /tmp/merged.json \\
         docs/figures/bench_digits_k20_v2ft_campaigns.jsonl:policy,greedy \\
         docs/figures/bench_digits_k20_v2_campaigns.jsonl:tpe \\
         docs/figures/bench_digits_k20_policy_tpe_campaigns.jsonl:policy_tpe
+
+    .venv/bin/python scripts/merge_campaigns.py \
+        docs/figures/val_policy_tpe_switch5_campaigns.jsonl:policy_tpe=switch5 \
+        docs/figures/val_policy_tpe_switch10_campaigns.jsonl:policy_tpe=switch10
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ def main() -> None:
     from rsi_rl.bench import format_table, summarise
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("sources", nargs="+", help="FILE.jsonl:agent1,agent2 (agents to take)")
+    ap.add_argument(
+        "sources",
+        nargs="+",
+        help="FILE.jsonl:agent1,agent2=label (agents to take, optionally renamed)",
+    )
     ap.add_argument("--budget", type=int, default=20, help="K of the jobs")
     ap.add_argument("--minimize", action="store_true", help="the metric is minimised")
     ap.add_argument("--out", type=Path, help="write the merged summary here")
@@ -34,15 +44,14 @@ def main() -> None:
         path, _, names = source.rpartition(":")
         if not path:
             raise SystemExit(f"{source!r}: write FILE.jsonl:agent1,agent2")
-        wanted = names.split(",")
-        taken = [
-            r for r in map(json.loads, Path(path).read_text().splitlines()) if r["agent"] in wanted
-        ]
-        missing = set(wanted) - {r["agent"] for r in taken}
+        label = dict(n.partition("=")[::2] for n in names.split(","))
+        label = {a: new or a for a, new in label.items()}
+        found = [json.loads(line) for line in Path(path).read_text().splitlines()]
+        missing = set(label) - {r["agent"] for r in found}
         if missing:
             raise SystemExit(f"{path} has no campaigns of {', '.join(sorted(missing))}")
-        rows += taken
-        agents += [a for a in wanted if a not in agents]
+        rows += [{**r, "agent": label[r["agent"]]} for r in found if r["agent"] in label]
+        agents += [a for a in label.values() if a not in agents]
     result = summarise(rows, agents, args.budget, not args.minimize)
     print(format_table(result))
     if args.out:

@@ -93,6 +93,25 @@ def test_absolute_gap_does_not_inflate_low_headroom_instances():
     assert low["headroom"] == pytest.approx({"0": 1.0})
 
 
+def test_noise_sd_pools_the_reruns_of_final_incumbents():
+    rows = [
+        {
+            "agent": a,
+            "instance": 3,
+            "seed": 0,
+            "start": 0.5,
+            "best": 0.8,
+            "curve": [0.8],
+            "seconds": [1.0],
+            "final_fresh_values": vals,
+        }
+        for a, vals in (("a", [0.7, 0.8, 0.9]), ("b", [0.5, 0.6, 0.7]))
+    ]
+    res = summarise(rows, ["a", "b"], budget=1, maximize=True)
+    # each campaign's own mean removed: squares 0.02 + 0.02 over 2 + 2 degrees of freedom
+    assert res["noise_sd"] == {"3": pytest.approx(0.1)}
+
+
 def test_experiments_to_reference_counts_misses_in_the_censored_median():
     """`fast` reaches the reference at experiment 1 once and misses twice; `steady` reaches
     it at experiment 3 every time. Among hits `fast` looks faster; counting a miss as
@@ -149,6 +168,10 @@ def test_bench_runs_agents_side_by_side(tmp_path, tabular):
     # start and final incumbent re-measured on fresh seeds, the same for both agents
     ok = [r for r in rows if "error" not in r]
     assert all(r["start_fresh"] is not None and r["final_fresh"] is not None for r in ok)
+    # the reruns and the configuration found are kept; their spread is the seed noise
+    assert all(r["final_fresh"] == pytest.approx(np.mean(r["final_fresh_values"])) for r in ok)
+    assert all(isinstance(r["best_config"], dict) and r["best_config"] for r in ok)
+    assert set(res["noise_sd"]) <= {str(r["instance"]) for r in ok}
     by_seed = {}
     for r in ok:
         by_seed.setdefault(r["seed"], set()).add(round(r["start_fresh"], 9))
@@ -202,3 +225,8 @@ def test_merge_campaigns_script(tmp_path):
     assert set(merged["agents"]) == {"x", "z"} and merged["agents"]["z"]["regret_mean"] > 0
     bad = subprocess.run([*args[:-1], f"{b}:y"], capture_output=True, text=True)
     assert bad.returncode != 0 and "has no campaigns of y" in bad.stderr
+    # agent=label: two variants of one agent from two files, side by side
+    b.write_text(json.dumps(row("x", 0.7)) + "\n")
+    relabel = [*args[:-2], f"{a}:x=x_new", f"{b}:x=x_old"]
+    proc = subprocess.run(relabel, capture_output=True, text=True, check=True)
+    assert "x_new_vs_x_old: wins 1" in proc.stdout
