@@ -159,40 +159,54 @@ def _agent_spec(cfg_agent: Any) -> dict[str, Any]:
     return spec
 
 
-#: hyperparameters ``resume_hyperparams`` may change: the network shape must stay the
-#: checkpoint's, everything the update rule reads may differ
-RESUMABLE_HYPERPARAMS = frozenset(
+#: constructor arguments of an SB3 algorithm that ``resume_hyperparams`` may not change:
+#: the network and optimizer shape (the checkpoint's weights and optimizer state must fit),
+#: the buffer classes, and run plumbing. Every other constructor argument (the update
+#: rule's settings: gamma, learning_rate, n_steps, ent_coef, exploration_fraction, ...)
+#: may differ, so a new SB3 argument is resumable without a change here.
+NOT_RESUMABLE = frozenset(
     {
-        "learning_rate",
-        "n_steps",
-        "batch_size",
-        "n_epochs",
-        "gamma",
-        "gae_lambda",
-        "clip_range",
-        "ent_coef",
-        "vf_coef",
-        "max_grad_norm",
-        "target_kl",
-        "exploration_fraction",
-        "exploration_final_eps",
-        "target_update_interval",
-        "train_freq",
-        "gradient_steps",
+        "self",
+        "policy",
+        "env",
+        "policy_kwargs",
+        "use_sde",
+        "use_rms_prop",
+        "rms_prop_eps",
+        "rollout_buffer_class",
+        "rollout_buffer_kwargs",
+        "replay_buffer_class",
+        "replay_buffer_kwargs",
+        "optimize_memory_usage",
+        "tensorboard_log",
+        "verbose",
+        "seed",
+        "device",
+        "_init_setup_model",
     }
 )
 
 
-def resume_changes(changes: Any) -> dict[str, Any]:
+def resumable_hyperparams(algo: str = "maskable_ppo") -> frozenset[str]:
+    """The settings of ``algo`` (a key of :func:`algorithm_classes`) that a resumed run may
+    change: its constructor's arguments less :data:`NOT_RESUMABLE`."""
+    import inspect
+
+    cls = algorithm_classes()[algo]
+    return frozenset(inspect.signature(cls.__init__).parameters) - NOT_RESUMABLE
+
+
+def resume_changes(changes: Any, algo: str = "maskable_ppo") -> dict[str, Any]:
     """Check ``resume_hyperparams`` (what a resumed run changes of the checkpoint's
     settings, e.g. ``{"gamma": 1.0}``) and return it as keyword arguments for SB3's
-    ``load``. Unknown names and the network shape (``policy_kwargs``) are refused."""
+    ``load``. Names ``algo`` does not take and the network shape are refused."""
     out = dict(_container(changes) or {})
-    bad = sorted(set(out) - RESUMABLE_HYPERPARAMS)
+    allowed = resumable_hyperparams(algo)
+    bad = sorted(set(out) - allowed)
     if bad:
         raise ConfigError(
-            f"resume_hyperparams cannot change {', '.join(bad)}; it takes "
-            f"{', '.join(sorted(RESUMABLE_HYPERPARAMS))} (the network shape stays the checkpoint's)"
+            f"resume_hyperparams cannot change {', '.join(bad)} of {algo}; it takes "
+            f"{', '.join(sorted(allowed))} (the network shape stays the checkpoint's)"
         )
     return out
 
@@ -334,7 +348,7 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         path = Path(str(resume))
         if not path.is_file():
             raise ConfigError(f"resume={path} does not exist; point it at a checkpoint .zip")
-        changes = resume_changes(cfg.get("resume_hyperparams"))
+        changes = resume_changes(cfg.get("resume_hyperparams"), algo)
         model = algorithm_classes()[algo].load(
             str(path), env=train_env, tensorboard_log=tb, device="cpu", **changes
         )

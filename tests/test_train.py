@@ -95,6 +95,10 @@ def test_train_refuses_a_baseline_agent(tmp_path):
     with pytest.raises(ConfigError, match="cannot change policy_kwargs"):
         resume_changes({"gamma": 1.0, "policy_kwargs": {"net_arch": [4]}})
     assert resume_changes(None) == {} and resume_changes({"gamma": 1.0}) == {"gamma": 1.0}
+    # what may change is read from each algorithm's constructor
+    assert resume_changes({"exploration_fraction": 0.5}, "dqn") == {"exploration_fraction": 0.5}
+    with pytest.raises(ConfigError, match="cannot change exploration_fraction of ppo"):
+        resume_changes({"exploration_fraction": 0.5}, "ppo")
 
 
 @pytest.mark.slow
