@@ -20,7 +20,8 @@ held-out instance (the task's first ``seeds`` held-out seeds). Metrics, per agen
   flatters an agent that is fast when it succeeds but often fails). Pairs also get a
   paired test of the censored counts (``paired[a_vs_b]["to_reference"]``).
 * **paired wins**: for each pair of agents, wins/ties/losses on regret at K over the same
-  (instance, seed) pairs and the two-sided Wilcoxon signed-rank p-value.
+  (instance, seed) pairs and the two-sided Wilcoxon signed-rank p-value; the same test of
+  the AUC (``paired[a_vs_b]["auc"]``: who improves earlier) and of the absolute gap.
 * **regret on fresh seeds** (``remeasure_seeds``, default 3): the same regret with each
   campaign's start and final incumbent re-measured on fresh seeds that no agent saw (the
   same seeds for every agent of a pair), against the best re-measured final of the
@@ -350,9 +351,11 @@ def summarise(
             pairs[f"{a}_vs_{b}"] = paired_test(
                 [by_agent[a][k]["regret"] for k in keys], [by_agent[b][k]["regret"] for k in keys]
             )
-            pairs[f"{a}_vs_{b}"]["gap"] = paired_test(
-                [by_agent[a][k]["gap"] for k in keys], [by_agent[b][k]["gap"] for k in keys]
-            )
+            for measure in ("gap", "auc"):
+                pairs[f"{a}_vs_{b}"][measure] = paired_test(
+                    [by_agent[a][k][measure] for k in keys],
+                    [by_agent[b][k][measure] for k in keys],
+                )
             fk = [
                 k
                 for k in keys
@@ -631,6 +634,12 @@ def format_table(result: dict[str, Any]) -> str:
                 f"{key}: wins {p['wins']} ties {p['ties']} losses {p['losses']} "
                 f"(p = {p['p_value']:.3g}, Wilcoxon signed-rank)"
                 + (f"; absolute gap p = {p['gap']['p_value']:.3g}" if "gap" in p else "")
+                + (
+                    f"; AUC {p['auc']['wins']}/{p['auc']['ties']}/{p['auc']['losses']} "
+                    f"(p = {p['auc']['p_value']:.3g})"
+                    if "auc" in p
+                    else ""
+                )
                 + (
                     f"; fresh seeds: {p['fresh']['wins']}/{p['fresh']['ties']}/"
                     f"{p['fresh']['losses']} (p = {p['fresh']['p_value']:.3g})"

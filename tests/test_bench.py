@@ -57,6 +57,7 @@ def test_summarise_pairs_by_instance_and_seed():
     assert res["agents"]["y"]["regret_mean"] == pytest.approx(0.5)
     assert res["agents"]["y"]["errors"] == 1
     assert res["paired"]["x_vs_y"]["wins"] == 3
+    assert res["paired"]["x_vs_y"]["auc"]["wins"] == 3  # x's curve is lower throughout
 
 
 def test_absolute_gap_does_not_inflate_low_headroom_instances():
