@@ -41,7 +41,7 @@ def test_every_group_option_composes(group):
 def test_campaign_agents_instantiate():
     from rsi_rl.agents import Agent
 
-    for option in ("random", "greedy", "tpe", "policy", "policy_tpe"):
+    for option in ("random", "greedy", "tpe", "random_search", "policy", "policy_tpe"):
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             cfg = compose(config_name="search", overrides=[f"agent={option}"])
         assert isinstance(instantiate(cfg.agent, seed=0), Agent)

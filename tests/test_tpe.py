@@ -58,6 +58,27 @@ def test_tpe_campaign_spends_the_same_budget_and_is_seeded(tabular):
         env.close()
 
 
+def test_random_search_draws_whole_candidates_seeded(tabular):
+    """random_search: seeded, one experiment per trial, candidates from TPE's space that
+    change several knobs and toggles at once (not one edit), and never a model."""
+    env = ResearchEnv(task=tabular, budget=4, instances=[10_000])
+    try:
+        runs = []
+        for _ in range(2):
+            agent = make_agent("random_search", seed=3)
+            s = run_campaign(env, agent, seed=0, instance=10_000, test=False)
+            assert s["experiments"] == 4 and s["agent"] == "random_search"
+            assert all(r["kind"] == "random_search" for r in env.log[1:])
+            runs.append([(r["config"], tuple(r.get("toggles") or ())) for r in env.log])
+            start = env.log[0]["config"]
+            changed = [sum(r["config"][k] != start[k] for k in start) for r in env.log[1:]]
+            assert max(changed) >= 2  # whole candidates, not single edits
+            assert agent.study.sampler.__class__.__name__ == "RandomSampler"
+        assert runs[0] == runs[1]
+    finally:
+        env.close()
+
+
 def test_try_candidate_keeps_only_a_clear_improvement(tabular):
     env = ResearchEnv(task=tabular, budget=2, instances=[10_000], keep_threshold=1e6)
     try:

@@ -8,13 +8,14 @@ from rsi_rl.agents.base import Agent
 from rsi_rl.agents.baselines import GreedyAgent, RandomAgent
 from rsi_rl.agents.hybrid import PolicyTPEAgent
 from rsi_rl.agents.sb3 import PolicyAgent
-from rsi_rl.agents.tpe import TPEAgent
+from rsi_rl.agents.tpe import RandomSearchAgent, TPEAgent
 from rsi_rl.errors import UnknownAgentError
 
 AGENTS: dict[str, type[Agent]] = {
     "random": RandomAgent,
     "greedy": GreedyAgent,
     "tpe": TPEAgent,
+    "random_search": RandomSearchAgent,
     "policy": PolicyAgent,
     "policy_tpe": PolicyTPEAgent,
 }
@@ -38,6 +39,7 @@ __all__ = [
     "PolicyAgent",
     "PolicyTPEAgent",
     "RandomAgent",
+    "RandomSearchAgent",
     "TPEAgent",
     "make_agent",
 ]

@@ -73,12 +73,12 @@ class TPEAgent(CandidateAgent):
         self.space = CandidateSpace(task, dict(env.instance.start_config))
         self.start = self.space.start
         self.distributions = self.space.distributions
-        liar: dict[str, Any] = {"constant_liar": True} if self.batch_size > 1 else {}
-        sampler = tpe_sampler(
-            self.seed, self.n_startup_trials, multivariate=self.multivariate, **liar
-        )
-        self.study = optuna.create_study(direction=task.direction, sampler=sampler)
+        self.study = optuna.create_study(direction=task.direction, sampler=self._sampler())
         self._tell_known(self.start, float(env.start_metric))
+
+    def _sampler(self) -> Any:
+        liar: dict[str, Any] = {"constant_liar": True} if self.batch_size > 1 else {}
+        return tpe_sampler(self.seed, self.n_startup_trials, multivariate=self.multivariate, **liar)
 
     def _tell_known(self, cand: Candidate, value: float | None) -> None:
         """Add an experiment run outside the study (metric None: it failed) as a trial."""
@@ -146,4 +146,28 @@ class TPEAgent(CandidateAgent):
             self.study.tell(self._trials.pop(0), state=optuna.trial.TrialState.FAIL)
 
 
-__all__ = ["TPEAgent"]
+class RandomSearchAgent(TPEAgent):
+    """Random search over whole candidates: every knob and code toggle drawn uniformly
+    from the same space as :class:`TPEAgent` (Optuna's seeded ``RandomSampler``), each
+    trial one experiment. This is the random search of HPO practice (Bergstra & Bengio,
+    2012); ``random`` walks by random *edits* from the incumbent instead. TPE's first
+    ``n_startup_trials`` trials are exactly this.
+
+    Args:
+        seed: seed of the sampler.
+        batch_size: trials asked at once, trained together by the env's executor.
+    """
+
+    name: ClassVar[str] = "random_search"
+
+    def __init__(self, seed: int | None = None, batch_size: int = 1):
+        super().__init__(seed=seed, batch_size=batch_size)
+
+    def _sampler(self) -> Any:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return optuna.samplers.RandomSampler(seed=self.seed)
+
+
+__all__ = ["RandomSearchAgent", "TPEAgent"]
