@@ -87,4 +87,12 @@ def tpe_sampler(seed: int | None, n_startup_trials: int, **kwargs: Any) -> Any:
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, **kwargs)
 
 
-__all__ = ["CandidateSpace", "tpe_sampler"]
+def random_sampler(seed: int | None) -> Any:
+    """Optuna's seeded random sampler (random search over the same space), quiet like TPE's."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+__all__ = ["CandidateSpace", "random_sampler", "tpe_sampler"]

@@ -14,8 +14,8 @@ what the targets count); this is for adding one agent to an expensive earlier jo
         docs/figures/bench_digits_k20_v2_campaigns.jsonl:tpe \\
         docs/figures/bench_digits_k20_policy_tpe_campaigns.jsonl:policy_tpe
 
-    .venv/bin/python scripts/merge_campaigns.py \
-        docs/figures/val_policy_tpe_switch5_campaigns.jsonl:policy_tpe=switch5 \
+    .venv/bin/python scripts/merge_campaigns.py \\
+        docs/figures/val_policy_tpe_switch5_campaigns.jsonl:policy_tpe=switch5 \\
         docs/figures/val_policy_tpe_switch10_campaigns.jsonl:policy_tpe=switch10
 """
 
@@ -44,8 +44,8 @@ def main() -> None:
         path, _, names = source.rpartition(":")
         if not path:
             raise SystemExit(f"{source!r}: write FILE.jsonl:agent1,agent2")
-        label = dict(n.partition("=")[::2] for n in names.split(","))
-        label = {a: new or a for a, new in label.items()}
+        # "agent" keeps its name, "agent=label" renames it
+        label = {a: new or a for a, _, new in (n.partition("=") for n in names.split(","))}
         found = [json.loads(line) for line in Path(path).read_text().splitlines()]
         missing = set(label) - {r["agent"] for r in found}
         if missing:

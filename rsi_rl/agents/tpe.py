@@ -30,7 +30,7 @@ import numpy as np
 from rsi_rl.agents.base import CandidateAgent
 from rsi_rl.edits import Candidate
 from rsi_rl.errors import EditError
-from rsi_rl.space import CandidateSpace, tpe_sampler
+from rsi_rl.space import CandidateSpace, random_sampler, tpe_sampler
 from rsi_rl.task import InnerTask
 
 
@@ -164,10 +164,7 @@ class RandomSearchAgent(TPEAgent):
         super().__init__(seed=seed, batch_size=batch_size)
 
     def _sampler(self) -> Any:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return optuna.samplers.RandomSampler(seed=self.seed)
+        return random_sampler(self.seed)
 
 
 __all__ = ["RandomSearchAgent", "TPEAgent"]
