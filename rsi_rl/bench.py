@@ -105,14 +105,17 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     return out
 
 
+def improvement(a: float, b: float, maximize: bool = True) -> float:
+    """How much metric value ``a`` beats ``b`` (negative when worse), whichever the direction."""
+    return float(a - b) if maximize else float(b - a)
+
+
 def normalised_regret(best: float, start: float, best_known: float, maximize: bool = True) -> float:
     """``(best_known - best) / (best_known - start)`` in [0, 1] (0 when nothing was found)."""
-    if not maximize:
-        best, start, best_known = -best, -start, -best_known
-    gap = best_known - start
+    gap = improvement(best_known, start, maximize)
     if gap <= 1e-12:
         return 0.0
-    return float(min(1.0, max(0.0, (best_known - best) / gap)))
+    return float(min(1.0, max(0.0, improvement(best_known, best, maximize) / gap)))
 
 
 # ---------------------------------------------------------------------------- campaigns
@@ -235,8 +238,7 @@ def _headroom(
     out: dict[str, float] = {}
     for r in rows:
         if "error" not in r and r["instance"] in best_known:
-            gain = best_known[r["instance"]] - r["start"]
-            out[str(r["instance"])] = float(gain if maximize else -gain)
+            out[str(r["instance"])] = improvement(best_known[r["instance"]], r["start"], maximize)
     return out
 
 
@@ -270,7 +272,7 @@ def summarise(
         curve = curve[:budget] if curve else [r["start"]] * budget
         regs = [normalised_regret(v, r["start"], bk, maximize) for v in curve]
         r["regret"] = normalised_regret(r["best"], r["start"], bk, maximize)
-        r["gap"] = float(max(0.0, (bk - r["best"]) if maximize else (r["best"] - bk)))
+        r["gap"] = max(0.0, improvement(bk, r["best"], maximize))
         r["auc"] = float(np.mean(regs))
         r["regret_curve"] = regs
         if r.get("reference") is not None:

@@ -34,31 +34,19 @@ from rsi_rl.space import CandidateSpace, random_sampler, tpe_sampler
 from rsi_rl.task import InnerTask
 
 
-class TPEAgent(CandidateAgent):
-    """Optuna's TPE sampler (ask/tell, seeded) over the task's knobs and code toggles.
+class StudyAgent(CandidateAgent):
+    """An Optuna study (ask/tell, seeded) over the task's knobs and code toggles, one trial
+    per experiment; subclasses choose the sampler (:meth:`_sampler`).
 
     Args:
         seed: seed of the sampler (and so of the campaign's proposals).
-        n_startup_trials: random trials before TPE models the space (Optuna's default 10).
-        multivariate: model the knobs jointly (Optuna's ``multivariate`` TPE).
-        batch_size: trials asked at once (B > 1: ``constant_liar=True``, so the B asks of
-            one batch differ; their results are told in order), trained together by the
-            env's executor.
+        batch_size: trials asked at once, trained together by the env's executor.
     """
 
-    name: ClassVar[str] = "tpe"
     supports_batch: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        seed: int | None = None,
-        n_startup_trials: int = 10,
-        multivariate: bool = False,
-        batch_size: int = 1,
-    ):
+    def __init__(self, seed: int | None = None, batch_size: int = 1):
         super().__init__(seed, batch_size)
-        self.n_startup_trials = int(n_startup_trials)
-        self.multivariate = bool(multivariate)
         self.study: Any = None
         self._trials: list[Any] = []  # asked, not yet told (in the order they are recorded)
 
@@ -77,8 +65,7 @@ class TPEAgent(CandidateAgent):
         self._tell_known(self.start, float(env.start_metric))
 
     def _sampler(self) -> Any:
-        liar: dict[str, Any] = {"constant_liar": True} if self.batch_size > 1 else {}
-        return tpe_sampler(self.seed, self.n_startup_trials, multivariate=self.multivariate, **liar)
+        raise NotImplementedError
 
     def _tell_known(self, cand: Candidate, value: float | None) -> None:
         """Add an experiment run outside the study (metric None: it failed) as a trial."""
@@ -146,7 +133,37 @@ class TPEAgent(CandidateAgent):
             self.study.tell(self._trials.pop(0), state=optuna.trial.TrialState.FAIL)
 
 
-class RandomSearchAgent(TPEAgent):
+class TPEAgent(StudyAgent):
+    """Optuna's TPE sampler (ask/tell, seeded) over the task's knobs and code toggles.
+
+    Args:
+        seed: seed of the sampler (and so of the campaign's proposals).
+        n_startup_trials: random trials before TPE models the space (Optuna's default 10).
+        multivariate: model the knobs jointly (Optuna's ``multivariate`` TPE).
+        batch_size: trials asked at once (B > 1: ``constant_liar=True``, so the B asks of
+            one batch differ; their results are told in order), trained together by the
+            env's executor.
+    """
+
+    name: ClassVar[str] = "tpe"
+
+    def __init__(
+        self,
+        seed: int | None = None,
+        n_startup_trials: int = 10,
+        multivariate: bool = False,
+        batch_size: int = 1,
+    ):
+        super().__init__(seed, batch_size)
+        self.n_startup_trials = int(n_startup_trials)
+        self.multivariate = bool(multivariate)
+
+    def _sampler(self) -> Any:
+        liar: dict[str, Any] = {"constant_liar": True} if self.batch_size > 1 else {}
+        return tpe_sampler(self.seed, self.n_startup_trials, multivariate=self.multivariate, **liar)
+
+
+class RandomSearchAgent(StudyAgent):
     """Random search over whole candidates: every knob and code toggle drawn uniformly
     from the same space as :class:`TPEAgent` (Optuna's seeded ``RandomSampler``), each
     trial one experiment. This is the random search of HPO practice (Bergstra & Bengio,
@@ -160,11 +177,8 @@ class RandomSearchAgent(TPEAgent):
 
     name: ClassVar[str] = "random_search"
 
-    def __init__(self, seed: int | None = None, batch_size: int = 1):
-        super().__init__(seed=seed, batch_size=batch_size)
-
     def _sampler(self) -> Any:
         return random_sampler(self.seed)
 
 
-__all__ = ["RandomSearchAgent", "TPEAgent"]
+__all__ = ["RandomSearchAgent", "StudyAgent", "TPEAgent"]
