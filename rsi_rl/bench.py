@@ -37,7 +37,10 @@ held-out instance (the task's first ``seeds`` held-out seeds). Metrics, per agen
 * **seed noise** (``noise_sd``, with ``remeasure_seeds`` >= 2): per instance, the pooled
   standard deviation of the final incumbents' metrics over the fresh seeds. Absolute gaps
   and differences between agents below it are within what retraining the same
-  configuration on another seed changes. Rows keep the reruns (``start_fresh_values``,
+  configuration on another seed changes. ``noise_regret`` is that sd divided by the
+  instance's headroom (the normalised regret one sd amounts to; its median is
+  ``noise_regret_median``), and each agent's ``gap_in_noise_sd_median`` / ``_mean`` is
+  its absolute gap at K in units of the instance's sd. Rows keep the reruns (``start_fresh_values``,
   ``final_fresh_values``) and the configuration found (``best_config``).
 * **Cotra milestones** (tasks with a reference config): share of campaigns that improve on
   the start (adequacy), reach the reference metric (parity), beat it (supremacy).
@@ -379,14 +382,32 @@ def summarise(
                     [by_agent[a][k]["to_reference_censored"] for k in rk],
                     [by_agent[b][k]["to_reference_censored"] for k in rk],
                 )
-    return {
+    headroom = _headroom(rows, best_known, maximize)
+    noise = _noise_sd(rows)
+    for a, entry in out.items():
+        in_sd = [
+            r["gap"] / noise[str(r["instance"])]
+            for r in by_agent[a].values()
+            if noise.get(str(r["instance"]), 0.0) > 0
+        ]
+        if in_sd:
+            entry["gap_in_noise_sd_median"] = float(np.median(in_sd))
+            entry["gap_in_noise_sd_mean"] = float(np.mean(in_sd))
+    result: dict[str, Any] = {
         "agents": out,
         "paired": pairs,
         "best_known": {str(k): v for k, v in best_known.items()},
-        "headroom": _headroom(rows, best_known, maximize),
-        "noise_sd": _noise_sd(rows),
+        "headroom": headroom,
+        "noise_sd": noise,
         "best_known_fresh": {str(k): v for k, v in fresh_known.items()},
     }
+    # the normalised regret that one seed-noise sd amounts to on each instance: agents
+    # whose regrets differ by less than this are within retraining noise of each other
+    floor = {i: min(1.0, sd / headroom[i]) for i, sd in noise.items() if headroom.get(i, 0) > 0}
+    if floor:
+        result["noise_regret"] = floor
+        result["noise_regret_median"] = float(np.median(list(floor.values())))
+    return result
 
 
 def plot(
@@ -607,7 +628,14 @@ def format_table(result: dict[str, Any]) -> str:
             f"{e['best_mean']:7.4f} {e['campaigns']:4d}"
         )
         if e.get("gap_mean") is not None:
-            lines.append(f"{'':<10} absolute gap to the best known: {e['gap_mean']:.4f}")
+            lines.append(
+                f"{'':<10} absolute gap to the best known: {e['gap_mean']:.4f}"
+                + (
+                    f" (median {e['gap_in_noise_sd_median']:.2f} seed-noise sd)"
+                    if "gap_in_noise_sd_median" in e
+                    else ""
+                )
+            )
         if "regret_fresh_mean" in e:
             flo, fhi = e["regret_fresh_ci95"]
             lines.append(
@@ -628,6 +656,11 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(
             f"seed noise of a final incumbent (sd over fresh seeds), median over instances: "
             f"{sd:.4f}"
+            + (
+                f" (= normalised regret {result['noise_regret_median']:.3f})"
+                if "noise_regret_median" in result
+                else ""
+            )
         )
     first = next(iter(result["agents"]), None)
     for key, p in result["paired"].items():

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from rsi_rl.agents.base import Agent
-from rsi_rl.bench import bench, bootstrap_ci, normalised_regret, paired_test, summarise
+from rsi_rl.bench import (
+    bench,
+    bootstrap_ci,
+    format_table,
+    normalised_regret,
+    paired_test,
+    summarise,
+)
 from rsi_rl.errors import UnknownAgentError
 
 
@@ -101,16 +108,22 @@ def test_noise_sd_pools_the_reruns_of_final_incumbents():
             "instance": 3,
             "seed": 0,
             "start": 0.5,
-            "best": 0.8,
-            "curve": [0.8],
+            "best": best,
+            "curve": [best],
             "seconds": [1.0],
             "final_fresh_values": vals,
         }
-        for a, vals in (("a", [0.7, 0.8, 0.9]), ("b", [0.5, 0.6, 0.7]))
+        for a, best, vals in (("a", 0.8, [0.7, 0.8, 0.9]), ("b", 0.7, [0.5, 0.6, 0.7]))
     ]
     res = summarise(rows, ["a", "b"], budget=1, maximize=True)
     # each campaign's own mean removed: squares 0.02 + 0.02 over 2 + 2 degrees of freedom
     assert res["noise_sd"] == {"3": pytest.approx(0.1)}
+    # one sd over the headroom 0.8 - 0.5 is a normalised regret of 1/3; b's gap is one sd
+    assert res["noise_regret"] == {"3": pytest.approx(1 / 3)}
+    assert res["noise_regret_median"] == pytest.approx(1 / 3)
+    assert res["agents"]["a"]["gap_in_noise_sd_median"] == pytest.approx(0.0)
+    assert res["agents"]["b"]["gap_in_noise_sd_median"] == pytest.approx(1.0)
+    assert "1.00 seed-noise sd" in format_table(res)
 
 
 def test_experiments_to_reference_counts_misses_in_the_censored_median():
