@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import ConfigError, RsiRlError
+from rsi_rl.errors import ConfigError, RsiRlError, user_message
 
 log = logging.getLogger("rsi_rl")
 
@@ -276,7 +276,7 @@ def search_job(cfg: Any) -> dict[str, Any]:
     try:
         agent = instantiate(cfg.agent, seed=cfg.seed)
     except Exception as exc:
-        raise ConfigError(f"agent config failed: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"agent config failed: {user_message(exc)}") from exc
     if not isinstance(agent, Agent):
         raise ConfigError(f"agent._target_ {cfg.agent.get('_target_')!r} is not an rsi_rl Agent")
     tracker: Tracker = instantiate(cfg.logger)

@@ -38,3 +38,18 @@ class SandboxError(RsiRlError):
 
 class TaskError(RsiRlError):
     """An inner task is malformed (bad catalogue, missing program file, ...)."""
+
+
+def user_message(exc: BaseException) -> str:
+    """One line saying what went wrong: the message of the first :class:`RsiRlError` in
+    ``exc``'s chain of causes (wrappers such as Hydra's ``InstantiationException`` put it
+    on a later line), else the first non-empty line of ``exc`` itself."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, RsiRlError) and str(cur).strip():
+            return str(cur).strip().splitlines()[0]
+        cur = cur.__cause__ or cur.__context__
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import ConfigError
+from rsi_rl.errors import ConfigError, user_message
 
 
 class Tracker:
@@ -581,7 +581,7 @@ def make_tracker(logger_cfg: Any) -> Tracker:
         cause = exc.__cause__ if isinstance(exc.__cause__, ConfigError) else None
         if cause is not None:
             raise cause from None
-        raise ConfigError(f"logger config failed: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"logger config failed: {user_message(exc)}") from exc
     if not isinstance(tracker, Tracker):
         raise ConfigError(
             f"logger._target_ {logger_cfg.get('_target_')!r} is not an rsi_rl Tracker"

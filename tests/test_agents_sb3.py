@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from rsi_rl.agents.sb3 import (
     build_algorithm,
     load_policy,
     read_metadata,
+    resolve_policy_path,
     save_policy,
 )
 from rsi_rl.env import OBSERVATION_FEATURES, ResearchEnv
@@ -72,6 +74,30 @@ def test_mismatching_vocabulary_or_obs_size_is_named(tiny_policy, tmp_path):
         PolicyAgent(bad_obs)
     with pytest.raises(PolicyLoadError, match="does not exist"):
         PolicyAgent(tmp_path / "missing.zip")
+
+
+def test_shipped_policy_loads_from_any_working_directory(tmp_path, monkeypatch):
+    """The default ``agent.path`` is relative to the project, not to where rsi-rl runs."""
+    monkeypatch.chdir(tmp_path)
+    agent = PolicyAgent("policies/tabular_maskable_ppo.zip")
+    assert agent.path.is_absolute() and agent.path.is_file()
+    assert resolve_policy_path("elsewhere/none.zip") == Path("elsewhere/none.zip")
+
+
+def test_agent_config_error_names_the_cause_in_one_line():
+    """Hydra wraps an agent's error in InstantiationException, the reason on a later line;
+    the CLI's one-line message is the rsi_rl error underneath."""
+    from hydra.utils import instantiate
+
+    from rsi_rl.errors import user_message
+
+    with pytest.raises(Exception) as info:
+        instantiate({"_target_": "rsi_rl.agents.sb3.PolicyAgent", "path": "missing.zip"})
+    assert "does not exist" not in str(info.value).splitlines()[0]
+    assert user_message(info.value) == (
+        "policy file missing.zip does not exist (set agent.path=...zip)"
+    )
+    assert user_message(ValueError("\n first line\nsecond")) == "first line"
 
 
 def test_unknown_algo_is_a_config_error():

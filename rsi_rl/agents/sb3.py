@@ -128,6 +128,21 @@ def save_policy(model: Any, path: str | Path, algo: str, **extra: Any) -> Path:
     return path
 
 
+#: the project folder (holds ``policies/`` in a source checkout or editable install)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_policy_path(path: str | Path) -> Path:
+    """``path`` as given when it exists (or is absolute); a relative path that does not
+    exist from the working directory is looked up in the project folder, so the shipped
+    ``policies/tabular_maskable_ppo.zip`` loads from any directory."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    shipped = PROJECT_ROOT / path
+    return shipped if shipped.is_file() else path
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The rsi_rl metadata of a saved policy.
 
@@ -176,6 +191,7 @@ def load_policy(
     path: str | Path, obs_size: int | None = None, device: str = "cpu"
 ) -> tuple[Any, dict[str, Any]]:
     """Load a saved policy after checking its metadata; returns ``(model, metadata)``."""
+    path = resolve_policy_path(path)
     meta = read_metadata(path)
     check_compatible(meta, path, obs_size)
     classes = algorithm_classes()
@@ -264,7 +280,7 @@ class PolicyAgent(Agent):
         seed: int | None = None,
     ):
         super().__init__(seed)
-        self.path = Path(path)
+        self.path = resolve_policy_path(path)
         self.model, self.meta = load_policy(self.path)
         self.deterministic = deterministic
         self.masker = TabuMask(allow_stop, tabu)
