@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from rsi_rl.errors import ConfigError, UnknownAgentError
+from rsi_rl.errors import ConfigError, UnknownAgentError, fixable_cause, user_message
 
 log = logging.getLogger("rsi_rl")
 
@@ -129,7 +129,12 @@ def _agent(name: str, agent_cfgs: dict[str, Any], seed: int) -> Any:
 
     cfg = agent_cfgs.get(name)
     if cfg is not None:
-        return instantiate(cfg, seed=seed)
+        try:
+            return instantiate(cfg, seed=seed)
+        except Exception as exc:
+            if fixable_cause(exc) is not None:  # e.g. a policy file that does not exist
+                raise ConfigError(f"agent {name}: {user_message(exc)}") from exc
+            raise
     if name in AGENTS:
         return make_agent(name, seed=seed)
     raise UnknownAgentError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
@@ -541,6 +546,8 @@ def bench(
         instances=pool,
         **(env_kwargs or {}),
     )
+    for name in agents:  # a bad agent setting fails here, before any campaign runs
+        _agent(name, agent_cfgs, seed=0)
     rows: list[dict[str, Any]] = []
     t0 = time.monotonic()
     try:

@@ -40,16 +40,23 @@ class TaskError(RsiRlError):
     """An inner task is malformed (bad catalogue, missing program file, ...)."""
 
 
-def user_message(exc: BaseException) -> str:
-    """One line saying what went wrong: the message of the first :class:`RsiRlError` in
-    ``exc``'s chain of causes (wrappers such as Hydra's ``InstantiationException`` put it
-    on a later line), else the first non-empty line of ``exc`` itself."""
+def fixable_cause(exc: BaseException) -> RsiRlError | None:
+    """The first :class:`RsiRlError` in ``exc``'s chain of causes (``exc`` included), if any:
+    wrappers such as Hydra's ``InstantiationException`` hide it behind their own type."""
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if isinstance(cur, RsiRlError) and str(cur).strip():
-            return str(cur).strip().splitlines()[0]
+        if isinstance(cur, RsiRlError):
+            return cur
         cur = cur.__cause__ or cur.__context__
-    text = str(exc).strip()
+    return None
+
+
+def user_message(exc: BaseException) -> str:
+    """One line saying what went wrong: the message of the first :class:`RsiRlError` in
+    ``exc``'s chain of causes (Hydra puts it on a later line of its own message), else the
+    first non-empty line of ``exc`` itself."""
+    cause = fixable_cause(exc)
+    text = str(cause if cause is not None and str(cause).strip() else exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -18,7 +18,7 @@ from rsi_rl.bench import (
     paired_test,
     summarise,
 )
-from rsi_rl.errors import UnknownAgentError
+from rsi_rl.errors import ConfigError, UnknownAgentError
 
 
 class CrashingAgent(Agent):
@@ -197,6 +197,15 @@ def test_bench_runs_agents_side_by_side(tmp_path, tabular):
 def test_unknown_agent_lists_known_ones(tmp_path, tabular):
     with pytest.raises(UnknownAgentError, match="known agents: .*greedy.*tpe"):
         bench(tabular, ["greedy", "nope"], tmp_path, budget=1, seeds=1)
+
+
+def test_bad_agent_setting_fails_before_any_campaign(tmp_path, tabular):
+    """A policy file that does not exist is the user's to fix: one line naming the agent
+    and the file, before the job spends time on the other agents' campaigns."""
+    cfgs = {"policy": {"_target_": "rsi_rl.agents.sb3.PolicyAgent", "path": "missing.zip"}}
+    with pytest.raises(ConfigError, match=r"^agent policy: policy file missing.zip does not"):
+        bench(tabular, ["greedy", "policy"], tmp_path, budget=1, seeds=1, agent_cfgs=cfgs)
+    assert not (tmp_path / "campaigns.jsonl").exists()
 
 
 def test_cli_bench_unknown_agent(tmp_path):
