@@ -6,6 +6,7 @@ from typing import Any
 
 from rsi_rl.agents.base import Agent
 from rsi_rl.agents.baselines import GreedyAgent, RandomAgent
+from rsi_rl.agents.bundle import PolicyBundleAgent
 from rsi_rl.agents.hybrid import PolicyTPEAgent
 from rsi_rl.agents.sb3 import PolicyAgent
 from rsi_rl.agents.tpe import RandomSearchAgent, TPEAgent
@@ -18,6 +19,7 @@ AGENTS: dict[str, type[Agent]] = {
     "random_search": RandomSearchAgent,
     "policy": PolicyAgent,
     "policy_tpe": PolicyTPEAgent,
+    "policy_bundle": PolicyBundleAgent,
 }
 
 
@@ -37,6 +39,7 @@ __all__ = [
     "Agent",
     "GreedyAgent",
     "PolicyAgent",
+    "PolicyBundleAgent",
     "PolicyTPEAgent",
     "RandomAgent",
     "RandomSearchAgent",

@@ -1,0 +1,102 @@
+"""The learned policy's best few edits, applied together in one experiment.
+
+The shipped policy acts one edit per experiment, and on tabular its lead over TPE is in
+the first three experiments (docs/benchmarks.md, session 5): its meta-learned ranking of
+edits is good, but spending one experiment per edit stalls where several knobs and
+patches must change together. ``policy_bundle`` reads the same policy's scores over the
+valid edits of the incumbent and builds one candidate from its ``bundle`` best, at most
+one per knob (a jump and a move of the same knob would overwrite each other), applied
+in order of score. It runs as one experiment through ``env.try_candidate`` under the
+same budget and keep-or-revert rule as every agent. The best-scored edit of a reverted
+bundle is tabu until something is kept (as the policy's own reverted edit is), so the
+next bundle slides one edit down the ranking; ``bundle=1`` acts as ``agent=policy``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rsi_rl.agents.base import CandidateAgent
+from rsi_rl.agents.sb3 import PolicyAgent, action_scores
+from rsi_rl.edits import Candidate, apply_edit
+from rsi_rl.errors import ConfigError, EditError
+from rsi_rl.vocab import KIND_INDEX, KNOB_KINDS, META_KINDS, VOCABULARY
+
+
+def edit_group(kind: str) -> str:
+    """The part of a candidate an edit kind changes: its knob, or its own code patch."""
+    return kind.rsplit("_", 1)[0] if kind in KNOB_KINDS else kind
+
+
+class PolicyBundleAgent(CandidateAgent):
+    """The policy's ``bundle`` best-scoring valid edits of the incumbent as one candidate.
+
+    Args:
+        path: the policy zip (as ``agent=policy``).
+        bundle: edits per experiment (1 = the policy's own choice, as ``agent=policy``).
+        seed: unused by the deterministic ranking; kept for the agent interface.
+    """
+
+    name: ClassVar[str] = "policy_bundle"
+
+    def __init__(
+        self,
+        path: str | Path = "policies/tabular_maskable_ppo.zip",
+        bundle: int = 3,
+        seed: int | None = None,
+    ):
+        super().__init__(seed)
+        if isinstance(bundle, bool) or not isinstance(bundle, int) or bundle < 1:
+            raise ConfigError(f"bundle must be a positive number of edits, got {bundle!r}")
+        self.bundle = bundle
+        self.policy = PolicyAgent(path, deterministic=True, tabu=True, seed=seed)
+        self._obs: np.ndarray | None = None
+        self._last: list[int] = []
+
+    def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
+        self.policy.masker.reset()
+        self._obs, self._last = obs, []
+
+    def ranked_kinds(self, env: Any) -> list[str]:
+        """Valid edit kinds of the incumbent (tabu removed), best policy score first."""
+        assert self._obs is not None, "reset() first"
+        allowed = self.policy.masker.apply(env.action_masks())
+        scores = action_scores(self.policy.model, self._obs)
+        order = np.argsort(-scores, kind="stable")
+        return [VOCABULARY[i] for i in order if allowed[i] and VOCABULARY[i] not in META_KINDS]
+
+    def propose(self, env: Any) -> tuple[Candidate, str]:
+        child: Candidate = env.incumbent
+        picked: list[str] = []
+        groups: set[str] = set()
+        for kind in self.ranked_kinds(env):
+            if len(picked) == self.bundle:
+                break
+            if edit_group(kind) in groups:
+                continue
+            try:
+                nxt, _ = apply_edit(env.task, child, kind)
+            except EditError:  # does not compose with the edits already in the bundle
+                continue
+            if nxt.hash == child.hash:
+                continue
+            child, groups = nxt, groups | {edit_group(kind)}
+            picked.append(kind)
+        self._last = [KIND_INDEX[k] for k in picked]
+        if not picked:  # every edit is tabu: rerun the incumbent (a repeat, charged)
+            return env.incumbent, "policy bundle: no untried edit"
+        return child, "policy bundle: " + " + ".join(picked)
+
+    def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
+        self._obs = obs
+        exp = info.get("experiment") or {}
+        if exp.get("kept"):
+            self.policy.masker.tried.clear()
+        elif self._last:
+            self.policy.masker.tried.add(self._last[0])
+
+
+__all__ = ["PolicyBundleAgent", "edit_group"]
