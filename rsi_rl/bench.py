@@ -40,8 +40,9 @@ held-out instance (the task's first ``seeds`` held-out seeds). Metrics, per agen
   configuration on another seed changes. ``noise_regret`` is that sd divided by the
   instance's headroom (the normalised regret one sd amounts to; its median is
   ``noise_regret_median``), and each agent's ``gap_in_noise_sd_median`` / ``_mean`` is
-  its absolute gap at K in units of the instance's sd. Rows keep the reruns (``start_fresh_values``,
-  ``final_fresh_values``) and the configuration found (``best_config``).
+  its absolute gap at K in units of the instance's sd. Rows keep the reruns
+  (``start_fresh_values``, ``final_fresh_values``) and the configuration found
+  (``best_config``).
 * **Cotra milestones** (tasks with a reference config): share of campaigns that improve on
   the start (adequacy), reach the reference metric (parity), beat it (supremacy).
 

@@ -9,7 +9,10 @@ one per knob (a jump and a move of the same knob would overwrite each other), ap
 in order of score. It runs as one experiment through ``env.try_candidate`` under the
 same budget and keep-or-revert rule as every agent. The best-scored edit of a reverted
 bundle is tabu until something is kept (as the policy's own reverted edit is), so the
-next bundle slides one edit down the ranking; ``bundle=1`` acts as ``agent=policy``.
+next bundle slides one edit down the ranking. With ``bundle=1`` each proposal is the
+edit ``agent=policy`` would pick from the same observation; the campaign can still differ
+from the policy's, because a whole candidate is not counted in the env's per-kind edit
+history, which is part of the observation.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class PolicyBundleAgent(CandidateAgent):
 
     Args:
         path: the policy zip (as ``agent=policy``).
-        bundle: edits per experiment (1 = the policy's own choice, as ``agent=policy``).
+        bundle: edits per experiment (1 = the policy's own best edit each time).
         seed: unused by the deterministic ranking; kept for the agent interface.
     """
 
