@@ -171,8 +171,7 @@ def _preflight(overrides: list[str]) -> list[str]:
     try:
         parsed = OverridesParser.create().parse_overrides(args)
     except Exception as exc:  # hydra.errors.OverrideParseException
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _fail(f"malformed override ({first}); write key=value, e.g. budget=20")
+        _fail(f"malformed override ({user_message(exc)}); write key=value, e.g. budget=20")
     out = list(overrides)
     for ov in parsed:
         key = ov.key_or_group

@@ -95,11 +95,8 @@ class PolicyBundleAgent(CandidateAgent):
 
     def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
         self._obs = obs
-        exp = info.get("experiment") or {}
-        if exp.get("kept"):
-            self.policy.masker.tried.clear()
-        elif self._last:
-            self.policy.masker.tried.add(self._last[0])
+        if self._last:  # the policy's own tabu rule, on the bundle's best edit
+            self.policy.masker.update(self._last[0], info)
 
 
 __all__ = ["PolicyBundleAgent", "edit_group"]
