@@ -71,7 +71,7 @@ def test_resume_requires_a_run_directory(tmp_path):
 def test_kill_at_random_points_then_resume(tmp_path):
     """SIGKILL the campaign again and again; each resume keeps the ledger consistent, and
     the final ledger equals that of a run that was never interrupted."""
-    budget = 8
+    budget = 24  # long enough (about 10 s) that the first 3-6 s wait interrupts it
     args = ("task=tabular", f"budget={budget}", "seed=3", "quiet=true")
     ref_dir = tmp_path / "reference"
     ref = subprocess.run(
