@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rsi_rl.agents import PolicyTPEAgent, make_agent
+from rsi_rl.agents import PolicyTPEAgent, TPEPolicyAgent, make_agent
 from rsi_rl.env import ResearchEnv
 from rsi_rl.errors import ConfigError
 from rsi_rl.search import run_campaign
@@ -53,3 +53,43 @@ def test_switch_after_zero_is_tpe_from_the_start(tabular):
 def test_bad_switch_after():
     with pytest.raises(ConfigError, match="switch_after"):
         PolicyTPEAgent(path=SHIPPED, switch_after=-1)
+
+
+def test_bundle_phase_tells_tpe_each_bundle(tabular):
+    agent = make_agent("policy_tpe", path=str(SHIPPED), switch_after=2, bundle=3, seed=0)
+    assert agent.bundler is not None and agent.bundler.policy is agent.policy  # one load
+    summary, kinds, env = _campaign(tabular, agent, budget=4)
+    assert summary["experiments"] == 4
+    assert kinds[:2] == ["policy_tpe"] * 2 and kinds[2:] == ["policy_tpe"] * 2
+    recs = [r for r in env.log if r["split"] == "val" and r["kind"] != "baseline"]
+    assert all(r["description"].startswith("policy bundle: ") for r in recs[:2])
+    assert not any(r["description"].startswith("policy bundle") for r in recs[2:])
+    trials = agent.tpe.study.trials
+    assert len(trials) == 1 + 2 + 2  # the start, the two bundles, TPE's two
+    for trial, record in zip(trials[1:3], recs[:2], strict=True):
+        assert trial.value == pytest.approx(record["metric"])
+        cand, _ = agent.tpe.space.candidate(trial.params, "check")
+        assert cand.config == record["config"]
+
+
+def test_bad_bundle_in_policy_tpe():
+    with pytest.raises(ConfigError, match="bundle"):
+        PolicyTPEAgent(path=SHIPPED, bundle=0)
+
+
+def test_tpe_then_policy_edits_from_tpes_incumbent(tabular):
+    agent = make_agent("tpe_policy", path=str(SHIPPED), switch_after=3, seed=0)
+    summary, kinds, env = _campaign(tabular, agent, budget=6)
+    assert summary["experiments"] == 6
+    assert kinds[:3] == ["tpe_policy"] * 3 and all(k in VOCABULARY for k in kinds[3:])
+    assert len(agent.tpe.study.trials) == 1 + 3  # the start and TPE's three; none after
+    recs = [r for r in env.log if r["split"] == "val" and r["kind"] != "baseline"]
+    # the first edit's parent is the incumbent TPE left
+    base = next(r for r in env.log if r["kind"] == "baseline")
+    kept = [r for r in [base, *recs[:3]] if r["kind"] == "baseline" or r["kept"]]
+    assert recs[3]["parent"] == kept[-1]["candidate"]
+
+
+def test_tpe_policy_bad_switch_after():
+    with pytest.raises(ConfigError, match="switch_after"):
+        TPEPolicyAgent(path=SHIPPED, switch_after=-2)

@@ -7,7 +7,7 @@ from typing import Any
 from rsi_rl.agents.base import Agent
 from rsi_rl.agents.baselines import GreedyAgent, RandomAgent
 from rsi_rl.agents.bundle import PolicyBundleAgent
-from rsi_rl.agents.hybrid import PolicyTPEAgent
+from rsi_rl.agents.hybrid import PolicyTPEAgent, TPEPolicyAgent
 from rsi_rl.agents.sb3 import PolicyAgent
 from rsi_rl.agents.tpe import RandomSearchAgent, TPEAgent
 from rsi_rl.errors import UnknownAgentError
@@ -20,6 +20,7 @@ AGENTS: dict[str, type[Agent]] = {
     "policy": PolicyAgent,
     "policy_tpe": PolicyTPEAgent,
     "policy_bundle": PolicyBundleAgent,
+    "tpe_policy": TPEPolicyAgent,
 }
 
 
@@ -44,5 +45,6 @@ __all__ = [
     "RandomAgent",
     "RandomSearchAgent",
     "TPEAgent",
+    "TPEPolicyAgent",
     "make_agent",
 ]

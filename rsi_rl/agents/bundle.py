@@ -41,6 +41,8 @@ class PolicyBundleAgent(CandidateAgent):
         path: the policy zip (as ``agent=policy``).
         bundle: edits per experiment (1 = the policy's own best edit each time).
         seed: unused by the deterministic ranking; kept for the agent interface.
+        policy: a loaded :class:`PolicyAgent` to rank with instead of loading ``path``
+            (``policy_tpe bundle=...`` shares its own).
     """
 
     name: ClassVar[str] = "policy_bundle"
@@ -50,12 +52,14 @@ class PolicyBundleAgent(CandidateAgent):
         path: str | Path = "policies/tabular_maskable_ppo.zip",
         bundle: int = 3,
         seed: int | None = None,
+        policy: PolicyAgent | None = None,
     ):
         super().__init__(seed)
         if isinstance(bundle, bool) or not isinstance(bundle, int) or bundle < 1:
             raise ConfigError(f"bundle must be a positive number of edits, got {bundle!r}")
         self.bundle = bundle
-        self.policy = PolicyAgent(path, deterministic=True, tabu=True, seed=seed)
+        # ``policy``: an already loaded policy to rank with (its masker is this agent's)
+        self.policy = policy or PolicyAgent(path, deterministic=True, tabu=True, seed=seed)
         self._obs: np.ndarray | None = None
         self._last: list[int] = []
 

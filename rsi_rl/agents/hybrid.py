@@ -7,7 +7,12 @@ a model of all experiments so far proposes whole candidates (several knobs and p
 once). ``policy_tpe`` runs the policy for ``switch_after`` experiments and then Optuna's
 TPE, told every experiment of the campaign first: the policy is TPE's initial design, an
 adaptive version of meta-learned initialisation of Bayesian optimisation (Feurer et al.,
-AAAI 2015).
+AAAI 2015). With ``bundle`` > 1 the first phase is :class:`~rsi_rl.agents.bundle.
+PolicyBundleAgent` instead (the policy's best few edits per experiment).
+
+``tpe_policy`` is the reverse order: TPE's global search for ``switch_after`` experiments,
+then the policy's one-edit moves from TPE's incumbent for the rest (a learned local
+refinement of a global search's result).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rsi_rl.agents.base import CandidateAgent
+from rsi_rl.agents.bundle import PolicyBundleAgent
 from rsi_rl.agents.sb3 import PolicyAgent
 from rsi_rl.agents.tpe import TPEAgent
 from rsi_rl.edits import Candidate, apply_edit
@@ -36,6 +42,8 @@ class PolicyTPEAgent(CandidateAgent):
         tabu: the policy's tabu mask (as ``agent=policy``).
         n_startup_trials: TPE's random trials; the policy's experiments count towards them.
         multivariate: TPE models the knobs jointly.
+        bundle: edits per experiment in the policy's phase (1 = the policy's own steps;
+            > 1 = ``policy_bundle``'s candidates of that many edits).
         seed: seed of TPE (and of the policy's sampling when not deterministic).
     """
 
@@ -49,6 +57,7 @@ class PolicyTPEAgent(CandidateAgent):
         tabu: bool = True,
         n_startup_trials: int = 10,
         multivariate: bool = False,
+        bundle: int = 1,
         seed: int | None = None,
     ):
         super().__init__(seed)
@@ -56,6 +65,9 @@ class PolicyTPEAgent(CandidateAgent):
             raise ConfigError(f"switch_after must be >= 0 experiments, got {switch_after}")
         self.switch_after = int(switch_after)
         self.policy = PolicyAgent(path, deterministic=deterministic, tabu=tabu, seed=seed)
+        self.bundler: PolicyBundleAgent | None = None
+        if bundle != 1:  # validates bundle; shares the loaded policy (one load)
+            self.bundler = PolicyBundleAgent(path, bundle=bundle, seed=seed, policy=self.policy)
         self.tpe = TPEAgent(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
         self._seen: list[tuple[Candidate, float | None]] = []
         self._parent: Candidate | None = None
@@ -64,21 +76,27 @@ class PolicyTPEAgent(CandidateAgent):
 
     def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
         self.policy.reset(obs, info)
+        if self.bundler is not None:
+            self.bundler.reset(obs, info)
         self.tpe.reset(obs, info)
         self._seen = []
         self._parent = None
+        self._proposed: Candidate | None = None
         self._switched = False
 
     def proposes(self, env: Any) -> bool:
         if env.experiments_used < self.switch_after:
             self._parent, self._task = env.incumbent, env.task  # the edit's parent
-            return False
+            return self.bundler is not None  # a bundle is a whole candidate
         if not self._switched:
             self._switched = True
             self.tpe.warm_start(env, self._seen)
         return True
 
     def propose(self, env: Any) -> tuple[Candidate, str]:
+        if not self._switched and self.bundler is not None:
+            self._proposed, description = self.bundler.propose(env)
+            return self._proposed, description
         return self.tpe.propose(env)
 
     def _act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
@@ -88,8 +106,15 @@ class PolicyTPEAgent(CandidateAgent):
         if self._switched:
             self.tpe.observe(action, reward, obs, info)
             return
-        self.policy.observe(action, reward, obs, info)
         exp = info.get("experiment") or {}
+        if self.bundler is not None:
+            self.bundler.observe(action, reward, obs, info)
+            if self._proposed is not None and exp.get("seed") is not None:
+                ok = exp.get("status") == "ok" and exp.get("metric") is not None
+                self._seen.append((self._proposed, float(exp["metric"]) if ok else None))
+            self._proposed = None
+            return
+        self.policy.observe(action, reward, obs, info)
         kind = VOCABULARY[action] if 0 <= action < len(VOCABULARY) else None
         if kind is None or kind in META_KINDS or self._parent is None or exp.get("seed") is None:
             return  # a rerun on a fresh seed (or no experiment) tells TPE nothing new
@@ -101,4 +126,57 @@ class PolicyTPEAgent(CandidateAgent):
         self._seen.append((child, float(exp["metric"]) if ok else None))
 
 
-__all__ = ["PolicyTPEAgent"]
+class TPEPolicyAgent(CandidateAgent):
+    """TPE for ``switch_after`` experiments, then the policy's edits from TPE's incumbent.
+
+    Args:
+        path: the policy zip (as ``agent=policy``).
+        switch_after: experiments TPE runs before the policy takes over (0 = the policy
+            alone; >= budget = TPE alone).
+        deterministic: the policy takes its best valid action (as ``agent=policy``).
+        tabu: the policy's tabu mask (as ``agent=policy``).
+        n_startup_trials: TPE's random trials.
+        multivariate: TPE models the knobs jointly.
+        seed: seed of TPE (and of the policy's sampling when not deterministic).
+    """
+
+    name: ClassVar[str] = "tpe_policy"
+
+    def __init__(
+        self,
+        path: str | Path = "policies/tabular_maskable_ppo.zip",
+        switch_after: int = 15,
+        deterministic: bool = True,
+        tabu: bool = True,
+        n_startup_trials: int = 10,
+        multivariate: bool = False,
+        seed: int | None = None,
+    ):
+        super().__init__(seed)
+        if int(switch_after) < 0:
+            raise ConfigError(f"switch_after must be >= 0 experiments, got {switch_after}")
+        self.switch_after = int(switch_after)
+        self.policy = PolicyAgent(path, deterministic=deterministic, tabu=tabu, seed=seed)
+        self.tpe = TPEAgent(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
+
+    def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
+        self.policy.reset(obs, info)
+        self.tpe.reset(obs, info)
+
+    def proposes(self, env: Any) -> bool:
+        return bool(env.experiments_used < self.switch_after)
+
+    def propose(self, env: Any) -> tuple[Candidate, str]:
+        return self.tpe.propose(env)
+
+    def _act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
+        return self.policy.act(obs, mask, info)
+
+    def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
+        if action < 0:  # one of TPE's whole candidates
+            self.tpe.observe(action, reward, obs, info)
+        else:
+            self.policy.observe(action, reward, obs, info)
+
+
+__all__ = ["PolicyTPEAgent", "TPEPolicyAgent"]
