@@ -66,11 +66,12 @@ class PolicyTPEAgent(CandidateAgent):
         self.switch_after = int(switch_after)
         self.policy = PolicyAgent(path, deterministic=deterministic, tabu=tabu, seed=seed)
         self.bundler: PolicyBundleAgent | None = None
-        if bundle != 1:  # validates bundle; shares the loaded policy (one load)
+        if isinstance(bundle, bool) or bundle != 1:  # validates it; shares the loaded policy
             self.bundler = PolicyBundleAgent(path, bundle=bundle, seed=seed, policy=self.policy)
         self.tpe = TPEAgent(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
         self._seen: list[tuple[Candidate, float | None]] = []
         self._parent: Candidate | None = None
+        self._proposed: Candidate | None = None  # the bundle of the experiment under way
         self._task: Any = None
         self._switched = False
 
@@ -81,7 +82,7 @@ class PolicyTPEAgent(CandidateAgent):
         self.tpe.reset(obs, info)
         self._seen = []
         self._parent = None
-        self._proposed: Candidate | None = None
+        self._proposed = None
         self._switched = False
 
     def proposes(self, env: Any) -> bool:
