@@ -31,7 +31,28 @@ from rsi_rl.errors import ConfigError, EditError
 from rsi_rl.vocab import META_KINDS, VOCABULARY
 
 
-class PolicyTPEAgent(CandidateAgent):
+class _PolicyAndTPE(CandidateAgent):
+    """A loaded policy and a TPE study that take turns by experiment count."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        switch_after: int,
+        deterministic: bool,
+        tabu: bool,
+        n_startup_trials: int,
+        multivariate: bool,
+        seed: int | None,
+    ):
+        super().__init__(seed)
+        if int(switch_after) < 0:
+            raise ConfigError(f"switch_after must be >= 0 experiments, got {switch_after}")
+        self.switch_after = int(switch_after)
+        self.policy = PolicyAgent(path, deterministic=deterministic, tabu=tabu, seed=seed)
+        self.tpe = TPEAgent(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
+
+
+class PolicyTPEAgent(_PolicyAndTPE):
     """The policy for ``switch_after`` experiments, then TPE warm-started on all of them.
 
     Args:
@@ -60,15 +81,12 @@ class PolicyTPEAgent(CandidateAgent):
         bundle: int = 1,
         seed: int | None = None,
     ):
-        super().__init__(seed)
-        if int(switch_after) < 0:
-            raise ConfigError(f"switch_after must be >= 0 experiments, got {switch_after}")
-        self.switch_after = int(switch_after)
-        self.policy = PolicyAgent(path, deterministic=deterministic, tabu=tabu, seed=seed)
+        super().__init__(
+            path, switch_after, deterministic, tabu, n_startup_trials, multivariate, seed
+        )
         self.bundler: PolicyBundleAgent | None = None
         if isinstance(bundle, bool) or bundle != 1:  # validates it; shares the loaded policy
             self.bundler = PolicyBundleAgent(path, bundle=bundle, seed=seed, policy=self.policy)
-        self.tpe = TPEAgent(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
         self._seen: list[tuple[Candidate, float | None]] = []
         self._parent: Candidate | None = None
         self._proposed: Candidate | None = None  # the bundle of the experiment under way
@@ -127,7 +145,7 @@ class PolicyTPEAgent(CandidateAgent):
         self._seen.append((child, float(exp["metric"]) if ok else None))
 
 
-class TPEPolicyAgent(CandidateAgent):
+class TPEPolicyAgent(_PolicyAndTPE):
     """TPE for ``switch_after`` experiments, then the policy's edits from TPE's incumbent.
 
     Args:
@@ -153,12 +171,9 @@ class TPEPolicyAgent(CandidateAgent):
         multivariate: bool = False,
         seed: int | None = None,
     ):
-        super().__init__(seed)
-        if int(switch_after) < 0:
-            raise ConfigError(f"switch_after must be >= 0 experiments, got {switch_after}")
-        self.switch_after = int(switch_after)
-        self.policy = PolicyAgent(path, deterministic=deterministic, tabu=tabu, seed=seed)
-        self.tpe = TPEAgent(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
+        super().__init__(
+            path, switch_after, deterministic, tabu, n_startup_trials, multivariate, seed
+        )
 
     def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
         self.policy.reset(obs, info)
