@@ -58,6 +58,29 @@ def test_tpe_campaign_spends_the_same_budget_and_is_seeded(tabular):
         env.close()
 
 
+def test_seed_offset_is_another_draw_on_the_same_campaign(tabular):
+    """seed_offset moves only the sampler's seed: the campaign (instance, evaluation seed,
+    baseline) is the same, the proposals are another draw; offset 0 is the default."""
+    env = ResearchEnv(task=tabular, budget=2, instances=[10_000])
+    try:
+        runs = {}
+        for offset in (0, 1000):
+            for name in ("random_search", "tpe"):
+                agent = make_agent(name, seed=3, seed_offset=offset)
+                assert agent.sampler_seed == 3 + offset
+                run_campaign(env, agent, seed=0, instance=10_000, test=False)
+                runs[name, offset] = [(r["config"], r["seed"]) for r in env.log]
+        default = make_agent("tpe", seed=3)
+        assert default.sampler_seed == 3
+        for name in ("random_search", "tpe"):
+            a, b = runs[name, 0], runs[name, 1000]
+            assert a[0] == b[0]  # the same baseline run on the same evaluation seed
+            assert a[1][1] == b[1][1]  # experiments on that seed too
+            assert [c for c, _ in a[1:]] != [c for c, _ in b[1:]]  # other proposals
+    finally:
+        env.close()
+
+
 def test_random_search_draws_whole_candidates_seeded(tabular):
     """random_search: seeded, one experiment per trial, candidates from TPE's space that
     change several knobs and toggles at once (not one edit), and never a model."""

@@ -41,12 +41,16 @@ class StudyAgent(CandidateAgent):
     Args:
         seed: seed of the sampler (and so of the campaign's proposals).
         batch_size: trials asked at once, trained together by the env's executor.
+        seed_offset: added to ``seed`` for the sampler only (the bench gives campaign i
+            seed i): a nonzero offset is another, independent draw of the same agent on
+            the same instances and evaluation seeds, an A/A test of a bench's resolution.
     """
 
     supports_batch: ClassVar[bool] = True
 
-    def __init__(self, seed: int | None = None, batch_size: int = 1):
+    def __init__(self, seed: int | None = None, batch_size: int = 1, seed_offset: int = 0):
         super().__init__(seed, batch_size)
+        self.sampler_seed = None if seed is None else int(seed) + int(seed_offset)
         self.study: Any = None
         self._trials: list[Any] = []  # asked, not yet told (in the order they are recorded)
 
@@ -143,6 +147,7 @@ class TPEAgent(StudyAgent):
         batch_size: trials asked at once (B > 1: ``constant_liar=True``, so the B asks of
             one batch differ; their results are told in order), trained together by the
             env's executor.
+        seed_offset: added to ``seed`` for the sampler only (see :class:`StudyAgent`).
     """
 
     name: ClassVar[str] = "tpe"
@@ -153,14 +158,17 @@ class TPEAgent(StudyAgent):
         n_startup_trials: int = 10,
         multivariate: bool = False,
         batch_size: int = 1,
+        seed_offset: int = 0,
     ):
-        super().__init__(seed, batch_size)
+        super().__init__(seed, batch_size, seed_offset)
         self.n_startup_trials = int(n_startup_trials)
         self.multivariate = bool(multivariate)
 
     def _sampler(self) -> Any:
         liar: dict[str, Any] = {"constant_liar": True} if self.batch_size > 1 else {}
-        return tpe_sampler(self.seed, self.n_startup_trials, multivariate=self.multivariate, **liar)
+        return tpe_sampler(
+            self.sampler_seed, self.n_startup_trials, multivariate=self.multivariate, **liar
+        )
 
 
 class RandomSearchAgent(StudyAgent):
@@ -178,7 +186,7 @@ class RandomSearchAgent(StudyAgent):
     name: ClassVar[str] = "random_search"
 
     def _sampler(self) -> Any:
-        return random_sampler(self.seed)
+        return random_sampler(self.sampler_seed)
 
 
 __all__ = ["RandomSearchAgent", "StudyAgent", "TPEAgent"]
