@@ -25,7 +25,7 @@ import numpy as np
 from rsi_rl.agents.base import CandidateAgent
 from rsi_rl.agents.bundle import PolicyBundleAgent
 from rsi_rl.agents.sb3 import PolicyAgent
-from rsi_rl.agents.tpe import TPEAgent
+from rsi_rl.agents.tpe import TPEAgent, trial_value
 from rsi_rl.edits import Candidate, apply_edit
 from rsi_rl.errors import ConfigError, EditError
 from rsi_rl.vocab import META_KINDS, VOCABULARY
@@ -129,8 +129,7 @@ class PolicyTPEAgent(_PolicyAndTPE):
         if self.bundler is not None:
             self.bundler.observe(action, reward, obs, info)
             if self._proposed is not None and exp.get("seed") is not None:
-                ok = exp.get("status") == "ok" and exp.get("metric") is not None
-                self._seen.append((self._proposed, float(exp["metric"]) if ok else None))
+                self._seen.append((self._proposed, trial_value(exp)))
             self._proposed = None
             return
         self.policy.observe(action, reward, obs, info)
@@ -141,8 +140,7 @@ class PolicyTPEAgent(_PolicyAndTPE):
             child, _ = apply_edit(self._task, self._parent, kind)
         except EditError:
             return
-        ok = exp.get("status") == "ok" and exp.get("metric") is not None
-        self._seen.append((child, float(exp["metric"]) if ok else None))
+        self._seen.append((child, trial_value(exp)))
 
 
 class TPEPolicyAgent(_PolicyAndTPE):

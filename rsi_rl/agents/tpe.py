@@ -34,6 +34,12 @@ from rsi_rl.space import CandidateSpace, random_sampler, tpe_sampler
 from rsi_rl.task import InnerTask
 
 
+def trial_value(exp: dict[str, Any]) -> float | None:
+    """The metric an experiment record tells a study: None for a run that failed."""
+    metric = exp.get("metric")
+    return float(metric) if exp.get("status") == "ok" and metric is not None else None
+
+
 class StudyAgent(CandidateAgent):
     """An Optuna study (ask/tell, seeded) over the task's knobs and code toggles, one trial
     per experiment; subclasses choose the sampler (:meth:`_sampler`).
@@ -122,10 +128,9 @@ class StudyAgent(CandidateAgent):
         import optuna
 
         trial = self._trials.pop(0)
-        exp = info.get("experiment") or {}
-        metric = exp.get("metric")
-        if exp.get("status") == "ok" and metric is not None:
-            self.study.tell(trial, float(metric))
+        value = trial_value(info.get("experiment") or {})
+        if value is not None:
+            self.study.tell(trial, value)
         else:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
@@ -189,4 +194,4 @@ class RandomSearchAgent(StudyAgent):
         return random_sampler(self.sampler_seed)
 
 
-__all__ = ["RandomSearchAgent", "StudyAgent", "TPEAgent"]
+__all__ = ["RandomSearchAgent", "StudyAgent", "TPEAgent", "trial_value"]
