@@ -360,6 +360,8 @@ def check_task(
             ),
         )
 
+        _check_costly_corner(c, t, runner, inst, start, s0, limits.timeout)
+
         if run_edits != "none":
             _run_edits(c, t, report, runner, inst, children, s0, metric, run_edits)
 
@@ -481,7 +483,66 @@ def _check_edits(c: _Checker, t: InnerTask, start: Candidate) -> dict[str, Candi
     return children
 
 
+#: knob kinds whose largest value makes one experiment cost the most
+COSTLY_KINDS = ("width", "depth", "steps", "batch")
+
+
+def costly_corner(task: InnerTask, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with every cost-driving knob (:data:`COSTLY_KINDS`) at the largest value
+    an agent can reach from it: the slowest experiment a search may ask for."""
+    out = dict(config)
+    for knob in task.knobs:
+        if knob.kind in COSTLY_KINDS and knob.key in out:
+            out[knob.key] = knob.reachable(out[knob.key])[-1]
+    return out
+
+
+def _check_costly_corner(
+    c: _Checker,
+    t: InnerTask,
+    runner: Runner,
+    inst: Instance,
+    start: Candidate,
+    seed: int,
+    timeout: float,
+) -> None:
+    """Time the most expensive corner of the space; warn within 2x of the timeout."""
+    corner = costly_corner(t, start.config)
+    if corner == start.config:
+        c.add("costly", "skip", "no width/depth/steps/batch knob to push to its largest value")
+        return
+    changed = ", ".join(f"{k}={v}" for k, v in corner.items() if start.config.get(k) != v)
+    r = runner.run(inst, start_candidate(t, corner), seed)
+    if r.status == "timeout":
+        c.add(
+            "costly",
+            "warn",
+            f"the largest config ({changed}) timed out at {timeout:g}s: a search that reaches "
+            "it wastes a whole timeout; raise sandbox.timeout or lower those knobs' bounds",
+            r.seconds,
+        )
+        return
+    verdict = "warn" if r.seconds > timeout / 2 else "pass"
+    note = (
+        f"; within 2x of the {timeout:g}s timeout: raise sandbox.timeout or lower those bounds"
+        if verdict == "warn"
+        else f" (timeout {timeout:g}s)"
+    )
+    status = "" if r.status == "ok" else f", status {r.status}"
+    c.add(
+        "costly",
+        verdict,
+        f"the largest config ({changed}) takes {r.seconds:.2f}s{status}{note}",
+        r.seconds,
+    )
+
+
 def _check_noise(c: _Checker, t: InnerTask, report: CheckReport, seconds: float) -> None:
+    """Compare the measured seed noise with the task's ``noise_prior`` (2x either way warns).
+
+    The keep rule's threshold is a multiple of the noise: a prior that is too small keeps
+    noise as progress, one that is too large reverts real improvements.
+    """
     vals = list(report.seed_metrics.values())
     if len(vals) < 2:
         c.add("noise", "skip", "one seed: pass seeds=(0, 1, 2) to estimate the noise")
@@ -489,15 +550,34 @@ def _check_noise(c: _Checker, t: InnerTask, report: CheckReport, seconds: float)
     sd = float(np.std(vals, ddof=1))
     report.noise = sd
     detail = f"std of {t.metric} over {len(vals)} seeds = {sd:.4g} (noise_prior {t.noise_prior:g})"
-    if sd > 3 * t.noise_prior:
-        c.add(
-            "noise",
-            "warn",
-            detail + f"; noise_prior understates it: set noise_prior ~ {sd:.2g}",
-            seconds,
-        )
+    verdict = noise_prior_verdict(sd, t.noise_prior)
+    if verdict:
+        c.add("noise", "warn", f"{detail}; {verdict}", seconds)
     else:
         c.add("noise", "pass", detail, seconds)
+
+
+def noise_prior_verdict(measured: float, prior: float, factor: float = 2.0) -> str | None:
+    """What to change when ``prior`` is off the ``measured`` seed std by more than ``factor``.
+
+    Returns None when the prior is within the factor either way (or the metric did not vary
+    across seeds, where any small prior is plausible).
+
+    Example:
+        >>> noise_prior_verdict(0.05, 0.01)
+        'noise_prior understates it (5x): set noise_prior ~ 0.05'
+    """
+    if measured <= 0:
+        return None
+    ratio = measured / prior
+    if ratio > factor:
+        return f"noise_prior understates it ({ratio:.2g}x): set noise_prior ~ {measured:.2g}"
+    if ratio < 1 / factor:
+        return (
+            f"noise_prior overstates it ({1 / ratio:.2g}x), so the keep rule reverts real "
+            f"improvements: set noise_prior ~ {measured:.2g}"
+        )
+    return None
 
 
 def _run_edits(
@@ -541,4 +621,4 @@ def _run_edits(
         )
 
 
-__all__ = ["CheckItem", "CheckReport", "check_task"]
+__all__ = ["CheckItem", "CheckReport", "check_task", "noise_prior_verdict"]
