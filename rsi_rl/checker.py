@@ -522,7 +522,7 @@ def _check_costly_corner(
             r.seconds,
         )
         return
-    verdict = "warn" if r.seconds > timeout / 2 else "pass"
+    verdict: Verdict = "warn" if r.seconds > timeout / 2 else "pass"
     note = (
         f"; within 2x of the {timeout:g}s timeout: raise sandbox.timeout or lower those bounds"
         if verdict == "warn"
