@@ -245,8 +245,9 @@ class ScriptTask(InnerTask):
             script's working dir where the launcher writes the whole config.
         args: fixed extra arguments; ``{script_dir}`` expands to the script's folder.
         seed_flag: flag that receives the experiment seed (e.g. ``--seed``).
-        split_flag: flag that receives ``val`` or ``test``; without it, the final test
-            report reruns the validation measurement.
+        split_flag: flag that receives ``val`` or ``test``; without it the task has no
+            test split (``has_test_split`` is False) and campaigns report "no test
+            split" rather than a copy of the validation score.
         start_config: the config the search starts from (every key needs a flag or
             ``config_file``).
         reference_config: optional human reference config.
@@ -387,6 +388,7 @@ class ScriptTask(InnerTask):
             "default_timeout": float(timeout),
             "knobs": tuple(built_knobs),
             "patches": tuple(built_patches),
+            "has_test_split": split_flag is not None,
         }
         if preload is not None:
             attrs["preload"] = tuple(preload)

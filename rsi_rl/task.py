@@ -258,6 +258,10 @@ class InnerTask(ABC):
     default_timeout: ClassVar[float] = 60.0
     #: True for tasks whose program reports its own metric (not trusted)
     self_reported: ClassVar[bool] = False
+    #: False when the program cannot be scored on a held-out test split (e.g. a script
+    #: task without ``split_flag``): a campaign then reports "no test split" instead of a
+    #: test score
+    has_test_split: ClassVar[bool] = True
     #: config moves and code edits
     knobs: ClassVar[tuple[Knob, ...]] = ()
     patches: ClassVar[tuple[CodePatch, ...]] = ()

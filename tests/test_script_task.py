@@ -184,3 +184,9 @@ def test_script_task_search_from_a_user_config_dir(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["self_reported"] is True and summary["best_metric"] >= summary["start_metric"]
     assert "(self-reported)" in out.stderr + out.stdout
+
+
+def test_without_split_flag_a_script_task_has_no_test_split(tmp_path):
+    script = _write_script(tmp_path / "proj")
+    assert _task(script).has_test_split is False
+    assert _task(script, split_flag="--split").has_test_split is True
