@@ -17,7 +17,11 @@ Loggers: ``logger=none`` keeps only the ledger; ``logger=csv`` also writes
 Commands that train SB3 models ask :meth:`Tracker.tensorboard_log` where SB3 should write
 its TensorBoard logs (``None``: nowhere); the W&B tracker syncs them.
 
-Also :func:`progress_bar`, a tqdm bar that stays silent when stderr is not a terminal.
+Experiments are counted from 0 everywhere (``experiment/index``, the console lines and the
+ledger's ``step`` of the start config): index 0 is the baseline.
+
+Also :func:`progress_bar`: a tqdm bar with an ETA on a terminal, and one log line every
+30 seconds (done/total, rate, ETA) when stderr is not a terminal (nohup, SLURM, CI).
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ import netrc
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rsi_rl.errors import ConfigError, user_message
 
@@ -226,6 +232,74 @@ def _artifact_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:120] or "artifact"
 
 
+def _choice(ctx: dict[str, Any], config: Mapping[str, Any], key: str) -> str | None:
+    """The name of config group ``key`` (``task``, ``agent``): Hydra's choice, else the config's."""
+    choice = ctx.get("choices", {}).get(key)
+    if choice and not str(choice).startswith("_"):
+        return str(choice)
+    value = config.get(key)
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, Mapping):
+        for field in ("name", "_target_"):
+            if isinstance(value.get(field), str) and value[field]:
+                return str(value[field]).rsplit(".", 1)[-1]
+    return None
+
+
+def run_name(ctx: dict[str, Any], config: Mapping[str, Any], now: datetime | None = None) -> str:
+    """A readable W&B run name, unique across commands and sweeps.
+
+    ``<task>-<agent>-s<seed>[-j<job number>]-<yymmdd-HHMMSS>``: the job number of a Hydra
+    multirun tells the jobs of one sweep apart, the start time tells sweeps (and single
+    runs) apart. Parts that the command does not have (no agent in ``bench``) are left out.
+
+    Args:
+        ctx: :func:`hydra_context` of the running job.
+        config: the resolved command config.
+        now: the start time (default: now).
+    """
+    parts = [_choice(ctx, config, "task"), _choice(ctx, config, "agent")]
+    seed = config.get("seed")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        parts.append(f"s{seed}")
+    if ctx.get("multirun") and ctx.get("num") is not None:
+        parts.append(f"j{ctx['num']}")
+    parts.append((now or datetime.now()).strftime("%y%m%d-%H%M%S"))
+    return _artifact_name("-".join(p for p in parts if p))
+
+
+def wandb_root(dir: str | None = None) -> Path:
+    """The folder that holds the ``wandb/`` folder of every run of this project.
+
+    ``dir`` if given, else ``$WANDB_DIR`` if set, else the project root (the working
+    directory the command started in, before any Hydra ``chdir``). That is where
+    ``wandb sync`` with no path (``wandb sync --sync-all`` in older wandb versions) looks
+    when run from the project root (or with the same ``WANDB_DIR``).
+    """
+    if dir:
+        return Path(dir)
+    if os.environ.get("WANDB_DIR"):
+        return Path(os.environ["WANDB_DIR"])
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.utils import get_original_cwd
+
+        if HydraConfig.initialized():
+            return Path(get_original_cwd())
+    except Exception:  # noqa: BLE001 - hydra absent or not running
+        pass
+    return Path.cwd()
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (shorter to copy)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 # --------------------------------------------------------------------------- W&B
 class WandbTracker(Tracker):
     """``logger=wandb``: one W&B run per command (and per Hydra multirun job).
@@ -233,12 +307,29 @@ class WandbTracker(Tracker):
     What it records: the full resolved config (plus the Hydra overrides and group
     choices); per experiment the step metrics ``experiment/metric``,
     ``experiment/best_metric`` (best-so-far), ``experiment/incumbent_metric``,
-    ``experiment/reward`` and ``experiment/seconds`` against ``experiment/index``; all
+    ``experiment/reward`` and ``experiment/seconds`` against ``experiment/index`` (0 = the
+    baseline, then 1, 2, ... like the console lines and the ledger's ``step``); all
     experiments as the table ``experiments`` (edit, kind, diff, metric, status, seconds,
     kept, ...); at the end the run summary, the best candidate (``best/``: config and
     source) as an artifact of type ``candidate`` and ``results.tsv`` as one of type
     ``ledger``. With ``sync_tensorboard`` it also syncs the TensorBoard logs that SB3
-    writes to :meth:`tensorboard_log` (meta-training curves).
+    writes to :meth:`tensorboard_log` (meta-training curves), under SB3's own names
+    (``rollout/...``, ``train/...``, ``eval/...``).
+
+    Where runs go: every run of a project lands in one folder, ``<root>/wandb/``, where
+    ``<root>`` is ``dir``, else ``$WANDB_DIR``, else the project root (the directory the
+    command was started in). Offline runs are uploaded with::
+
+        wandb sync                     # from the project root: every run not yet synced
+                                       # (older wandb: wandb sync --sync-all)
+        wandb sync wandb/offline-run-<date>_<time>-<id>   # one run
+
+    and each command ends with one line that names its run folder (``offline W&B run:
+    wandb sync <folder>``); wandb's own console lines are silenced.
+
+    Run names: ``<task>-<agent>-s<seed>[-j<job number>]-<yymmdd-HHMMSS>`` (see
+    :func:`run_name`), unique across sweeps; the run directory is in the config
+    (``run_dir``).
 
     Args:
         project: W&B project.
@@ -248,11 +339,12 @@ class WandbTracker(Tracker):
             ``disabled``. ``None``: ``$WANDB_MODE`` if set, else ``offline``.
         group: W&B group; ``None``: the Hydra sweep (``<command>_<date>_<time>``) in a
             multirun, else no group.
-        name: run name; ``None``: the run directory's name.
+        name: run name; ``None``: :func:`run_name` (task, agent, seed, job number, time).
         tags: extra tags (the task and agent are added).
         notes: run notes.
         sync_tensorboard: sync TensorBoard event files written during the run.
-        dir: parent folder of the ``wandb/`` folder; ``None``: the run directory.
+        dir: parent folder of the ``wandb/`` folder; ``None``: ``$WANDB_DIR``, else the
+            project root (see :func:`wandb_root`).
         max_table_rows: cap on the rows of the experiments table (meta-training runs can
             have thousands of experiments; the step metrics keep all of them).
         log_code: also save the program's source with the run (W&B code saving).
@@ -296,6 +388,7 @@ class WandbTracker(Tracker):
         self._n = 0
         self._table_logged = False
         self._patched = False
+        self.sync_dir: Path | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, run_dir: Path, config: dict[str, Any]) -> None:
@@ -308,6 +401,7 @@ class WandbTracker(Tracker):
         self.run_dir = Path(run_dir)
         ctx = hydra_context()
         full = dict(_jsonable(config))
+        full.setdefault("run_dir", str(self.run_dir))
         if ctx:
             full["hydra"] = {
                 k: ctx[k] for k in ("job", "overrides", "choices", "sweep", "num") if k in ctx
@@ -317,23 +411,17 @@ class WandbTracker(Tracker):
             choice = ctx.get("choices", {}).get(key)
             if choice and choice not in tags and not str(choice).startswith("_"):
                 tags.append(str(choice))
-        parent = Path(self.dir) if self.dir else self.run_dir
+        parent = wandb_root(self.dir)
         parent.mkdir(parents=True, exist_ok=True)
         root = _git_root(Path.cwd())
         settings = wandb.Settings(
             quiet=True,
+            silent=True,  # no banner, no `wandb leet` hint; finish() prints the sync command
             disable_git=root is None,
             git_root=str(root) if root else None,
             save_code=self.log_code,
         )
-        wandb_tb: Any = wandb.tensorboard  # type: ignore[attr-defined]
-        if self.sync_tensorboard:  # before init: SB3's SummaryWriter is created later
-            wandb_tb.unpatch()  # a previous job of a multirun in this process
-            try:
-                wandb_tb.patch(root_logdir=str(self.tensorboard_log(self.run_dir)))
-                self._patched = True
-            except Exception as exc:  # noqa: BLE001 - tensorboard missing: no curves, still a run
-                print(f"rsi-rl: W&B TensorBoard sync is off ({exc})", file=sys.stderr)
+        self._patch_tensorboard(wandb)
         self.run = wandb.init(
             project=self.project,
             entity=self.entity,
@@ -342,14 +430,33 @@ class WandbTracker(Tracker):
             config=full,
             group=self.group or ctx.get("sweep"),
             job_type=ctx.get("job"),
-            name=self.name or self.run_dir.name,
+            name=self.name or run_name(ctx, full),
             tags=tags,
             notes=self.notes,
             reinit="finish_previous",
             settings=settings,
         )
+        sync_dir = getattr(self.run.settings, "sync_dir", None)
+        self.sync_dir = Path(sync_dir) if sync_dir else None
         self.run.define_metric("experiment/index")
         self.run.define_metric("experiment/*", step_metric="experiment/index")
+
+    def _patch_tensorboard(self, wandb: Any) -> None:
+        """Sync the TensorBoard files SB3 writes (before init: its writer is created later).
+
+        No ``root_logdir``: W&B then names a single log folder's scalars as written
+        (``rollout/ep_rew_mean``), not prefixed by SB3's run-numbered folder
+        (``maskable_ppo_1/rollout/ep_rew_mean``).
+        """
+        if not self.sync_tensorboard:
+            return
+        wandb_tb: Any = wandb.tensorboard  # type: ignore[attr-defined]
+        wandb_tb.unpatch()  # a previous job of a multirun in this process
+        try:
+            wandb_tb.patch()
+            self._patched = True
+        except Exception as exc:  # noqa: BLE001 - tensorboard missing: no curves, still a run
+            print(f"rsi-rl: W&B TensorBoard sync is off ({exc})", file=sys.stderr)
 
     def finish(self) -> None:
         run, self.run = self.run, None
@@ -368,6 +475,17 @@ class WandbTracker(Tracker):
                 wandb_tb.unpatch()
                 self._patched = False
             wandb.teardown()  # the run folder is complete on disk when finish() returns
+            line = self.sync_line()
+            if line:
+                print(f"rsi-rl: {line}", file=sys.stderr, flush=True)
+
+    def sync_line(self) -> str | None:
+        """The one line that says where the run went (``None`` for ``mode=disabled``)."""
+        if self.mode == "disabled" or self.sync_dir is None:
+            return None
+        if self.mode == "offline":
+            return f"offline W&B run: wandb sync {_shown_path(self.sync_dir)}"
+        return f"W&B run synced; local copy in {_shown_path(self.sync_dir)}"
 
     # ---------------------------------------------------------------- experiments
     def log_experiment(self, record: dict[str, Any], info: dict[str, Any]) -> None:
@@ -377,8 +495,8 @@ class WandbTracker(Tracker):
             if record.get("metric") is not None:
                 self.run.summary["test_metric"] = record.get("metric")
             return
+        metrics: dict[str, Any] = {"experiment/index": self._n}  # 0 = the baseline
         self._n += 1
-        metrics: dict[str, Any] = {"experiment/index": self._n}
         for key in STEP_KEYS:
             v = _number(record.get(key))
             if v is not None:
@@ -512,12 +630,12 @@ class TensorBoardTracker(Tracker):
             or record.get("split", "val") != "val"
         ):
             return
-        self._n += 1
+        n, self._n = self._n, self._n + 1  # 0 = the baseline, like the console and ledger
         for key in STEP_KEYS:
             v = _number(record.get(key))
             if v is not None:
-                self._writer.add_scalar(f"experiment/{key}", v, self._n)
-        self._writer.add_scalar("experiment/kept", float(bool(record.get("kept"))), self._n)
+                self._writer.add_scalar(f"experiment/{key}", v, n)
+        self._writer.add_scalar("experiment/kept", float(bool(record.get("kept"))), n)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if self._writer is None:
@@ -544,25 +662,150 @@ class TensorBoardTracker(Tracker):
 
 
 # --------------------------------------------------------------------------- progress
+#: seconds between two progress lines when stderr is not a terminal
+PROGRESS_SECONDS = 30.0
+
+
+def _duration(seconds: float) -> str:
+    """``1h02m``, ``3m05s`` or ``42s``."""
+    s = max(0, int(round(seconds)))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+class LogProgress:
+    """Progress as log lines, for output that is not a terminal (nohup, SLURM, CI logs).
+
+    The same interface as the tqdm bar that :func:`progress_bar` returns on a terminal
+    (``update``, ``set_postfix``, ``close``, a context manager). One line every
+    ``interval`` seconds of progress and one at the end, e.g.::
+
+        rsi-rl: bench 12/40 campaigns (30%), 0.21 campaigns/s, elapsed 57s, ETA 2m13s
+
+    Args:
+        total: number of units (``None``: unknown, no percentage or ETA).
+        desc: label at the start of the line.
+        unit: unit name.
+        interval: seconds between two lines.
+        initial: units already done (a resumed run); the rate counts only new ones.
+        stream: where lines go (default: stderr at the time of writing).
+        clock: seconds counter (``time.monotonic``; tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        total: int | None,
+        desc: str = "",
+        unit: str = "it",
+        interval: float = PROGRESS_SECONDS,
+        initial: int = 0,
+        stream: TextIO | None = None,
+        clock: Any = time.monotonic,
+    ):
+        self.total, self.desc, self.unit = total, desc, unit
+        self.interval = float(interval)
+        self.n = self.initial = int(initial)
+        self.postfix = ""
+        self._stream, self._clock = stream, clock
+        self._t0 = self._last = clock()
+        self._closed = False
+
+    def update(self, n: int = 1) -> None:
+        """Count ``n`` more units; write a line when ``interval`` seconds have passed."""
+        self.n += int(n)
+        now = self._clock()
+        if now - self._last >= self.interval:
+            self._write(now)
+
+    def set_postfix(self, ordered_dict: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Extra ``key=value`` items at the end of the next lines (as tqdm's)."""
+        items = {**(ordered_dict or {}), **kwargs}
+        self.postfix = ", ".join(f"{k}={v}" for k, v in items.items())
+
+    def set_postfix_str(self, text: str = "") -> None:
+        """Extra text at the end of the next lines (as tqdm's)."""
+        self.postfix = str(text)
+
+    def line(self, now: float | None = None) -> str:
+        """The progress line at time ``now`` (default: the clock's)."""
+        now = self._clock() if now is None else now
+        elapsed = max(0.0, now - self._t0)
+        done = self.n - self.initial
+        rate = done / elapsed if elapsed > 0 else None
+        units = self.unit if self.unit in ("it", "") or self.unit.endswith("s") else f"{self.unit}s"
+        head = f"{self.desc} " if self.desc else ""
+        if self.total:
+            text = f"{head}{self.n}/{self.total} {units} ({100 * self.n / self.total:.0f}%)"
+        else:
+            text = f"{head}{self.n} {units}"
+        text += f", {rate:.3g} {units}/s" if rate else ""
+        text += f", elapsed {_duration(elapsed)}"
+        if self.total and self.n < self.total:
+            eta = (self.total - self.n) / rate if rate else None
+            text += f", ETA {_duration(eta)}" if eta is not None else ", ETA ?"
+        return text + (f", {self.postfix}" if self.postfix else "")
+
+    def _write(self, now: float) -> None:
+        self._last = now
+        stream = self._stream or sys.stderr
+        print(f"rsi-rl: {self.line(now)}", file=stream, flush=True)
+
+    def close(self) -> None:
+        """Write the last line (once)."""
+        if not self._closed:
+            self._closed = True
+            self._write(self._clock())
+
+    def __enter__(self) -> LogProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def progress_bar(
-    total: int | None, desc: str = "", unit: str = "it", enabled: bool | None = None
+    total: int | None,
+    desc: str = "",
+    unit: str = "it",
+    enabled: bool | None = None,
+    initial: int = 0,
+    interval: float | None = None,
 ) -> Any:
-    """A tqdm progress bar on stderr, disabled when stderr is not a terminal (CI logs).
+    """Progress of a long command: a tqdm bar on a terminal, log lines otherwise.
+
+    On a terminal (stderr is a TTY): a tqdm bar with rate and ETA. Otherwise (nohup,
+    SLURM, CI): a :class:`LogProgress` that writes one line with done/total, rate and ETA
+    every ``interval`` seconds and one at the end.
 
     Args:
         total: number of steps (``None``: unknown).
         desc: label.
         unit: unit name (``experiment``, ``step``, ``campaign``).
-        enabled: force on or off; ``None``: on only for a terminal.
+        enabled: ``True``: always the tqdm bar; ``False``: nothing at all; ``None``: the
+            bar on a terminal, log lines otherwise.
+        initial: steps already done (a resumed run).
+        interval: seconds between two log lines; ``None``: ``$RSI_RL_PROGRESS_SECONDS``,
+            else 30.
 
-    Use as ``with progress_bar(n, "bench") as bar: ... bar.update(1)``.
+    Use as ``with progress_bar(n, "bench", "campaign") as bar: ... bar.update(1)``.
     """
     from tqdm.auto import tqdm
 
-    if enabled is None:
-        enabled = sys.stderr.isatty() and not os.environ.get("CI")
+    if enabled is None and not sys.stderr.isatty():
+        if interval is None:
+            interval = float(os.environ.get("RSI_RL_PROGRESS_SECONDS") or PROGRESS_SECONDS)
+        return LogProgress(total, desc, unit, interval=interval, initial=initial)
     return tqdm(
-        total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True, leave=False
+        total=total,
+        desc=desc,
+        unit=unit,
+        initial=initial,
+        disable=enabled is False,
+        dynamic_ncols=True,
+        leave=False,
     )
 
 

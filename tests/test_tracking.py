@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from rsi_rl.errors import ConfigError
-from rsi_rl.tracking import TensorBoardTracker, Tracker, WandbTracker, progress_bar
+from rsi_rl.tracking import (
+    LogProgress,
+    TensorBoardTracker,
+    Tracker,
+    WandbTracker,
+    progress_bar,
+    run_name,
+)
 
 pytest.importorskip("wandb")
 
@@ -100,9 +107,12 @@ def wandb_sync_dry_run(folder: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture()
-def offline(monkeypatch):
+def offline(monkeypatch, tmp_path):
+    """Offline W&B whose runs land in ``<tmp_path>/wb/wandb/`` (returns ``<tmp_path>/wb``)."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
+    return tmp_path / "wb"
 
 
 def _record(
@@ -140,12 +150,13 @@ def test_wandb_tracker_writes_an_offline_run_that_wandb_sync_accepts(tmp_path, o
     tracker.finish()
     tracker.finish()  # idempotent
 
-    (folder,) = offline_runs(run_dir)
+    (folder,) = offline_runs(offline)
     got = read_run(folder)
     assert got["run"].project == "rsi_rl_test" and "unit" in got["run"].tags
     assert got["config"]["budget"] == 3 and got["config"]["task"] == {"_target_": "x.Task"}
     steps = [h for h in got["history"] if "experiment/index" in h]
-    assert [h["experiment/index"] for h in steps] == [1, 2, 3]  # stop and test are not experiments
+    # 0-based like the console and the ledger's step; stop and test are not experiments
+    assert [h["experiment/index"] for h in steps] == [0, 1, 2]
     assert steps[1]["experiment/metric"] == 0.8 and steps[1]["experiment/kept"] == 1
     assert "experiment/metric" not in steps[2] and steps[2]["experiment/ok"] == 0
     assert all("experiment/best_metric" in h and "experiment/reward" in h for h in steps)
@@ -181,7 +192,7 @@ def test_wandb_run_marked_failed_when_the_command_raises(tmp_path, offline):
             raise RuntimeError("boom")
         finally:
             tracker.finish()
-    (folder,) = offline_runs(tmp_path)
+    (folder,) = offline_runs(offline)
     assert read_run(folder)["exit_code"] == 1
 
 
@@ -200,10 +211,71 @@ def test_wandb_syncs_tensorboard_logs_for_meta_training(tmp_path, offline):
         writer.add_scalar("rollout/ep_rew_mean", 0.1 * i, i * 64)
     writer.close()
     tracker.finish()
-    (folder,) = offline_runs(tmp_path)
+    (folder,) = offline_runs(offline)
     keys = {k for h in read_run(folder)["history"] for k in h}
-    assert any(k.endswith("rollout/ep_rew_mean") for k in keys), keys
+    # SB3's own names, not prefixed by its run-numbered folder (MaskablePPO_1/rollout/...)
+    assert "rollout/ep_rew_mean" in keys, keys
+    assert not any("MaskablePPO_1" in k for k in keys), keys
     assert WandbTracker(sync_tensorboard=False).tensorboard_log(tmp_path) is None
+
+
+def test_wandb_run_names_are_readable_and_unique_across_sweeps(tmp_path, offline):
+    from datetime import datetime
+
+    config = {"task": {"_target_": "x.TabularTask"}, "agent": "greedy", "seed": 3}
+    t = datetime(2026, 1, 2, 3, 4, 5)
+    ctx = {"choices": {"task": "tabular", "agent": "greedy"}}
+    assert run_name(ctx, config, t) == "tabular-greedy-s3-260102-030405"
+    assert (
+        run_name({**ctx, "multirun": True, "num": 2}, config, t)
+        == "tabular-greedy-s3-j2-260102-030405"
+    )
+    assert run_name({}, {"task": "tabular", "agents": ["a", "b"]}, t) == "tabular-260102-030405"
+    # the same job of two sweeps (another start time) gets another name
+    assert run_name({**ctx, "multirun": True, "num": 2}, config, datetime(2026, 1, 2, 9, 0, 0)) != (
+        run_name({**ctx, "multirun": True, "num": 2}, config, t)
+    )
+    tracker = WandbTracker()
+    tracker.start(tmp_path / "run", config)
+    tracker.finish()
+    (folder,) = offline_runs(offline)
+    got = read_run(folder)
+    assert got["run"].display_name.startswith("TabularTask-greedy-s3-"), got["run"].display_name
+    assert got["config"]["run_dir"] == str(tmp_path / "run")
+
+
+def test_wandb_runs_of_a_project_share_one_folder_that_wandb_sync_finds(
+    tmp_path, monkeypatch, capfd
+):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        tracker = WandbTracker()
+        tracker.start(tmp_path / "runs" / name, {"seed": 0})
+        tracker.finish()
+    folders = offline_runs(tmp_path)  # <project root>/wandb, not <run_dir>/wandb
+    assert len(folders) == 2 and not list((tmp_path / "runs").rglob("offline-run-*"))
+    err = capfd.readouterr().err
+    assert "wandb leet" not in err and "wandb:" not in err  # wandb's own lines are silenced
+    lines = [ln for ln in err.splitlines() if "W&B run" in ln]
+    assert lines == [f"rsi-rl: offline W&B run: wandb sync wandb/{f.name}" for f in folders]
+    exe = Path(sys.executable).parent / "wandb"
+    p = subprocess.run(
+        [str(exe), "sync", "--dry-run"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    found = p.stdout + p.stderr  # `wandb sync` with no path: every unsynced run in ./wandb
+    assert "Would sync 2 run" in found and all(f.name.split("-")[-1] in found for f in folders), (
+        found
+    )
+    # a user-set WANDB_DIR wins
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "elsewhere"))
+    tracker = WandbTracker()
+    tracker.start(tmp_path / "runs" / "c", {})
+    tracker.finish()
+    assert len(offline_runs(tmp_path / "elsewhere")) == 1 and len(offline_runs(tmp_path)) == 2
 
 
 def test_wandb_mode_rules(monkeypatch):
@@ -240,20 +312,56 @@ def test_tensorboard_tracker_writes_event_files(tmp_path):
     assert tracker.tensorboard_log(tmp_path) == str(tmp_path / "tb")
 
 
-def test_progress_bar_is_silent_when_not_a_terminal(capsys):
-    with progress_bar(5, "bench") as bar:  # pytest captures stderr: not a TTY
+def test_progress_bar_without_a_terminal_writes_periodic_lines_with_eta(capsys, monkeypatch):
+    monkeypatch.delenv("RSI_RL_PROGRESS_SECONDS", raising=False)
+    with progress_bar(5, "bench", "campaign") as bar:  # pytest captures stderr: not a TTY
+        assert isinstance(bar, LogProgress) and bar.interval == 30.0
         bar.update(5)
+    (line,) = capsys.readouterr().err.splitlines()  # the final line
+    assert line.startswith("rsi-rl: bench 5/5 campaigns (100%)") and "elapsed" in line
+    with progress_bar(3, "off", enabled=False) as bar:
+        bar.update(3)
     assert capsys.readouterr().err == ""
-    with progress_bar(3, "forced", enabled=True) as bar:
+    with progress_bar(3, "forced", enabled=True) as bar:  # tqdm even without a terminal
         bar.update(3)
     assert "forced" in capsys.readouterr().err
+
+
+def test_log_progress_lines_every_interval_with_rate_and_eta():
+    import io
+
+    now = [100.0]
+    out = io.StringIO()
+    bar = LogProgress(40, "bench", "campaign", interval=30, stream=out, clock=lambda: now[0])
+    now[0] += 10
+    bar.update(2)  # 10 s: no line yet
+    assert out.getvalue() == ""
+    now[0] += 30
+    bar.set_postfix(agent="greedy")
+    bar.update(8)  # 40 s, 10 done: 0.25/s, 30 left -> 2m00s
+    assert out.getvalue().splitlines() == [
+        "rsi-rl: bench 10/40 campaigns (25%), 0.25 campaigns/s, elapsed 40s, ETA 2m00s, agent=greedy"
+    ]
+    now[0] += 5
+    bar.update(1)  # 5 s after the last line: none
+    assert len(out.getvalue().splitlines()) == 2 - 1
+    now[0] += 75
+    bar.close()
+    bar.close()  # once
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("rsi-rl: bench 11/40 campaigns (28%)")
+    resumed = LogProgress(100, "train", "step", initial=50, stream=out, clock=lambda: now[0])
+    now[0] += 10
+    resumed.update(10)  # rate counts only the new steps: 1/s, 40 left
+    assert resumed.line().endswith("60/100 steps (60%), 1 steps/s, elapsed 10s, ETA 40s")
 
 
 # --------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_search_sweep_with_logger_wandb_makes_one_grouped_run_per_job(tmp_path):
     env = {**os.environ, "WANDB_MODE": "offline"}
-    env.pop("WANDB_API_KEY", None)
+    for key in ("WANDB_API_KEY", "WANDB_DIR"):  # runs go to <project root>/wandb
+        env.pop(key, None)
     p = subprocess.run(
         [sys.executable, "-m", "rsi_rl.cli", "search", "-m", "task=tabular", "agent=random,greedy",
          "budget=3", "logger=wandb", "quiet=true"],
@@ -262,20 +370,24 @@ def test_search_sweep_with_logger_wandb_makes_one_grouped_run_per_job(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     jobs = sorted(tmp_path.glob("runs/multirun/search/*/*/*_seed0"))
     assert [j.name for j in jobs] == ["0_random_seed0", "1_greedy_seed0"]
+    assert (
+        "wandb leet" not in p.stderr and p.stderr.count("offline W&B run: wandb sync wandb/") == 2
+    )
+    runs = {Path(read_run(f)["config"]["run_dir"]).name: f for f in offline_runs(tmp_path)}
+    assert sorted(runs) == [j.name for j in jobs]  # one W&B folder for the project
     groups = set()
-    for job in jobs:
-        (folder,) = offline_runs(job)
-        got = read_run(folder)
+    for num, job in enumerate(jobs):
+        got = read_run(runs[job.name])
         groups.add(got["run"].run_group)
-        assert got["run"].job_type == "search" and got["run"].display_name == job.name
-        assert (
-            got["config"]["budget"] == 3 and got["config"]["hydra"]["choices"]["agent"] in job.name
-        )
+        agent = got["config"]["hydra"]["choices"]["agent"]
+        assert got["run"].job_type == "search" and agent in job.name
+        assert got["run"].display_name.startswith(f"tabular-{agent}-s0-j{num}-")
+        assert got["config"]["budget"] == 3
         assert len(got["tables"]["experiments"]["data"]) == 4  # baseline + 3 edits
         assert any(t == "candidate" for _, t in got["artifacts"])
         assert got["summary"]["best_metric"] >= got["summary"]["start_metric"]
         assert got["exit_code"] == 0
-        dry = wandb_sync_dry_run(folder)
+        dry = wandb_sync_dry_run(runs[job.name])
         assert dry.returncode == 0, dry.stderr
     (group,) = groups
     assert group.startswith("search_") and group.endswith(jobs[0].parent.name)
