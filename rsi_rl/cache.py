@@ -13,6 +13,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from rsi_rl.errors import ConfigError
+
 CacheKey = tuple[str, str, int, str, float, int]
 
 
@@ -33,12 +35,36 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, result TEXT)"
-            )
+            self._db = self._open(self.path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        """Open (or create) the cache file; a path that cannot be used fails in one line.
+
+        Raises:
+            ConfigError: the folder cannot be made, the file cannot be written, or it is
+                not an SQLite database.
+        """
+        db: sqlite3.Connection | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, timeout=60.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, result TEXT)")
+        except (OSError, sqlite3.Error) as exc:
+            if db is not None:
+                db.close()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            parent = path.parent
+            while not parent.exists() and parent != parent.parent:
+                parent = parent.parent
+            if not parent.is_dir():
+                reason = f"{parent} is not a folder"
+            raise ConfigError(
+                f"cache={path}: cannot use it as the result cache ({reason}); pick a writable "
+                "file path (e.g. cache=runs/cache.sqlite) or drop cache="
+            ) from None
+        return db
 
     def get(self, key: CacheKey) -> dict[str, Any] | None:
         hit = self._mem.get(key)

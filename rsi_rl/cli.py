@@ -19,7 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import ConfigError, RsiRlError, user_message
+from rsi_rl.config_checks import (
+    check_env_settings,
+    check_instance,
+    check_instances,
+    check_seed,
+)
+from rsi_rl.errors import ConfigError, RsiRlError, RunDirError, user_message
 
 log = logging.getLogger("rsi_rl")
 
@@ -268,12 +274,16 @@ def search_job(cfg: Any) -> dict[str, Any]:
             f"budget must be a positive integer number of experiments, got {cfg.budget!r}"
         )
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    seed = check_seed(cfg.seed)
+    env_settings = check_env_settings(cfg.env)
     task = make_task(cfg.task)
-    instance = cfg.instance if cfg.instance is not None else task.heldout_seeds[0]
+    instance = check_instance(cfg.instance, task)
+    if instance is None:
+        instance = task.heldout_seeds[0]
     sandbox_cfg: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
     sandbox = {str(k): v for k, v in sandbox_cfg.items() if v is not None}
     try:
-        agent = instantiate(cfg.agent, seed=cfg.seed)
+        agent = instantiate(cfg.agent, seed=seed)
     except Exception as exc:
         raise ConfigError(f"agent config failed: {user_message(exc)}") from exc
     if not isinstance(agent, Agent):
@@ -284,9 +294,9 @@ def search_job(cfg: Any) -> dict[str, Any]:
         budget=cfg.budget,
         budget_seconds=cfg.budget_seconds,
         instances=[int(instance)],
-        keep_threshold=cfg.env.keep_threshold,
-        cost_per_second=cfg.env.cost_per_second,
-        invalid_penalty=cfg.env.invalid_penalty,
+        keep_threshold=env_settings.get("keep_threshold", 1.0),
+        cost_per_second=env_settings.get("cost_per_second", 0.0),
+        invalid_penalty=env_settings.get("invalid_penalty", 0.0),
         sandbox=sandbox,
         run_dir=run_dir,
         cache_path=cfg.get("cache"),
@@ -324,7 +334,7 @@ def search_job(cfg: Any) -> dict[str, Any]:
         summary = run_campaign(
             env,
             agent,
-            seed=cfg.seed,
+            seed=seed,
             instance=int(instance),
             test=cfg.test,
             on_experiment=progress,
@@ -398,14 +408,15 @@ def check_task_job(cfg: Any) -> Any:
     limits: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
     sandbox = {k: v for k, v in limits.items() if v is not None}
     config: Any = OmegaConf.to_container(cfg.config, resolve=True) if cfg.config else None
-    seeds = [int(s) for s in (cfg.seeds if not isinstance(cfg.seeds, int) else [cfg.seeds])]
+    raw = [cfg.seeds] if isinstance(cfg.seeds, (int, str)) else list(cfg.seeds)
+    seeds = [check_seed(s, "seeds") for s in raw]
 
     def live(item: Any) -> None:
         print(f"  {item.verdict.upper():<5} {item.name:<12} {item.detail}", flush=True)
 
     report = check_task(
         cfg.task,
-        instance=cfg.instance,
+        instance=check_instance(cfg.instance),
         seeds=seeds,
         run_edits=cfg.run_edits,
         config=config,
@@ -423,6 +434,8 @@ def train_job(cfg: Any) -> Any:
     """``rsi-rl train``: meta-train an SB3 agent (see :mod:`rsi_rl.train`)."""
     from rsi_rl.train import train_job as job
 
+    check_seed(cfg.seed)
+    check_env_settings(cfg.env)
     return job(cfg)
 
 
@@ -430,6 +443,12 @@ def bench_job(cfg: Any) -> Any:
     """``rsi-rl bench``: agents side by side on held-out instances (see :mod:`rsi_rl.bench`)."""
     from rsi_rl.bench import bench_job as job
 
+    check_env_settings(cfg.env)
+    check_instances(cfg.instances)
+    if not isinstance(cfg.seeds, int) or isinstance(cfg.seeds, bool) or cfg.seeds < 1:
+        raise ConfigError(
+            f"seeds={cfg.seeds!r}: the number of campaigns per agent, an integer >= 1"
+        )
     return job(cfg)
 
 
@@ -509,6 +528,49 @@ def _resume_overrides(args: list[str]) -> list[str]:
     return [*merged, *rest, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
 
 
+def _override_value(args: list[str], key: str) -> str | None:
+    """The value of the last ``key=value`` override among ``args`` (quotes removed)."""
+    values = [a.split("=", 1)[1] for a in _hydra_args(args) if a.startswith(f"{key}=")]
+    if not values:
+        return None
+    value = values[-1].strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return value
+
+
+def check_run_dir(args: list[str]) -> None:
+    """Fail in one line, before Hydra writes its logs there, if the run directory of a
+    ``hydra.run.dir=`` (or ``resume=``) override cannot be written or another run writes it.
+    """
+    from rsi_rl.ledger import check_not_in_use
+
+    value = _override_value(args, "hydra.run.dir")
+    if not value or "${" in value:
+        return
+    run_dir = Path(value).expanduser().absolute()
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunDirError(
+            f"hydra.run.dir={value}: {existing} is not a directory; pick another hydra.run.dir=..."
+        )
+    try:
+        import tempfile
+
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        where = "" if existing == run_dir else f" ({existing}, where it would be made)"
+        raise RunDirError(
+            f"run directory {run_dir} is not writable{where}: {exc.strerror or exc}; make it "
+            "writable or pick another directory (hydra.run.dir=...)"
+        ) from None
+    if run_dir.is_dir():
+        check_not_in_use(run_dir)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``rsi-rl`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -527,6 +589,10 @@ def main(argv: list[str] | None = None) -> None:
         rest = _preflight(rest)
         if not any(a in ("-m", "--multirun") for a in rest):
             _compose_check(config_name, rest)
+            try:
+                check_run_dir(rest)
+            except RsiRlError as exc:
+                _fail(str(exc))
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
     _run_hydra(config_name, fn, rest)
 

@@ -16,6 +16,11 @@ class ConfigError(RsiRlError, ValueError):
     """A configuration value or override is invalid (names the key to fix)."""
 
 
+class RunDirError(ConfigError):
+    """A run directory cannot be used: another run writes it, its ledger is damaged, or it
+    cannot be written (read-only, disk full)."""
+
+
 class UnknownTaskError(ConfigError):
     """A task name does not resolve to a built-in, plugin or ``_target_`` task."""
 

@@ -23,8 +23,16 @@ from rsi_rl.errors import EditError, PatchError
 from rsi_rl.patching import apply_unified_diff, read_patch_file, task_patch_files
 from rsi_rl.runner import Runner
 from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.seeds import evaluation_seed
 from rsi_rl.task import InnerTask
 from rsi_rl.vocab import META_KINDS, VOCABULARY
+
+
+def _not_text(spec: str) -> str:
+    return (
+        f"edit={spec}: not a UTF-8 text file (binary?); give a kind, a .diff/.patch, or a "
+        "replacement program file in text"
+    )
 
 
 def resolve_edit(task: InnerTask, cand: Candidate, edit: str) -> tuple[Candidate, str, str]:
@@ -42,14 +50,20 @@ def resolve_edit(task: InnerTask, cand: Candidate, edit: str) -> tuple[Candidate
     named = [p for p in patch_files if spec in (p.kind, p.path.stem if p.path else None)]
     path = Path(spec).expanduser()
     if named or path.suffix in (".diff", ".patch"):
-        pf = named[0] if named else read_patch_file(path)
+        try:
+            pf = named[0] if named else read_patch_file(path)
+        except UnicodeDecodeError:
+            raise EditError(_not_text(spec)) from None
         source = apply_unified_diff(cand.source, pf.text)
         child = Candidate(dict(cand.config), source, cand.toggles, cand.hash, pf.kind)
         return child, pf.kind, f"{pf.description} ({pf.path.name if pf.path else spec})"
     if path.is_file():
         target = path.name if path.name in cand.source else task.entry
         source = dict(cand.source)
-        source[target] = path.read_text()
+        try:
+            source[target] = path.read_text()
+        except UnicodeDecodeError:
+            raise EditError(_not_text(spec)) from None
         child = Candidate(dict(cand.config), source, cand.toggles, cand.hash, "replace")
         return child, "replace", f"replace {target} with {path}"
     kinds = sorted({k for k in task.supported_kinds() if k not in META_KINDS})
@@ -69,13 +83,20 @@ def try_edit(
     limits: SandboxLimits | None = None,
     baseline: bool = True,
 ) -> dict[str, Any]:
-    """Run the start candidate and its child under ``edit``; the child's record as a dict."""
+    """Run the start candidate and its child under ``edit``; the child's record as a dict.
+
+    ``seed`` is the campaign seed of ``rsi-rl search``: both programs train on its
+    evaluation seed (:func:`~rsi_rl.seeds.evaluation_seed`), so the baseline here equals a
+    search campaign's baseline with the same ``seed`` and instance. The record's ``seed``
+    is that evaluation seed; ``campaign_seed`` is ``seed``.
+    """
     inst = task.make_instance(int(instance if instance is not None else task.heldout_seeds[0]))
     start = start_candidate(task, {**inst.start_config, **(config or {})})
     child, kind, description = resolve_edit(task, start, edit)
+    eval_seed = evaluation_seed(seed)
     with Runner(task, limits or SandboxLimits(timeout=task.default_timeout)) as runner:
-        base = runner.run(inst, start, seed) if baseline else None
-        result = runner.run(inst, child, seed)
+        base = runner.run(inst, start, eval_seed) if baseline else None
+        result = runner.run(inst, child, eval_seed)
         budget = runner.limits.timeout
     metric = result.metrics.get(task.metric) if result.status == "ok" else None
     base_metric = (
@@ -91,7 +112,8 @@ def try_edit(
         "description": description,
         "config": child.config,
         "diff": child.diff(start),
-        "seed": int(seed),
+        "seed": eval_seed,
+        "campaign_seed": int(seed),
         "split": "val",
         "budget_seconds": budget,
         "metric_name": task.metric,
@@ -110,12 +132,15 @@ def try_job(cfg: Any) -> dict[str, Any]:
     """Hydra job of ``rsi-rl try``: prints the experiment record as JSON on stdout."""
     from omegaconf import OmegaConf
 
+    from rsi_rl.config_checks import check_instance, check_seed
     from rsi_rl.errors import ConfigError
     from rsi_rl.registry import make_task
 
     if not cfg.get("edit"):
         raise ConfigError("rsi-rl try needs edit=<kind>|path/to.diff|path/to/train.py")
+    seed = check_seed(cfg.seed)
     task = make_task(cfg.task)
+    instance = check_instance(cfg.instance, task)
     sandbox: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
     fields = {str(k): v for k, v in sandbox.items() if v is not None}
     fields.setdefault("timeout", task.default_timeout)
@@ -128,9 +153,9 @@ def try_job(cfg: Any) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if cfg.get("config"):
         config = OmegaConf.to_container(cfg.config, resolve=True)  # type: ignore[assignment]
-    seed, baseline = int(cfg.seed), bool(cfg.baseline)
+    baseline = bool(cfg.baseline)
     try:
-        record = try_edit(task, str(cfg.edit), cfg.instance, seed, config, limits, baseline)
+        record = try_edit(task, str(cfg.edit), instance, seed, config, limits, baseline)
     except PatchError as exc:
         raise PatchError(f"edit={cfg.edit}: {exc}") from None
     print(json.dumps(record, indent=2, default=str))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from rsi_rl.ledger import read_ledger
+from rsi_rl.cli import main
+from rsi_rl.ledger import Ledger, read_ledger
 
 
 def rsi_rl(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -60,7 +64,7 @@ def test_search_writes_a_complete_run_directory(tmp_path):
         (["budget=-3"], "budget must be a positive integer"),
         (["budget=[1"], "malformed override"),
         (["nokey=3"], "unknown config key 'nokey'"),
-        (["sandbox.timeout=-1"], "timeout must be positive"),
+        (["sandbox.timeout=-1"], "timeout must be"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, args, expected):
@@ -130,3 +134,119 @@ def test_search_config_wires_the_example_proposer(tmp_path):
         assert info["experiment"]["diff"] or info["experiment"]["description"]
     finally:
         env.close()
+
+
+def _one_line_error(capsys, argv: list[str]) -> str:
+    """Run ``rsi-rl argv`` in this process; it must exit 2 with one ``rsi-rl: error:`` line."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rsi-rl: error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["search", "seed=-1"], "seed=-1: the seed must be a non-negative integer"),
+        (["search", "seed=abc"], "seed='abc': the seed must be a non-negative integer"),
+        (["search", "instance=abc"], "instance='abc': an instance is a non-negative integer"),
+        (["search", "instance=-7"], "held-out instances are 10000..10099"),
+        (["try", "edit=grad_clip", "instance=abc"], "instance='abc': an instance is a non-neg"),
+        (["try", "edit=grad_clip", "seed=-1"], "seed=-1: the seed must be a non-negative"),
+        (["check-task", "instance=-7"], "instance=-7: an instance is a non-negative integer"),
+        (["search", "env.keep_threshold=abc"], "env.keep_threshold='abc': must be a number >= 0"),
+        (["search", "env.cost_per_second=-1"], "env.cost_per_second=-1: must be a finite number"),
+        (["bench", "env.invalid_penalty=abc"], "env.invalid_penalty='abc': must be a number"),
+        (["bench", "instances=abc"], "instances='abc': give null, a count n"),
+        (["train", "env.keep_threshold=abc"], "env.keep_threshold='abc': must be a number"),
+        (["train", "seed=abc"], "seed='abc': the seed must be a non-negative integer"),
+    ],
+)
+def test_bad_values_are_one_line_naming_the_key(tmp_path, capsys, monkeypatch, argv, expected):
+    monkeypatch.chdir(tmp_path)
+    command, *rest = argv
+    assert expected in _one_line_error(capsys, [command, "task=tabular", *rest])
+
+
+def test_an_unusable_cache_path_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("")
+    line = _one_line_error(capsys, ["search", "task=tabular", f"cache={tmp_path}/file/c.sqlite"])
+    assert f"cache={tmp_path}/file/c.sqlite: cannot use it as the result cache" in line
+    assert "is not a folder" in line
+
+
+def test_a_run_directory_in_use_is_one_line_naming_the_writer(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    holder = Ledger(run, task="tabular", metric="val_acc")  # a search that is running
+    try:
+        line = _one_line_error(capsys, ["search", "task=tabular", f"hydra.run.dir={run}"])
+    finally:
+        holder.close()
+    assert f"run directory {run} is in use by another rsi-rl run (pid {os.getpid()}, " in line
+    assert "pick another directory (hydra.run.dir=...)" in line
+    assert not (run / ".hydra").exists()  # failed before Hydra wrote anything there
+
+
+def test_two_searches_on_one_run_directory(tmp_path):
+    """The second exits 2 naming the first; the first's ledger is whole (one campaign)."""
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "rsi_rl.cli", "search", "task=tabular", "budget=400"]
+    first = subprocess.Popen(
+        [*args, "quiet=true", f"hydra.run.dir={run}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(600):  # until the first has recorded a proposal (at most 2 minutes)
+            tsv = run / "results.tsv"
+            if first.poll() is not None or (tsv.exists() and len(tsv.read_text().splitlines()) > 2):
+                break
+            time.sleep(0.2)
+        assert first.poll() is None, first.stderr.read() if first.stderr else ""
+        second = rsi_rl("search", "task=tabular", "budget=2", f"hydra.run.dir={run}", cwd=tmp_path)
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=120)
+    assert second.returncode == 2
+    err = second.stderr.strip().splitlines()
+    assert err == [
+        f"rsi-rl: error: run directory {run} is in use by another rsi-rl run "
+        f"(pid {first.pid}, since {err[0].split('since ')[1].split(')')[0]}); wait for it to "
+        "finish or pick another directory (hydra.run.dir=...)"
+    ]
+    rows = read_ledger(run)
+    assert {r["campaign"] for r in rows} == {1}
+    assert [r["step"] for r in rows] == list(range(len(rows)))
+    assert [r["kind"] for r in rows].count("baseline") == 1
+    assert len((run / "results.tsv").read_text().splitlines()) == len(rows) + 1
+
+
+def test_a_read_only_run_directory_fails_before_hydra(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount --bind -o ro {run} {run} && ! touch {run}/x"],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip("needs unshare -m and mount (root) to make a read-only directory")
+    script = f'mount --bind -o ro {run} {run} && exec "$@"'
+    p = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", sys.executable, "-m", "rsi_rl.cli"]
+        + ["search", "task=tabular", f"hydra.run.dir={run}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        f"rsi-rl: error: run directory {run} is not writable: Read-only file system; make it "
+        "writable or pick another directory (hydra.run.dir=...)"
+    ]

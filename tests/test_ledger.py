@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from rsi_rl.ledger import Ledger, read_ledger
+import errno
+import logging
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rsi_rl.errors import ConfigError
+from rsi_rl.ledger import Ledger, read_ledger, write_failure
 
 
 def _rec(i: int, **kw):
@@ -55,3 +67,150 @@ def test_rows_are_committed_before_close(tmp_path):
     # another reader sees the row while the writer is still open: nothing waits for close()
     assert len(read_ledger(tmp_path)) == 1
     led.close()
+
+
+# ---------------------------------------------------------------------------- one writer
+def test_a_second_writer_fails_naming_the_first(tmp_path):
+    first = Ledger(tmp_path, task="t")
+    first.append(_rec(0))
+    with pytest.raises(
+        ConfigError, match=rf"in use by another rsi-rl run \(pid {os.getpid()}, since"
+    ):
+        Ledger(tmp_path, task="t")
+    assert len(read_ledger(tmp_path)) == 1  # readers take no lock
+    first.close()
+    again = Ledger(tmp_path, task="t")  # closing released the lock
+    assert len(again.rows()) == 1
+    again.close()
+
+
+def test_campaign_numbers_are_reserved_once(tmp_path):
+    led = Ledger(tmp_path, task="t")
+    assert [led.next_campaign(), led.next_campaign()] == [1, 2]  # no row yet: still distinct
+    led.close()
+    led = Ledger(tmp_path, task="t")
+    assert led.next_campaign() == 3
+    led.close()
+
+
+# ---------------------------------------------------------------------------- damage
+def _truncated(path: Path) -> None:
+    led = Ledger(path, task="t")
+    for i in range(200):
+        led.append(_rec(i, diff="x" * 2000))
+    led.close()
+    db = path / "ledger.sqlite"
+    db.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
+
+
+def _not_a_ledger(path: Path) -> None:
+    db = sqlite3.connect(path / "ledger.sqlite")
+    db.execute("CREATE TABLE other (x INTEGER)")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda p: (p / "ledger.sqlite").write_bytes(b""), "is empty (0 bytes)"),
+        (_truncated, "is damaged"),
+        (
+            lambda p: (p / "ledger.sqlite").write_bytes(random.Random(0).randbytes(8192)),
+            "is not a SQLite database",
+        ),
+        (_not_a_ledger, "has no experiments table"),
+    ],
+    ids=["empty", "truncated", "random_bytes", "other_database"],
+)
+def test_a_damaged_ledger_is_reported_never_repaired(tmp_path, damage, expected):
+    damage(tmp_path)
+    before = (tmp_path / "ledger.sqlite").read_bytes()
+    for open_it in (lambda: Ledger(tmp_path, task="t"), lambda: read_ledger(tmp_path)):
+        with pytest.raises(ConfigError) as exc:
+            open_it()
+        msg = str(exc.value)
+        assert f"run directory {tmp_path}: ledger.sqlite {expected}" in msg
+        assert "start a new run directory" in msg and "\n" not in msg
+    assert (tmp_path / "ledger.sqlite").read_bytes() == before
+    Ledger(tmp_path / "other", task="t").close()  # the lock was released on failure
+    assert not list(tmp_path.glob(".ledger.sqlite*"))
+
+
+def test_a_hand_edited_results_tsv_is_rewritten_from_the_ledger(tmp_path, caplog):
+    led = Ledger(tmp_path, task="t", metric="val_acc")
+    for i in range(3):
+        led.append(_rec(i))
+    led.close()
+    tsv = tmp_path / "results.tsv"
+    good = tsv.read_text()
+    lines = good.splitlines(keepends=True)
+    tsv.write_text(lines[0] + lines[1] + lines[2].replace("keep", "discard"))
+    with caplog.at_level(logging.WARNING, logger="rsi_rl"):
+        Ledger(tmp_path, task="t", metric="val_acc").close()
+    assert tsv.read_text() == good
+    assert [r.getMessage() for r in caplog.records] == [
+        "results.tsv did not match ledger.sqlite (2 rows vs 3); rewritten from the ledger"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rsi_rl"):
+        Ledger(tmp_path, task="t", metric="val_acc").close()  # in step: nothing to say
+    assert not caplog.records and tsv.read_text() == good
+
+
+# ---------------------------------------------------------------------------- failed writes
+def test_a_full_disk_is_one_line_and_keeps_the_ledger(tmp_path):
+    led = Ledger(tmp_path, task="t")
+    led.append(_rec(0))
+    tsv = tmp_path / "results.tsv"
+    tsv.unlink()
+    tsv.symlink_to("/dev/full")  # every write there fails with ENOSPC
+    with pytest.raises(ConfigError) as exc:
+        led.append(_rec(1))
+    assert str(exc.value) == (
+        f"cannot write the ledger in {tmp_path}: disk is full; free space and resume with "
+        f"resume={tmp_path} — every finished experiment is kept"
+    )
+    led.close()
+    assert [r["step"] for r in read_ledger(tmp_path)] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (sqlite3.OperationalError("database or disk is full"), ": disk is full; free space"),
+        (
+            sqlite3.OperationalError("attempt to write a readonly database"),
+            ": it is read-only (attempt to write a readonly database); make it writable",
+        ),
+        (OSError(errno.EROFS, "Read-only file system"), ": it is read-only"),
+    ],
+)
+def test_write_failures_name_the_cause_and_resume(tmp_path, error, expected):
+    msg = str(write_failure(tmp_path, error))
+    assert msg.startswith(f"cannot write the ledger in {tmp_path}{expected}")
+    assert msg.endswith(f"resume with resume={tmp_path} — every finished experiment is kept")
+
+
+def _read_only_mount(path: Path) -> list[str]:
+    """A command prefix that runs its command with ``path`` mounted read-only."""
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount --bind -o ro {path} {path} && ! touch {path}/x"],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip("needs unshare -m and mount (root) to make a read-only directory")
+    return ["unshare", "-m", "sh", "-c", f'mount --bind -o ro {path} {path} && exec "$@"', "sh"]
+
+
+def test_a_read_only_run_directory_is_one_line(tmp_path):
+    Ledger(tmp_path, task="t").close()
+    code = "from rsi_rl.ledger import Ledger; Ledger(__import__('sys').argv[1], task='t')"
+    p = subprocess.run(
+        [*_read_only_mount(tmp_path), sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode != 0
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("rsi_rl.errors.RunDirError: run directory ") and "not writable" in last

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rsi_rl.cache import ResultCache
+from rsi_rl.cli import main
 from rsi_rl.ledger import read_ledger
 
 
@@ -110,3 +111,44 @@ def test_kill_at_random_points_then_resume(tmp_path):
     assert (run_dir / "summary.json").exists(), "the campaign never finished"
     assert kills >= 1
     assert _val_rows(run_dir) == _val_rows(ref_dir)
+
+
+def _run_dir_of(tmp_path: Path, *overrides: str) -> Path:
+    """A search run directory as Hydra leaves it, without running the search."""
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text(
+        "".join(f"- {o}\n" for o in ("task=tabular", "budget=2", "quiet=true", *overrides))
+    )
+    return run
+
+
+def test_resume_from_an_empty_ledger_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = _run_dir_of(tmp_path)
+    (run / "ledger.sqlite").write_bytes(b"")
+    with pytest.raises(SystemExit) as exc:
+        main(["search", f"resume={run}"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"rsi-rl: error: run directory {run}: ledger.sqlite is empty (0 bytes), so nothing can "
+        "be resumed from it; start a new run directory (drop resume=/hydra.run.dir=) or "
+        "restore the file from a copy"
+    ]
+    assert (run / "ledger.sqlite").read_bytes() == b""  # never repaired nor overwritten
+    assert not (run / "results.tsv").exists()
+
+
+def test_resume_rewrites_a_damaged_results_tsv(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    main(["search", "task=tabular", "budget=2", "quiet=true", "test=false", f"hydra.run.dir={run}"])
+    tsv = run / "results.tsv"
+    good = tsv.read_text()
+    tsv.write_text("".join(good.splitlines(keepends=True)[:-1]))  # a row lost by hand
+    main(["search", f"resume={run}"])
+    assert tsv.read_text() == good
+    assert (
+        "results.tsv did not match ledger.sqlite (2 rows vs 3); rewritten from the ledger"
+        in (run / "search.log").read_text()
+    )

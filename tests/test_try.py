@@ -114,3 +114,35 @@ def test_cli_try_bad_diff_fails_with_the_hunk(tmp_path, capsys, monkeypatch):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "rsi-rl: error:" in err and "nothing like this" in err and "Traceback" not in err
+
+
+def test_cli_try_binary_edit_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "some.bin").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "some.diff").write_bytes(b"\xff\xfe" + bytes(range(256)))
+    for name in ("some.bin", "some.diff"):
+        with pytest.raises(SystemExit) as exc:
+            main(["try", "task=tabular", f"edit={name}"])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [
+            f"rsi-rl: error: edit={name}: not a UTF-8 text file (binary?); give a kind, a "
+            ".diff/.patch, or a replacement program file in text"
+        ]
+
+
+def test_try_trains_on_the_evaluation_seed_of_search(tabular):
+    """The same seed= gives the same baseline in ``rsi-rl try`` and in a search campaign."""
+    from rsi_rl.env import ResearchEnv
+    from rsi_rl.seeds import evaluation_seed
+
+    env = ResearchEnv(task=tabular, budget=1, instances=[10_000])
+    try:
+        env.reset(seed=3, options={"instance": 10_000})
+        search_baseline = env.log[0]
+    finally:
+        env.close()
+    rec = try_edit(tabular, "grad_clip", instance=10_000, seed=3)
+    assert rec["seed"] == search_baseline["seed"] == evaluation_seed(3)
+    assert rec["campaign_seed"] == 3
+    assert rec["baseline_metric"] == search_baseline["metric"]
