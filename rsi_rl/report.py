@@ -8,7 +8,10 @@ when present) it draws:
 - the lineage of candidates, kept and reverted edits marked (``lineage.png`` and a tree);
 - a table of edit kinds: tries, kept, success rate, mean effect on the metric;
 - the diff from the start candidate to the best one (config changes and code);
-- for bench run directories (``bench.json``), the per-agent comparison and its plots.
+- for bench run directories (``bench.json``), the per-agent comparison, each pair of
+  agents' paired test once, and the regret curves (bands clipped to [0, 1]);
+- for the folder of a Hydra multirun (``rsi-rl search -m ...``: job folders ``0_...``,
+  ``1_...``), one page comparing the jobs, linking each job's own report.
 
 Everything lands in ``<RUN_DIR>/report/`` (``index.html`` with the PNGs embedded, and the
 PNGs beside it). Example::
@@ -22,6 +25,7 @@ import base64
 import html
 import json
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,22 +55,33 @@ class RunData:
         return str((self.summary or {}).get("metric") or self.meta.get("metric") or "metric")
 
     @property
-    def maximize(self) -> bool:
-        direction = (self.summary or {}).get("direction")
-        if direction is None and self.meta.get("task"):
+    def direction(self) -> str:
+        """``maximize`` or ``minimize``: what the run recorded, else the task's, else a guess.
+
+        In order: the ledger's meta ``direction``, ``summary.json``'s ``direction``,
+        ``bench.json``'s ``setup.direction``, the registered task's ``direction``, and
+        last a guess from the metric's name (``loss``, ``err``, ``bpb``, ``ppl``: minimize).
+        """
+        setup = self.bench.get("setup") if isinstance(self.bench, dict) else None
+        for source in (self.meta, self.summary, setup):
+            direction = (source or {}).get("direction") if isinstance(source, dict) else None
+            if direction in ("maximize", "minimize"):
+                return str(direction)
+        if self.meta.get("task"):
             try:
                 from rsi_rl.registry import make_task
 
                 direction = make_task(str(self.meta["task"])).direction
+                if direction in ("maximize", "minimize"):
+                    return str(direction)
             except Exception:  # noqa: BLE001 - a plugin task may be gone; guess from the name
-                direction = None
-        if direction is None:
-            direction = (
-                "minimize"
-                if any(s in self.metric for s in ("loss", "err", "bpb", "ppl"))
-                else "maximize"
-            )
-        return direction == "maximize"
+                pass
+        guess = any(s in self.metric for s in ("loss", "err", "bpb", "ppl"))
+        return "minimize" if guess else "maximize"
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
 
     def campaigns(self) -> list[int]:
         return sorted({int(r["campaign"]) for r in self.rows if r.get("campaign") is not None})
@@ -418,14 +433,15 @@ def plot_kinds(table: list[dict[str, Any]], metric: str, path: Path) -> Path | N
 # --------------------------------------------------------------------------- HTML
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#fafafa;color:#222}
-main{max-width:1180px;margin:0 auto;padding:18px 26px 60px}
+main{max-width:1180px;margin:0 auto;padding:18px 26px 60px;box-sizing:border-box}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.15em;margin:1.6em 0 .5em;border-bottom:1px solid #ddd;padding-bottom:4px}
-.sub{color:#666;font-size:.9em}.cards{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
+.sub{color:#666;font-size:.9em;overflow-wrap:anywhere}.cards{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
 .card{background:#fff;border:1px solid #e0e0e0;border-radius:8px;padding:10px 16px;min-width:120px}
 .card .v{font-size:1.45em;font-weight:600}.card .k{color:#666;font-size:.8em;text-transform:uppercase;letter-spacing:.04em}
 .up{color:#2e7d32}.down{color:#c62828}.warn{background:#fff3e0;border:1px solid #ffb74d;padding:6px 10px;border-radius:6px}
 img{max-width:100%;background:#fff;border:1px solid #e0e0e0;border-radius:6px}
-table{border-collapse:collapse;background:#fff;font-size:.88em}th,td{border:1px solid #e0e0e0;padding:4px 9px;text-align:left}
+.tw{max-width:100%;overflow-x:auto;margin:6px 0}
+table{border-collapse:collapse;background:#fff;font-size:.88em}td{overflow-wrap:anywhere;max-width:32em}th,td{border:1px solid #e0e0e0;padding:4px 9px;text-align:left}
 th{background:#f0f0f0}td.n{text-align:right;font-variant-numeric:tabular-nums}
 pre{background:#1e1e1e;color:#ddd;padding:10px 14px;border-radius:6px;overflow:auto;font-size:.82em;max-height:520px}
 pre .a{color:#8fd18f}pre .d{color:#f08c8c}pre .h{color:#8fb8f0}
@@ -476,7 +492,8 @@ def _table(rows: list[dict[str, Any]], columns: list[str], numeric: Iterable[str
             else:
                 cells.append(f"<td>{_e('' if v is None else v)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    # the wrapper scrolls sideways: a wide table never widens the page
+    return f'<div class="tw"><table><tr>{head}</tr>{"".join(body)}</table></div>'
 
 
 def _diff_html(text: str) -> str:
@@ -530,45 +547,207 @@ def _tree_html(data: RunData, campaign: int, max_nodes: int = 500) -> str:
     return f'<ul class="tree">{tree}</ul>{more}'
 
 
+def _flat_row(name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """One table row of a bench entry: ``[low, high]`` pairs and nested dicts spread out."""
+    row: dict[str, Any] = {"name": name}
+    for key, value in entry.items():
+        if isinstance(value, list | tuple) and len(value) == 2:
+            row[key] = f"[{_fmt(value[0], 3)}, {_fmt(value[1], 3)}]"
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(v, dict | list):
+                    row[f"{key}_{k}"] = v
+        elif not isinstance(value, list):
+            row[key] = value
+    return row
+
+
+def unordered_pairs(paired: dict[str, Any]) -> dict[str, Any]:
+    """Each pair of agents once: ``a_vs_b`` kept, its mirror ``b_vs_a`` dropped.
+
+    ``bench.json`` stores both directions (the same test seen from either agent); a
+    table needs one. Keys that are not ``<a>_vs_<b>`` stay.
+    """
+    out: dict[str, Any] = {}
+    seen: set[frozenset[str]] = set()
+    for key, value in paired.items():
+        a, sep, b = str(key).partition("_vs_")
+        if sep:
+            pair = frozenset((a, b))
+            if pair in seen:
+                continue
+            seen.add(pair)
+        out[key] = value
+    return out
+
+
+def _paired_rows(paired: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for key, test in unordered_pairs(paired).items():
+        if not isinstance(test, dict):
+            continue
+        row: dict[str, Any] = {"pair": key.replace("_vs_", " vs ")}
+        row.update({k: v for k, v in test.items() if not isinstance(v, dict | list)})
+        for measure, sub in test.items():
+            if isinstance(sub, dict):
+                wins, ties, losses = sub.get("wins"), sub.get("ties"), sub.get("losses")
+                if wins is not None:
+                    row[f"{measure} w/t/l"] = f"{wins}/{ties}/{losses}"
+                if sub.get("p_value") is not None:
+                    row[f"{measure} p"] = sub.get("p_value")
+        rows.append(row)
+    return rows
+
+
+def bench_regret_curves(
+    bench: dict[str, Any], campaigns: list[dict[str, Any]]
+) -> dict[str, list[list[float]]]:
+    """Per agent, each campaign's normalised regret of the best-so-far at k = 1..K.
+
+    Recomputed from ``campaigns.jsonl`` and ``bench.json``'s ``best_known`` exactly as
+    ``rsi-rl bench`` does (clipped to [0, 1]; a short campaign keeps its last value).
+    """
+    from rsi_rl.bench import normalised_regret
+
+    setup = bench.get("setup") or {}
+    budget = int(setup.get("budget") or 0)
+    maximize = setup.get("direction", "maximize") != "minimize"
+    known = bench.get("best_known") or {}
+    out: dict[str, list[list[float]]] = {}
+    for r in campaigns:
+        bk = _num(known.get(str(r.get("instance"))))
+        start, best = _num(r.get("start")), _num(r.get("best"))
+        if "error" in r or bk is None or start is None or best is None or budget < 1:
+            continue
+        curve = [float(v) for v in r.get("curve") or []]
+        curve = (curve + [best] * max(0, budget - len(curve)))[:budget] or [start] * budget
+        regs = [normalised_regret(v, start, bk, maximize) for v in curve]
+        out.setdefault(str(r.get("agent")), []).append(regs)
+    return out
+
+
+def regret_band(runs: list[list[float]]) -> tuple[Any, Any, Any]:
+    """Mean regret curve and its 95% normal band, the band clipped to [0, 1].
+
+    Regret lives in [0, 1]: a band around a mean near 0 must not dip below it.
+    """
+    import numpy as np
+
+    arr = np.asarray(runs, dtype=float)
+    mean = arr.mean(axis=0)
+    se = arr.std(axis=0, ddof=1) / math.sqrt(len(arr)) if len(arr) > 1 else 0 * mean
+    return mean, np.clip(mean - 1.96 * se, 0.0, 1.0), np.clip(mean + 1.96 * se, 0.0, 1.0)
+
+
+def plot_bench_regret(curves: dict[str, list[list[float]]], path: Path) -> Path | None:
+    """Mean normalised regret of the best-so-far vs experiments, a 95% band clipped to [0, 1]."""
+    import numpy as np
+
+    if not curves:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.2), constrained_layout=True)
+    for agent, runs in curves.items():
+        mean, low, high = regret_band(runs)
+        k = np.arange(1, len(mean) + 1)
+        (line,) = ax.plot(k, mean, label=f"{agent} ({len(runs)} campaigns)")
+        ax.fill_between(k, low, high, alpha=0.2, color=line.get_color())
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("experiments")
+    ax.set_ylabel("normalised regret of best-so-far (0 = best known)")
+    ax.set_title("normalised regret vs experiments (mean, 95% band)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
 def _bench_html(bench: Any, run_dir: Path, out: Path, embed: bool) -> str:
     parts = ["<h2>Agents compared (bench)</h2>"]
+    if not isinstance(bench, dict):
+        return "".join(parts) + "<p>bench.json holds no results.</p>"
+    setup = bench.get("setup") or {}
+    if setup:
+        info = {k: setup.get(k) for k in ("task", "metric", "direction", "budget", "seeds")}
+        parts.append(
+            "<p class='sub'>"
+            + " · ".join(f"{_e(k)}: <b>{_e(v)}</b>" for k, v in info.items() if v is not None)
+            + "</p>"
+        )
+    agents = bench.get("agents") or {}
+    if isinstance(agents, dict) and agents:
+        rows = [_flat_row(n, e) for n, e in agents.items() if isinstance(e, dict)]
+        cols = list(dict.fromkeys(c for r in rows for c in r))
+        numeric = [c for c in cols if any(isinstance(r.get(c), float) for r in rows)]
+        parts.append("<h3>agents</h3>" + _table(rows, cols, numeric))
+    pairs = _paired_rows(bench.get("paired") or {})
+    if pairs:
+        cols = list(dict.fromkeys(c for r in pairs for c in r))
+        numeric = [c for c in cols if any(isinstance(r.get(c), float) for r in pairs)]
+        parts.append(
+            "<h3>paired tests (each pair once)</h3><p class='sub'>Wins, ties and losses of the "
+            "first agent against the second on normalised regret at K over the same (instance, "
+            "seed) pairs; p: two-sided Wilcoxon signed-rank.</p>" + _table(pairs, cols, numeric)
+        )
+    rest = {k: v for k, v in bench.items() if k not in ("agents", "paired", "setup", "plots")}
     tables: list[tuple[str, list[dict[str, Any]]]] = []
-
-    def collect(obj: Any, name: str) -> None:
+    scalar_maps: list[tuple[str, dict[str, Any]]] = []
+    for name, obj in rest.items():
         if isinstance(obj, list) and obj and all(isinstance(x, dict) for x in obj):
             tables.append((name, obj))
-        elif isinstance(obj, dict):
-            if (
-                obj
-                and all(isinstance(v, dict) for v in obj.values())
-                and any(
-                    any(not isinstance(x, dict | list) for x in v.values()) for v in obj.values()
-                )
-            ):
-                tables.append((name, [{"name": k, **v} for k, v in obj.items()]))
-            else:
-                for k, v in obj.items():
-                    collect(v, f"{name}.{k}" if name else str(k))
-
-    collect(bench, "")
-    for name, rows in tables[:8]:
-        cols: list[str] = []
-        for r in rows:
-            cols += [c for c, v in r.items() if c not in cols and not isinstance(v, dict | list)]
+        elif isinstance(obj, dict) and obj and all(isinstance(v, dict) for v in obj.values()):
+            tables.append((name, [_flat_row(k, v) for k, v in obj.items()]))
+        elif (
+            isinstance(obj, dict)
+            and obj
+            and all(not isinstance(v, dict | list) for v in obj.values())
+        ):
+            scalar_maps.append((name, obj))
+    for name, rows in tables[:6]:
+        cols = list(
+            dict.fromkeys(c for r in rows for c, v in r.items() if not isinstance(v, dict | list))
+        )
         numeric = [c for c in cols if any(isinstance(r.get(c), float) for r in rows)]
-        parts.append(f"<h3>{_e(name or 'results')}</h3>" + _table(rows[:200], cols[:16], numeric))
-    scalars = (
-        {k: v for k, v in bench.items() if not isinstance(v, dict | list)}
-        if isinstance(bench, dict)
-        else {}
-    )
+        parts.append(f"<h3>{_e(name)}</h3>" + _table(rows[:200], cols[:16], numeric))
+    if scalar_maps:
+        keys = list(dict.fromkeys(k for _, m in scalar_maps for k in m))[:200]
+        rows = [{"instance": k, **{n: m.get(k) for n, m in scalar_maps}} for k in keys]
+        names = [n for n, _ in scalar_maps]
+        parts.append("<h3>per instance</h3>" + _table(rows, ["instance", *names], names))
+    scalars = {k: v for k, v in rest.items() if not isinstance(v, dict | list)}
     if scalars:
-        parts.append(_table([scalars], list(scalars)))
+        parts.append(
+            _table(
+                [scalars], list(scalars), [k for k, v in scalars.items() if isinstance(v, float)]
+            )
+        )
+    own = plot_bench_regret(
+        bench_regret_curves(bench, _read_jsonl(run_dir / "campaigns.jsonl")),
+        out / "bench_regret.png",
+    )
+    if own is not None:
+        parts.append("<h3>normalised regret vs experiments</h3>" + _img(own, embed, "regret"))
     for png in sorted(run_dir.glob("*.png")) + sorted((run_dir / "plots").glob("*.png")):
+        if own is not None and png.name == "best_so_far_experiments.png":
+            continue  # the same curves, redrawn above with the bands clipped to [0, 1]
         if embed:
             parts.append(f"<h3>{_e(png.stem)}</h3>" + _img(png, embed=True, alt=png.stem))
         else:
-            rel = Path("..") / png.relative_to(run_dir)
+            rel = Path(os.path.relpath(png, out))
             parts.append(
                 f'<h3>{_e(png.stem)}</h3><p><img src="{_e(rel)}" alt="{_e(png.stem)}"></p>'
             )
@@ -584,7 +763,9 @@ def render_report(
     """Write ``index.html`` and the PNGs of a run directory's report; returns the HTML path.
 
     Args:
-        run_dir: an ``rsi-rl search``/``train``/``bench`` run directory.
+        run_dir: an ``rsi-rl search``/``train``/``bench`` run directory, or the folder of
+            a Hydra multirun (``-m``) holding such job directories: then a page comparing
+            the jobs (see :func:`render_sweep_report`).
         out: output folder (default ``<run_dir>/report``).
         campaign: the campaign to detail (lineage, diff); ``None``: the last one.
         embed: embed the PNGs in the HTML (base64) so the page is one self-contained file.
@@ -592,6 +773,8 @@ def render_report(
     Raises:
         ConfigError: ``run_dir`` has no ledger (or bench.json), or ``campaign`` is unknown.
     """
+    if is_sweep(run_dir):
+        return render_sweep_report(run_dir, out=out, embed=embed)
     data = load_run(run_dir)
     out = Path(out) if out else data.run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
@@ -624,6 +807,175 @@ def render_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>rsi_rl report: {_e(title)}</title><style>{CSS}</style></head>"
         f"<body><main>{''.join(body)}</main></body></html>\n"
+    )
+    page = out / "index.html"
+    page.write_text(doc, encoding="utf-8")
+    return page
+
+
+# --------------------------------------------------------------------------- multirun
+def _is_job(path: Path) -> bool:
+    return path.is_dir() and ((path / "ledger.sqlite").exists() or (path / "bench.json").is_file())
+
+
+def sweep_jobs(sweep_dir: str | Path) -> list[Path]:
+    """The job directories of a Hydra multirun folder, by job number (then name)."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return []
+    jobs = [p for p in sweep_dir.iterdir() if _is_job(p)]
+
+    def order(p: Path) -> tuple[int, str]:
+        head = p.name.split("_", 1)[0]
+        return (int(head) if head.isdigit() else 1 << 30, p.name)
+
+    return sorted(jobs, key=order)
+
+
+def is_sweep(path: str | Path) -> bool:
+    """Whether ``path`` is a multirun folder: no ledger of its own, job folders below."""
+    path = Path(path)
+    return path.is_dir() and not _is_job(path) and bool(sweep_jobs(path))
+
+
+def _overrides(job: Path) -> list[str]:
+    path = job / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    import yaml
+
+    try:
+        items = yaml.safe_load(path.read_text()) or []
+    except yaml.YAMLError:
+        return []
+    return [str(x) for x in items] if isinstance(items, list) else []
+
+
+def sweep_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """One row per job of a multirun: job, task, agent, overrides, metrics, experiments, seconds.
+
+    Metrics come from the job's ``summary.json`` when present, else from its ledger's
+    last campaign; ``data`` holds the job's :class:`RunData`.
+    """
+    rows = []
+    for job in sweep_jobs(sweep_dir):
+        data = load_run(job)
+        s = data.summary or {}
+        head = job.name.split("_", 1)[0]
+        setup = (data.bench.get("setup") or {}) if isinstance(data.bench, dict) else {}
+        row: dict[str, Any] = {
+            "job": int(head) if head.isdigit() else job.name,
+            "dir": job,
+            "data": data,
+            "task": s.get("task") or data.meta.get("task") or setup.get("task"),
+            "agent": s.get("agent") or ", ".join(str(a) for a in setup.get("agents") or []) or None,
+            "overrides": " ".join(_overrides(job)),
+            "metric": data.metric,
+        }
+        campaigns = data.campaigns()
+        facts = campaign_facts(data, campaigns[-1]) if campaigns else {}
+        row["start"] = (
+            _num(s.get("start_metric")) if s.get("start_metric") is not None else facts.get("start")
+        )
+        row["best"] = (
+            _num(s.get("best_metric")) if s.get("best_metric") is not None else facts.get("best")
+        )
+        row["test"] = (
+            _num(s.get("test_metric")) if s.get("test_metric") is not None else facts.get("test")
+        )
+        row["experiments"] = facts.get("experiments")
+        row["seconds"] = round(facts["seconds"], 1) if facts else None
+        rows.append(row)
+    return rows
+
+
+def plot_sweep(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Best-so-far vs experiments, one line per job (its last campaign)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4.2), constrained_layout=True)
+    drawn = 0
+    for row in rows:
+        data: RunData = row["data"]
+        campaigns = data.campaigns()
+        if not campaigns:
+            continue
+        vals = [
+            _num(r.get("incumbent_metric"))
+            for r in data.campaign_rows(campaigns[-1])
+            if r.get("split", "val") == "val" and r.get("kind") != "stop"
+        ]
+        label = f"job {row['job']}: " + " ".join(
+            str(x) for x in (row["agent"], row["overrides"]) if x
+        )
+        ax.step(range(len(vals)), vals, where="post", label=label[:70])
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    metrics = sorted({str(r["metric"]) for r in rows})
+    ax.set_xlabel("experiments")
+    ax.set_ylabel(metrics[0] if len(metrics) == 1 else " / ".join(metrics))
+    ax.set_title("best so far vs experiments, one line per job", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def render_sweep_report(
+    sweep_dir: str | Path, out: str | Path | None = None, embed: bool = True
+) -> Path:
+    """The page of a Hydra multirun folder: a table of its jobs and their best-so-far curves.
+
+    Writes each job's own report (``<job>/report/index.html``) and links it from the
+    table. Returns the path of the sweep's page (``<sweep_dir>/report/index.html``).
+
+    Raises:
+        ConfigError: ``sweep_dir`` holds no job directory with a ledger or bench.json.
+    """
+    sweep_dir = Path(sweep_dir)
+    rows = sweep_rows(sweep_dir)
+    if not rows:
+        raise ConfigError(f"{sweep_dir} holds no job folder with a ledger.sqlite or bench.json")
+    out = Path(out) if out else sweep_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    table = []
+    for row in rows:
+        page = render_report(row["dir"], embed=embed)
+        link = Path(os.path.relpath(page, out)).as_posix()
+        table.append({**row, "report": f'<a href="{_e(link)}">{_e(row["dir"].name)}</a>'})
+    cols = ["job", "task", "agent", "overrides", "start", "best", "test", "experiments", "seconds"]
+    num = {"start", "best", "test", "seconds"}
+    head = "".join(f"<th>{_e(c)}</th>" for c in [*cols, "report"])
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="n">{_fmt(r.get(c))}</td>'
+            if c in num
+            else f"<td>{_e('' if r.get(c) is None else r.get(c))}</td>"
+            for c in cols
+        )
+        + f"<td>{r['report']}</td></tr>"
+        for r in table
+    )
+    metrics = sorted({str(r["metric"]) for r in rows})
+    title = f"sweep {sweep_dir.name} ({len(rows)} jobs)"
+    parts = [
+        f"<h1>rsi_rl report: {_e(title)}</h1>",
+        f'<div class="sub">{_e(sweep_dir.resolve())}</div>',
+        "<h2>Jobs</h2>",
+        f"<p class='sub'>Metric: <b>{_e(', '.join(metrics))}</b>; start, best (validation) and "
+        "test of each job's last campaign; the overrides are the job's .hydra/overrides.yaml.</p>",
+        f'<div class="tw"><table><tr>{head}</tr>{body}</table></div>',
+        "<h2>Best so far</h2>",
+        _img(plot_sweep(rows, out / "sweep.png"), embed, "best so far per job"),
+    ]
+    doc = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>rsi_rl report: {_e(title)}</title><style>{CSS}</style></head>"
+        f"<body><main>{''.join(parts)}</main></body></html>\n"
     )
     page = out / "index.html"
     page.write_text(doc, encoding="utf-8")

@@ -882,7 +882,7 @@ def log_training(tracker: Tracker, run_dir: str | Path, policy: str | Path | Non
 
 
 def log_bench(tracker: Tracker, run_dir: str | Path, result: dict[str, Any]) -> None:
-    """After ``rsi-rl bench``: per-agent and paired tables, the plots, ``bench.json``."""
+    """After ``rsi-rl bench``: per-agent and paired tables (each pair once), plots, ``bench.json``."""
     run_dir = Path(run_dir)
     agents = result.get("agents") or {}
     rows = []
@@ -899,8 +899,12 @@ def log_bench(tracker: Tracker, run_dir: str | Path, result: dict[str, Any]) -> 
     if rows:
         cols = list(dict.fromkeys(c for r in rows for c in r))
         tracker.log_table("bench/agents", rows, cols)
-    paired = [
-        {"pair": k, **v} for k, v in (result.get("paired") or {}).items() if isinstance(v, dict)
+    from rsi_rl.report import unordered_pairs
+
+    paired = [  # a_vs_b and b_vs_a are one test: each pair once
+        {"pair": k, **v}
+        for k, v in unordered_pairs(result.get("paired") or {}).items()
+        if isinstance(v, dict)
     ]
     if paired:
         tracker.log_table("bench/paired", paired, list(dict.fromkeys(c for r in paired for c in r)))

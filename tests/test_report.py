@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rsi_rl.errors import ConfigError
-from rsi_rl.report import kind_table, load_run, render_report
+from rsi_rl.report import kind_table, load_run, regret_band, render_report, unordered_pairs
 
 
 def fake_run(path: Path) -> Path:
@@ -163,6 +163,107 @@ def test_report_of_a_bench_directory(tmp_path):
     )
 
 
+def fake_bench(path: Path) -> Path:
+    """A bench folder: bench.json with both directions of a pair, campaigns.jsonl, a wide table."""
+    path.mkdir(parents=True, exist_ok=True)
+    agents = {
+        name: {"campaigns": 3, "errors": 0, "regret_mean": reg, "regret_ci95": [max(0, reg - 0.1), reg + 0.1],
+               "regret_median": reg, "gap_mean": 0.01, "gap_ci95": [0.0, 0.02], "auc_mean": reg + 0.1,
+               "auc_ci95": [reg, reg + 0.2], "best_mean": 0.8, "start_mean": 0.6, "test_mean": 0.79,
+               "seconds_mean": 12.5, "regret_fresh_mean": reg, "regret_fresh_ci95": [0.0, 0.3],
+               "final_fresh_mean": 0.78, "experiments_to_reference_median": 4.0,
+               "experiments_to_reference_censored_median": 6.0, "reached_reference": 0.67,
+               "cotra": {"adequacy": 1.0, "parity": 0.67, "supremacy": 0.33},
+               "gap_in_noise_sd_median": 0.4, "gap_in_noise_sd_mean": 0.5}
+        for name, reg in (("policy_bundle_tpe", 0.02), ("random_search_long_name", 0.3))
+    }  # fmt: skip
+    test = {"wins": 2, "ties": 1, "losses": 0, "p_value": 0.18, "n": 3}
+    paired = {
+        "policy_bundle_tpe_vs_random_search_long_name": {**test, "auc": dict(test)},
+        "random_search_long_name_vs_policy_bundle_tpe": {**test, "wins": 0, "losses": 2, "auc": dict(test)},
+    }  # fmt: skip
+    bench = {
+        "agents": agents, "paired": paired, "best_known": {"1": 0.8, "2": 0.9},
+        "headroom": {"1": 0.2, "2": 0.3}, "noise_sd": {"1": 0.01, "2": 0.02}, "noise_regret_median": 0.06,
+        "setup": {"task": "tabular", "metric": "val_acc", "direction": "maximize", "budget": 4,
+                  "seeds": 3, "agents": list(agents)},
+    }  # fmt: skip
+    (path / "bench.json").write_text(json.dumps(bench))
+    rows = []
+    for agent, curves in (
+        ("policy_bundle_tpe", [[0.8, 0.8], [0.75, 0.9], [0.8, 0.8]]),  # regret near 0
+        ("random_search_long_name", [[0.7, 0.7], [0.7, 0.75], [0.62, 0.7]]),
+    ):
+        for i, c in enumerate(curves):
+            rows.append({"agent": agent, "instance": 1 + i % 2, "seed": i, "start": 0.6 if i % 2 == 0 else 0.6,
+                         "best": max(c), "curve": c, "seconds": [1.0, 2.0]})  # fmt: skip
+    (path / "campaigns.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_bench_report_lists_each_pair_once_and_draws_regret_in_range(tmp_path):
+    assert list(unordered_pairs({"a_vs_b": 1, "b_vs_a": 2, "a_vs_c": 3, "other": 4})) == [
+        "a_vs_b", "a_vs_c", "other",
+    ]  # fmt: skip
+    page = render_report(fake_bench(tmp_path / "bench"))
+    text = page.read_text()
+    assert "policy_bundle_tpe vs random_search_long_name" in text
+    assert "random_search_long_name vs policy_bundle_tpe" not in text
+    assert text.count("<h3>paired tests (each pair once)</h3>") == 1
+    assert "<h3>normalised regret vs experiments</h3>" in text
+    assert (page.parent / "bench_regret.png").read_bytes()[:4] == b"\x89PNG"
+    assert '<div class="tw"><table>' in text  # wide tables scroll inside their box
+    assert "direction: <b>maximize</b>" in text
+    # a mean near 0 with spread: the normal band would dip below 0
+    mean, low, high = regret_band([[0.0, 0.0], [0.3, 0.0], [0.0, 0.0]])
+    assert mean[0] == pytest.approx(0.1) and low.min() == 0.0 and high.max() <= 1.0
+
+
+def test_direction_comes_from_the_ledger_meta_then_summary(tmp_path):
+    from rsi_rl.ledger import Ledger
+
+    led = Ledger(tmp_path / "a", task="plugin_task_gone", metric="neg_loss")  # name says minimize
+    led.set_meta("direction", "maximize")
+    led.close()
+    assert load_run(tmp_path / "a").direction == "maximize"
+    led = Ledger(tmp_path / "b", task="plugin_task_gone", metric="neg_loss")
+    led.close()
+    (tmp_path / "b" / "summary.json").write_text(json.dumps({"direction": "maximize"}))
+    assert load_run(tmp_path / "b").direction == "maximize"
+    led = Ledger(tmp_path / "c", task="plugin_task_gone", metric="neg_loss")
+    led.close()
+    assert load_run(tmp_path / "c").direction == "minimize"  # last resort: the name
+
+
+def fake_sweep(path: Path) -> Path:
+    """A multirun folder as `rsi-rl search -m agent=random,greedy` writes it."""
+    for num, agent in enumerate(("random", "greedy")):
+        job = path / f"{num}_{agent}_seed0"
+        job.mkdir(parents=True)
+        fake_run(job)
+        (job / ".hydra").mkdir()
+        (job / ".hydra" / "overrides.yaml").write_text(
+            f"- task=tabular\n- agent={agent}\n- budget=4\n"
+        )
+    (path / "multirun.yaml").write_text("hydra: {}\n")
+    return path
+
+
+def test_report_of_a_multirun_folder_compares_its_jobs(tmp_path):
+    sweep = fake_sweep(tmp_path / "sweep")
+    page = render_report(sweep)
+    assert page == sweep / "report" / "index.html"
+    text = page.read_text()
+    assert "<h2>Jobs</h2>" in text and "task=tabular agent=random budget=4" in text
+    assert "agent=greedy" in text and text.count("<tr>") == 3  # header + 2 jobs
+    for job in ("0_random_seed0", "1_greedy_seed0"):
+        assert f'href="../{job}/report/index.html"' in text
+        assert (sweep / job / "report" / "index.html").is_file()
+    assert "0.7500" in text and "0.7200" in text  # best and test of the jobs
+    assert (sweep / "report" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert text.count('src="data:image/png;base64,') == 1
+
+
 def test_report_user_errors(tmp_path, fake_dir):
     with pytest.raises(ConfigError, match="does not exist"):
         render_report(tmp_path / "nope")
@@ -195,14 +296,14 @@ def chromium() -> str | None:
     return None
 
 
-def browse(page: Path, shot: Path, profile: Path) -> str:
+def browse(page: Path, shot: Path, profile: Path, width: int = 1280) -> str:
     """Load ``page`` in headless Chromium, save a screenshot; returns its log (console lines)."""
     exe = chromium()
     assert exe is not None
     cmd = [
         exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=1", "--window-size=1280,2000",
+        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=1", f"--window-size={width},2000",
         f"--screenshot={shot}", page.resolve().as_uri(),
     ]  # fmt: skip
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
@@ -243,3 +344,54 @@ def test_report_renders_in_a_headless_browser(run_dir, tmp_path):
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert "rsi_rl report: tabular" in dom.stdout and dom.stdout.count("<img") >= 3
+
+
+PROBE = (
+    "<script>window.addEventListener('load', () => {const p = document.createElement('pre');"
+    "p.id = 'probe'; p.textContent = 'PROBE ' + document.documentElement.scrollWidth + ' '"
+    " + window.innerWidth; document.body.appendChild(p);});</script>"
+)
+
+
+def page_widths(page: Path, profile: Path, width: int = 1400) -> tuple[int, int]:
+    """``(scrollWidth of the page, window width)`` of ``page`` in headless Chromium."""
+    probe = page.with_name(page.stem + "_probe.html")  # beside it: relative links still work
+    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    cmd = [
+        chromium() or "", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+        "--no-first-run", "--disable-background-networking", f"--user-data-dir={profile}",
+        f"--window-size={width},1000", "--virtual-time-budget=5000", "--dump-dom",
+        probe.resolve().as_uri(),
+    ]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    probe.unlink()
+    m = re.search(r"PROBE (\d+) (\d+)", p.stdout)
+    assert m, p.stderr[-2000:]
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.skipif(
+    chromium() is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
+)
+def test_run_bench_and_multirun_pages_fit_1400px_in_a_headless_browser(fake_dir, tmp_path):
+    import matplotlib.image as mpimg
+
+    # the probe sees overflow at all: a page wider than the window
+    wide = tmp_path / "wide.html"
+    wide.write_text("<html><body><div style='width:3000px'>x</div></body></html>")
+    scroll, window = page_widths(wide, tmp_path / "p0")
+    assert window == 1400 and scroll > window
+    pages = {
+        "run": lambda: render_report(fake_dir, out=tmp_path / "run_report"),
+        "bench": lambda: render_report(fake_bench(tmp_path / "bench")),
+        "multirun": lambda: render_report(fake_sweep(tmp_path / "sweep")),
+    }
+    for i, (name, make) in enumerate(pages.items()):
+        page = make()
+        scroll, window = page_widths(page, tmp_path / f"p{i + 1}")
+        assert scroll <= window, f"the {name} page overflows: {scroll} px > {window} px"
+        shot = tmp_path / f"{name}.png"
+        log = browse(page, shot, tmp_path / f"s{i + 1}", width=1400)
+        assert console_errors(log) == []
+        img = mpimg.imread(shot)
+        assert img.shape[1] == 1400 and float(img[..., :3].std()) > 0.05  # something drew
