@@ -496,6 +496,19 @@ def _table(rows: list[dict[str, Any]], columns: list[str], numeric: Iterable[str
     return f'<div class="tw"><table><tr>{head}</tr>{"".join(body)}</table></div>'
 
 
+def _write_page(out: Path, title: str, body: list[str]) -> Path:
+    """Write ``<out>/index.html``: one self-contained page (no script, no external link)."""
+    doc = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>rsi_rl report: {_e(title)}</title><style>{CSS}</style></head>"
+        f"<body><main>{''.join(body)}</main></body></html>\n"
+    )
+    page = out / "index.html"
+    page.write_text(doc, encoding="utf-8")
+    return page
+
+
 def _diff_html(text: str) -> str:
     out = []
     for line in text.splitlines():
@@ -802,15 +815,7 @@ def render_report(
         body.append(
             f"<h2>Config</h2><details><summary>.hydra/config.yaml</summary><pre>{_e(data.config)}</pre></details>"
         )
-    doc = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>rsi_rl report: {_e(title)}</title><style>{CSS}</style></head>"
-        f"<body><main>{''.join(body)}</main></body></html>\n"
-    )
-    page = out / "index.html"
-    page.write_text(doc, encoding="utf-8")
-    return page
+    return _write_page(out, title, body)
 
 
 # --------------------------------------------------------------------------- multirun
@@ -971,15 +976,7 @@ def render_sweep_report(
         "<h2>Best so far</h2>",
         _img(plot_sweep(rows, out / "sweep.png"), embed, "best so far per job"),
     ]
-    doc = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>rsi_rl report: {_e(title)}</title><style>{CSS}</style></head>"
-        f"<body><main>{''.join(parts)}</main></body></html>\n"
-    )
-    page = out / "index.html"
-    page.write_text(doc, encoding="utf-8")
-    return page
+    return _write_page(out, title, parts)
 
 
 def _campaign_sections(data: RunData, campaign: int, out: Path, embed: bool) -> list[str]:

@@ -423,7 +423,10 @@ def test_bench_and_training_helpers_feed_the_tracker_interface(tmp_path):
         "agents": {
             "greedy": {"regret_mean": 0.1, "regret_ci95": [0.05, 0.2], "cotra": {"parity": 0.5}}
         },
-        "paired": {"greedy_vs_random": {"wins": 3, "p_value": 0.04}},
+        "paired": {
+            "greedy_vs_random": {"wins": 3, "p_value": 0.04},
+            "random_vs_greedy": {"wins": 0, "p_value": 0.04},  # the same test, mirrored
+        },
         "plots": [str(tmp_path / "regret.png")],
         "setup": {"task": "tabular"},
     }
@@ -438,7 +441,7 @@ def test_bench_and_training_helpers_feed_the_tracker_interface(tmp_path):
         "regret_ci95_high": 0.2,
         "cotra_parity": 0.5,
     }
-    assert tables["bench/paired"][1][0]["pair"] == "greedy_vs_random"
+    assert [r["pair"] for r in tables["bench/paired"][1]] == ["greedy_vs_random"]  # once
     assert ("images", {"bench/regret": tmp_path / "regret.png"}) in rec.calls
     assert ("artifact", ("bench.json", f"bench-{tmp_path.name}", "bench")) in rec.calls
 
