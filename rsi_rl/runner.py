@@ -6,11 +6,19 @@
 :class:`~rsi_rl.sandbox.Sandbox`, and computes the metric in this (trusted) process from
 the submitted predictions. Identical (instance, candidate, seed, split, limits) are
 never trained twice: the result is served from the cache, charged at its original cost.
+
+The scratch directory belongs to the program while it runs, so the parent reads it back
+through :class:`~rsi_rl.scratch_io.ScratchDir` (opened before the run, no links followed,
+no FIFO opened, sizes capped): a file the program replaced by a link, a FIFO, a device or
+an oversized file makes the experiment ``invalid``, and no metric is computed from it.
+Every text a result carries from the program (log tails, message) passes through
+:func:`~rsi_rl.redact.scrub`.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 import shutil
@@ -25,12 +33,18 @@ import numpy as np
 from rsi_rl import harness
 from rsi_rl.cache import CacheKey, ResultCache
 from rsi_rl.edits import Candidate
-from rsi_rl.errors import RsiRlError
+from rsi_rl.errors import ConfigError, RsiRlError
+from rsi_rl.redact import scrub
 from rsi_rl.sandbox import Sandbox, SandboxLimits, resolve_paths
+from rsi_rl.scratch_io import ScratchDir, UnsafeScratchFile
 from rsi_rl.task import InnerTask, Instance
 
 Status = Literal["ok", "crash", "timeout", "oom", "nan", "invalid"]
 STATUSES: tuple[str, ...] = ("ok", "crash", "timeout", "oom", "nan", "invalid")
+#: bytes of stderr.log / stdout.log a result keeps (their tails)
+STDERR_TAIL, STDOUT_TAIL = 2000, 500
+#: bytes of log.jsonl read (its head; a longer log is cut, not refused) and rows kept
+LOG_CAP, LOG_ROWS = 16 << 20, 100_000
 
 
 @dataclass
@@ -56,15 +70,52 @@ class ExperimentResult:
         return asdict(self)
 
 
-def _tail(path: Path, n: int = 2000) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            fh.seek(max(0, size - n))
-            return fh.read().decode(errors="replace")
-    except OSError:
-        return ""
+def _log_rows(text: str) -> list[dict[str, float]]:
+    """The rows of ``log.jsonl`` (at most :data:`LOG_ROWS`); lines that are not a JSON
+    object of numbers are skipped."""
+    rows: list[dict[str, float]] = []
+    for line in text.splitlines()[:LOG_ROWS]:
+        try:
+            row = json.loads(line)
+            if isinstance(row, dict):
+                rows.append({k: float(v) for k, v in row.items()})
+        except (ValueError, TypeError):
+            continue
+    return rows
+
+
+class _ReadBack:
+    """The files of one run, read through a :class:`ScratchDir`; each refused file is
+    noted in :attr:`problems` (and reads as missing)."""
+
+    def __init__(self, scratch: ScratchDir):
+        self.scratch = scratch
+        self.problems: list[str] = []
+
+    def text(self, name: str, n: int, tail: bool) -> str:
+        """The last (``tail``) or first ``n`` bytes of ``name`` as text; "" if missing."""
+        read = self.scratch.read_tail if tail else self.scratch.read_head
+        try:
+            data = read(name, n)
+        except UnsafeScratchFile as exc:
+            self.problems.append(str(exc))
+            return ""
+        return "" if data is None else data.decode(errors="replace")
+
+    def data(self, name: str, cap: int) -> bytes | None:
+        """The whole file ``name`` (None if missing or refused)."""
+        try:
+            return self.scratch.read_bytes(name, cap)
+        except UnsafeScratchFile as exc:
+            self.problems.append(str(exc))
+            return None
+
+    def check(self, name: str) -> None:
+        """Note a problem with ``name`` without reading it."""
+        try:
+            self.scratch.check(name)
+        except UnsafeScratchFile as exc:
+            self.problems.append(str(exc))
 
 
 def diagnostics_from_log(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -102,6 +153,8 @@ class Runner:
             by default); scratch folders are removed after each run unless ``keep_scratch``.
         cache_path: optional SQLite file of results shared across runs and processes
             (see :mod:`rsi_rl.cache`); without it the cache lives in memory.
+        max_predictions_mb: the largest ``predictions.npy`` the parent reads back (MiB); a
+            larger one makes the experiment ``invalid``.
     """
 
     def __init__(
@@ -111,7 +164,11 @@ class Runner:
         scratch_root: str | Path | None = None,
         keep_scratch: bool = False,
         cache_path: str | Path | None = None,
+        max_predictions_mb: float = 1024,
     ):
+        if not max_predictions_mb > 0:
+            raise ConfigError(f"max_predictions_mb={max_predictions_mb!r}: must be > 0")
+        self.max_predictions_bytes = int(max_predictions_mb * (1 << 20))
         self.task = task
         self.limits = limits or SandboxLimits(timeout=task.default_timeout)
         # paths the program must not read: the user's, and the task's (e.g. a data set's files)
@@ -238,48 +295,69 @@ class Runner:
         t0 = time.monotonic()
         self._n += 1
         workdir = self.scratch_root / f"exp{self._n:05d}_{cand.hash[:8]}_{split}"
-        if workdir.exists():
-            shutil.rmtree(workdir)
-        workdir.mkdir(parents=True)
+        # held by a descriptor from now on: the program may rename or replace the path
+        scratch = ScratchDir.create(workdir)
         try:
             for name, text in cand.source.items():
-                path = workdir / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
+                scratch.write_text(name, text)
             inputs = self.task.child_inputs(instance, split)
-            np.savez(workdir / harness.INPUTS_FILE, **inputs)  # type: ignore[arg-type]
+            buf = io.BytesIO()
+            np.savez(buf, **inputs)  # type: ignore[arg-type]
+            scratch.write_bytes(harness.INPUTS_FILE, buf.getvalue())
             job = {"config": cand.config, "seed": int(seed), "budget_seconds": self.timeout}
-            (workdir / harness.JOB_FILE).write_text(json.dumps(job))
+            scratch.write_text(harness.JOB_FILE, json.dumps(job))
             proc = self.sandbox.run(workdir, self.task.entry, seed, self.limits_for(cand))
-            result = self._judge(proc, workdir, instance, split)
+            result = self._judge(proc, scratch, instance, split)
             result.seconds = time.monotonic() - t0
+            result.stderr_tail = scrub(result.stderr_tail)
+            result.stdout_tail = scrub(result.stdout_tail)
+            result.message = scrub(result.message)
             return result
         finally:
-            if not self.keep_scratch:
-                shutil.rmtree(workdir, ignore_errors=True)
+            if self.keep_scratch:
+                scratch.close()
+            else:
+                scratch.remove()
 
-    def _judge(self, proc: Any, workdir: Path, instance: Instance, split: str) -> ExperimentResult:
+    def _judge(
+        self, proc: Any, scratch: ScratchDir, instance: Instance, split: str
+    ) -> ExperimentResult:
+        files = _ReadBack(scratch)
         res = ExperimentResult(
             status="ok",
             run_seconds=proc.seconds,
             cpu_seconds=proc.cpu_seconds,
             max_rss_mb=proc.max_rss_mb,
-            stderr_tail=_tail(workdir / "stderr.log"),
-            stdout_tail=_tail(workdir / "stdout.log", 500),
+            stderr_tail=files.text("stderr.log", STDERR_TAIL, tail=True),
+            stdout_tail=files.text("stdout.log", STDOUT_TAIL, tail=True),
             enforced=proc.enforced,
         )
-        rows: list[dict[str, float]] = []
-        try:
-            for line in (workdir / harness.LOG_FILE).read_text().splitlines()[:100_000]:
-                try:
-                    row = json.loads(line)
-                    if isinstance(row, dict):
-                        rows.append({k: float(v) for k, v in row.items()})
-                except (ValueError, TypeError):
-                    continue
-        except OSError:
-            pass
-        res.diagnostics = diagnostics_from_log(rows)
+        res.diagnostics = diagnostics_from_log(
+            _log_rows(files.text(harness.LOG_FILE, LOG_CAP, tail=False))
+        )
+        self._status_from_process(res, proc)
+        data = None
+        if res.status == "ok" and not files.problems:
+            data = files.data(harness.PREDICTIONS_FILE, self.max_predictions_bytes)
+        else:
+            files.check(harness.PREDICTIONS_FILE)
+        if files.problems:  # the program tampered with its files: nothing of them is scored
+            res.status, res.metrics = "invalid", {}
+            res.stderr_tail = res.stdout_tail = ""
+            res.message = "refused the run's scratch files: " + "; ".join(files.problems)
+            if proc.sandbox_error:  # still not cached (sandbox_failed)
+                res.message += f" (and {proc.sandbox_error})"
+            return res
+        if res.status != "ok":
+            return res
+        if data is None:
+            res.status, res.message = "crash", "program exited without harness.submit(predictions)"
+            return res
+        self._score(res, data, instance, split)
+        return res
+
+    def _status_from_process(self, res: ExperimentResult, proc: Any) -> None:
+        """Set ``res``'s status and message from how the process ended (ok if it exited 0)."""
         if proc.sandbox_error:
             res.status, res.message, res.sandbox_failed = "crash", proc.sandbox_error, True
         elif proc.timed_out:
@@ -297,30 +375,29 @@ class Runner:
             )
             last = res.stderr_tail.strip().splitlines()[-1:] or [""]
             res.status, res.message = "crash", f"program ended{sig}: {last[0][:200]}"
-        if res.status != "ok":
-            return res
-        pred_path = workdir / harness.PREDICTIONS_FILE
-        if not pred_path.exists():
-            res.status, res.message = "crash", "program exited without harness.submit(predictions)"
-            return res
+
+    def _score(self, res: ExperimentResult, data: bytes, instance: Instance, split: str) -> None:
+        """Score the submitted predictions (the bytes of ``predictions.npy``) into ``res``."""
         try:
-            preds = np.load(pred_path, allow_pickle=False)
+            preds = np.load(io.BytesIO(data), allow_pickle=False)
         except Exception as exc:  # noqa: BLE001 - garbage written by an untrusted program
             res.status, res.message = "crash", f"predictions unreadable: {exc}"
-            return res
+            return
+        if not isinstance(preds, np.ndarray):  # an .npz archive saved under the .npy name
+            res.status, res.message = "crash", "predictions unreadable: not a single .npy array"
+            return
         if not np.issubdtype(preds.dtype, np.number) or not np.all(np.isfinite(preds)):
             res.status, res.message = "nan", "predictions are not finite numbers"
-            return res
+            return
         if res.diagnostics.get("diverged"):
             res.status, res.message = "nan", "training loss became non-finite"
-            return res
+            return
         try:
             res.metrics = self.task.evaluate(preds, instance, split)
         except ValueError as exc:
             res.status, res.message = "crash", f"evaluator rejected predictions: {exc}"
-            return res
+            return
         metric = self.task.metric_for(split)
         value = res.metrics.get(metric)
         if value is None or not math.isfinite(value):
             res.status, res.message = "nan", f"metric {metric} is not finite"
-        return res

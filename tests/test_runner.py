@@ -180,3 +180,124 @@ def test_auto_hardening_only_for_foreign_code(tabular, inst):
         assert r.limits_for(patched).hardened is False and r.limits_for(foreign).hardened is True
     finally:
         r.close()
+
+
+# ------------------------------------------------------------ the scratch folder is untrusted
+# In plain mode the program writes straight into the host's scratch folder, so these
+# attacks reach the parent's read-back as they are; hardened mode may drop links and FIFOs
+# before the parent sees them, so there only "nothing leaks, nothing hangs" is asserted.
+@pytest.fixture(scope="module")
+def plain(tabular):
+    r = Runner(tabular, SandboxLimits(timeout=4.0, memory_mb=2048, hardened=False))
+    yield r
+    r.close()
+
+
+def _dumped(res) -> str:
+    import json
+
+    return json.dumps(res.to_dict())
+
+
+def _replace(name: str, how: str) -> str:
+    """Program lines that replace ``name`` in the scratch folder by ``how`` (a statement)."""
+    return f"if os.path.lexists({name!r}):\n    os.remove({name!r})\n{how}\n"
+
+
+@pytest.mark.parametrize("mode", ["plain", "hardened"])
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_log_links_leak_nothing(runner, plain, inst, tmp_path, monkeypatch, mode, exit_code):
+    secret = "fake-secret-" + os.urandom(8).hex()
+    monkeypatch.setenv("FAKE_SECRET_TOKEN", secret)
+    home_file = tmp_path / "netrc"
+    home_file.write_text(f"machine api.wandb.ai\n  password {secret}\nHOME_FILE_MARKER\n")
+    body = (
+        "import os\nharness.submit(np.zeros(n))\n"
+        + _replace("stderr.log", "os.symlink('/proc/self/environ', 'stderr.log')")
+        + _replace("stdout.log", f"os.symlink({str(home_file)!r}, 'stdout.log')")
+        + f"raise SystemExit({exit_code})\n"
+    )
+    res = run_src(plain if mode == "plain" else runner, inst, body, seed=11)
+    dumped = _dumped(res)
+    assert secret not in dumped and "HOME_FILE_MARKER" not in dumped
+    assert "PATH=" not in dumped and "\\u0000" not in dumped  # nothing of /proc/self/environ
+    if mode == "plain" or res.status == "invalid":
+        assert res.status == "invalid" and not res.metrics
+        assert "stderr.log is a symbolic link, not a regular file" in res.message, res.message
+        assert "stdout.log is a symbolic link, not a regular file" in res.message, res.message
+        assert res.stderr_tail == "" and res.stdout_tail == ""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["plain", "hardened"])
+def test_log_jsonl_fifo_does_not_block(runner, plain, inst, mode):
+    body = (
+        "import os\nharness.log(step=1, train_loss=1.0)\nharness.submit(np.zeros(n))\n"
+        + _replace("log.jsonl", "os.mkfifo('log.jsonl')")
+    )
+    res = run_src(plain if mode == "plain" else runner, inst, body, seed=12)
+    if mode == "plain" or res.status == "invalid":
+        assert res.status == "invalid" and not res.metrics
+        assert "log.jsonl is a FIFO, not a regular file" in res.message, res.message
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("target", ["/dev/zero", "predictions.npy"])
+def test_log_jsonl_linked_elsewhere(plain, inst, target):
+    body = "import os\nharness.submit(np.zeros(n))\n" + _replace(
+        "log.jsonl", f"os.symlink({target!r}, 'log.jsonl')"
+    )
+    res = run_src(plain, inst, body, seed=13)
+    assert res.status == "invalid" and not res.metrics
+    assert "log.jsonl is a symbolic link" in res.message, res.message
+
+
+@pytest.mark.parametrize("link", ["symlink", "link"])
+def test_predictions_linked_to_another_file(plain, inst, link):
+    body = (
+        f"import os\nnp.save('other.npy', np.zeros(n))\nos.{link}('other.npy', 'predictions.npy')\n"
+    )
+    res = run_src(plain, inst, body, seed=14)
+    assert res.status == "invalid" and not res.metrics
+    assert "predictions.npy" in res.message, res.message
+    again = run_src(plain, inst, body, seed=14)  # the cache never turns it into an ok
+    assert again.cached and again.status == "invalid" and not again.metrics
+
+
+def test_predictions_over_the_cap_are_invalid(tabular, inst):
+    with Runner(tabular, SandboxLimits(timeout=4.0, hardened=False), max_predictions_mb=0.001) as r:
+        res = run_src(r, inst, "harness.submit(np.zeros((n, 2)))\n", seed=16)
+    assert res.status == "invalid" and not res.metrics
+    assert "predictions.npy is " in res.message and "over the 1 KiB cap" in res.message
+
+
+def test_plain_mode_scratch_dir_swapped_for_a_link(tabular, inst, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("stdout.log", "stderr.log", "log.jsonl"):
+        (elsewhere / name).write_text("ELSEWHERE_MARKER\n")
+    body = (
+        "import os\nprint('REAL_STDOUT_MARKER', flush=True)\nharness.submit(np.zeros(n))\n"
+        "wd = os.getcwd()\nos.rename(wd, wd + '_moved')\n"
+        f"os.symlink({str(elsewhere)!r}, wd)\n"
+    )
+    limits = SandboxLimits(timeout=4.0, memory_mb=2048, hardened=False)
+    with Runner(tabular, limits, scratch_root=tmp_path / "scratch") as r:
+        res = run_src(r, inst, body, seed=15)
+        assert list((tmp_path / "scratch").iterdir()) == []  # the moved folder is gone too
+    assert "ELSEWHERE_MARKER" not in _dumped(res)
+    assert res.status in ("ok", "invalid"), res.message
+    if res.status == "ok":
+        assert "REAL_STDOUT_MARKER" in res.stdout_tail
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["log.jsonl", "stderr.log", "stdout.log"]
+
+
+def test_results_are_scrubbed_of_secrets(runner, inst):
+    token = "ghp_" + "Zq" * 18
+    body = (
+        f"import sys\nprint('pushing with {token}')\n"
+        f"print('auth failed for {token}', file=sys.stderr)\nraise SystemExit(2)\n"
+    )
+    res = run_src(runner, inst, body, seed=17)
+    assert res.status == "crash" and "auth failed for [REDACTED]" in res.message
+    assert token not in _dumped(res) and "[REDACTED]" in res.stdout_tail + res.stderr_tail
