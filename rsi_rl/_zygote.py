@@ -35,6 +35,7 @@ import pwd
 import resource
 import runpy
 import signal
+import stat
 import sys
 import time
 import traceback
@@ -48,6 +49,13 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_MOVE, MS_REC = 32, 1024, 2048, 4096, 8192, 16384
 MS_PRIVATE, MS_RELATIME, MS_STRICTATIME = 1 << 18, 1 << 21, 1 << 24
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+MNT_DETACH = 2
+#: files the monitor opens on the host before the run; the copy-back never overwrites them
+HOST_OWNED = ("stdout.log", "stderr.log")
+#: scratch files at least this large are bind-mounted read-only into the run's tmpfs
+#: (e.g. inputs.npz) instead of being copied into it
+BIND_MIN_BYTES = 1 << 20
 EXIT_OOM = 3  # the child's own exit code for an allocation failure
 
 _libc: Any = None
@@ -78,6 +86,8 @@ def _set_limit(name: str, soft: int, hard: int | None = None) -> str:
     lim = getattr(resource, name, None)
     if lim is None:
         return "not available on this platform"
+    if soft < 0 or (hard is not None and hard < soft):  # -1 would mean "unlimited"
+        return f"not enforced: invalid value {soft}"
     try:
         resource.setrlimit(lim, (soft, soft if hard is None else hard))
         return f"enforced: {soft}"
@@ -138,6 +148,66 @@ def _drop_capabilities() -> str:
     return "enforced: no capabilities, no_new_privs"
 
 
+class _SockFilter(ctypes.Structure):
+    _fields_ = [
+        ("code", ctypes.c_uint16),
+        ("jt", ctypes.c_uint8),
+        ("jf", ctypes.c_uint8),
+        ("k", ctypes.c_uint32),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+#: audit arch, unshare, clone, clone3 syscall numbers (little-endian 64-bit ABIs only)
+_SYSCALLS = {"x86_64": (0xC000003E, 272, 56, 435), "aarch64": (0xC00000B7, 97, 220, 435)}
+_BPF_LD_ABS, _BPF_JEQ, _BPF_JGE, _BPF_JSET, _BPF_RET = 0x20, 0x15, 0x35, 0x45, 0x06
+_RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
+_X32_SYSCALL_BIT = 0x40000000
+_EPERM, _ENOSYS = 1, 38
+
+
+def _userns_filter(arch: int, unshare: int, clone: int, clone3: int) -> list[tuple[int, ...]]:
+    """BPF: EPERM for unshare/clone with CLONE_NEWUSER, ENOSYS for clone3 (libc falls back to
+    clone) and for every syscall of another ABI (i386, x32), allow the rest."""
+    allow = (_BPF_RET, 0, 0, _RET_ALLOW)
+    eperm = (_BPF_RET, 0, 0, _RET_ERRNO | _EPERM)
+    enosys = (_BPF_RET, 0, 0, _RET_ERRNO | _ENOSYS)
+    return [
+        (_BPF_LD_ABS, 0, 0, 4),  # 0: seccomp_data.arch
+        (_BPF_JEQ, 1, 0, arch),  # 1
+        enosys,  # 2: another ABI
+        (_BPF_LD_ABS, 0, 0, 0),  # 3: seccomp_data.nr
+        (_BPF_JGE, 8, 0, _X32_SYSCALL_BIT),  # 4: x32 -> 13
+        (_BPF_JEQ, 3, 0, unshare),  # 5 -> 9
+        (_BPF_JEQ, 2, 0, clone),  # 6 -> 9
+        (_BPF_JEQ, 5, 0, clone3),  # 7 -> 13
+        allow,  # 8
+        (_BPF_LD_ABS, 0, 0, 16),  # 9: low 32 bits of args[0] (the flags)
+        (_BPF_JSET, 1, 0, CLONE_NEWUSER),  # 10
+        allow,  # 11
+        eperm,  # 12
+        enosys,  # 13
+    ]
+
+
+def _block_user_namespaces() -> str:
+    """P, after no_new_privs: a seccomp filter that refuses new user namespaces."""
+    import platform
+
+    numbers = _SYSCALLS.get(platform.machine())
+    if numbers is None or sys.byteorder != "little":
+        return f"not enforced: no seccomp filter for {platform.machine()}"
+    prog = _userns_filter(*numbers)
+    insns = (_SockFilter * len(prog))(*(_SockFilter(*i) for i in prog))
+    fprog = _SockFprog(len(prog), insns)
+    if _lib().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        return f"not enforced: seccomp failed ({_err()})"
+    return "blocked: seccomp (unshare/clone with CLONE_NEWUSER get EPERM, clone3 ENOSYS)"
+
+
 # ---------------------------------------------------------------------- filesystem view
 def _mountinfo() -> list[tuple[str, set[str]]]:
     out = []
@@ -191,13 +261,99 @@ def _hide(path: str, keep: list[str], workdir: str, n: int) -> str:
     return "dir" + (f" (kept {', '.join(inner)})" if inner else "")
 
 
+def _umount(target: str) -> None:
+    if _lib().umount2(target.encode(), MNT_DETACH) != 0:
+        raise OSError(ctypes.get_errno(), f"umount {target}: {_err()}")
+
+
+def _fill(src: int, dest: str, depth: int = 0) -> None:
+    """Copy the host scratch dir (``src``, a directory fd) into the run's tmpfs at ``dest``.
+
+    Files of at least :data:`BIND_MIN_BYTES` (the inputs) are bind-mounted read-only
+    instead of copied; the monitor's log files stay on the host only.
+    """
+    for name in os.listdir(src):
+        if depth == 0 and name in HOST_OWNED:
+            continue
+        st = os.stat(name, dir_fd=src, follow_symlinks=False)
+        target = os.path.join(dest, name)
+        if stat.S_ISDIR(st.st_mode) and depth < 16:
+            os.mkdir(target, stat.S_IMODE(st.st_mode))
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=src)
+            try:
+                _fill(sub, target, depth + 1)
+            finally:
+                os.close(sub)
+        elif stat.S_ISREG(st.st_mode) and st.st_size >= BIND_MIN_BYTES:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444))
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=src)
+            try:
+                _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND)
+            finally:
+                os.close(fd)
+            flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+            _mount(None, target, None, flags)
+        elif stat.S_ISREG(st.st_mode):
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=src)
+            try:
+                with open(target, "xb") as out:
+                    out.write(os.read(fd, st.st_size + 1))
+                os.chmod(target, stat.S_IMODE(st.st_mode))
+            finally:
+                os.close(fd)
+
+
+def _scratch_tmpfs(workdir: str, disk_mb: int) -> str:
+    """Mount a tmpfs of ``disk_mb`` MiB over ``workdir`` holding its files; returns how."""
+    src = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        mode = stat.S_IMODE(os.fstat(src).st_mode)
+        data = f"size={int(disk_mb)}m,mode={mode:o}"
+        _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, data)
+        try:
+            _fill(src, workdir)
+        except OSError:
+            _umount(workdir)
+            raise
+    finally:
+        os.close(src)
+    return f"enforced: scratch dir is a {int(disk_mb)} MiB tmpfs; inputs of 1 MiB or more read-only"
+
+
+def _devices(disk_mb: int, enforced: dict[str, Any]) -> None:
+    """A private writable /dev/shm (size-capped) and /dev/null over /dev/kmsg."""
+    shm_mb = min(int(disk_mb), 256)
+    if os.path.isdir("/dev/shm"):
+        try:
+            _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_mb}m,mode=1777")
+            enforced["dev_shm"] = f"enforced: private writable tmpfs of {shm_mb} MiB"
+        except OSError as exc:
+            enforced["dev_shm"] = f"not private: {exc}"
+    else:
+        enforced["dev_shm"] = "absent"
+    if os.path.exists("/dev/kmsg"):
+        try:
+            _mount("/dev/null", "/dev/kmsg", None, MS_BIND)
+            enforced["kmsg"] = "blocked: /dev/null mounted over /dev/kmsg"
+        except OSError as exc:
+            enforced["kmsg"] = f"not blocked: {exc}"
+    else:
+        enforced["kmsg"] = "absent"
+
+
 def _filesystem(job: dict[str, Any], enforced: dict[str, Any]) -> None:
-    """In G, inside the new mount namespace: private /proc, hidden paths, read-only mounts."""
+    """In G, inside the new mount namespace: private /proc, a size-capped scratch tmpfs,
+    hidden paths, read-only mounts, private /dev/shm, no /dev/kmsg."""
     workdir = job["workdir"]
+    disk_mb = int(job["limits"].get("disk_mb") or 1024)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     enforced["proc"] = "enforced: private /proc (only this run's processes)"
-    _mount(workdir, workdir, None, MS_BIND)
+    try:
+        enforced["disk"] = _scratch_tmpfs(workdir, disk_mb)
+    except OSError as exc:
+        enforced["disk"] = f"not enforced: {exc}"
+        _mount(workdir, workdir, None, MS_BIND)
     hidden: dict[str, str] = {}
     keep = [p for p in sys.path if p and os.path.isabs(p)]
     keep += [sys.prefix, sys.base_prefix, workdir, os.path.dirname(os.path.abspath(sys.executable))]
@@ -223,7 +379,9 @@ def _filesystem(job: dict[str, Any], enforced: dict[str, Any]) -> None:
             _mount(None, point, None, _remount_flags(opts))
         except OSError:
             failed.append(point)
-    _mount(None, workdir, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+    if not enforced["disk"].startswith("enforced"):
+        _mount(None, workdir, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+    _devices(disk_mb, enforced)
     probe = os.path.join(os.path.dirname(workdir.rstrip("/")) or "/", ".rsi_rl_probe")
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -236,25 +394,121 @@ def _filesystem(job: dict[str, Any], enforced: dict[str, Any]) -> None:
         )
 
 
-def _join_cgroup(path: str | None, enforced: dict[str, Any]) -> None:
+# ---------------------------------------------------------------------- copy-back
+def _copy_file(src: int, dst: int, name: str, left: int) -> int:
+    """Copy the regular file ``name`` (at most ``left`` bytes); returns the bytes copied."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > left:
+            return -1
+        out = os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644, dir_fd=dst
+        )
+        copied = 0
+        try:
+            while copied < left:
+                chunk = os.read(fd, min(1 << 20, left - copied))
+                if not chunk:
+                    break
+                os.write(out, chunk)
+                copied += len(chunk)
+        finally:
+            os.close(out)
+        return copied
+    finally:
+        os.close(fd)
+
+
+def _copy_dir(src: int, dst: int, dev: int, state: dict[str, int], depth: int) -> None:
+    for name in sorted(os.listdir(src)):
+        if depth == 0 and (name in HOST_OWNED or name.startswith(".rsi_rl_stage")):
+            continue
+        try:
+            st = os.stat(name, dir_fd=src, follow_symlinks=False)
+            if st.st_dev != dev:  # a read-only input bind-mounted from the host
+                continue
+            if stat.S_ISDIR(st.st_mode) and depth < 16:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o755, dir_fd=dst)
+                flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                sub_src = os.open(name, flags, dir_fd=src)
+                try:
+                    sub_dst = os.open(name, flags, dir_fd=dst)
+                    try:
+                        _copy_dir(sub_src, sub_dst, dev, state, depth + 1)
+                    finally:
+                        os.close(sub_dst)
+                finally:
+                    os.close(sub_src)
+            elif stat.S_ISREG(st.st_mode):
+                got = _copy_file(src, dst, name, state["left"])
+                if got < 0:
+                    state["skipped"] += 1
+                else:
+                    state["left"] -= got
+                    state["files"] += 1
+            else:
+                state["skipped"] += 1  # symlinks, FIFOs, sockets, devices
+        except OSError:
+            state["skipped"] += 1
+
+
+def _copy_back(workdir: str, host: int, disk_mb: int) -> str:
+    """G, after P: copy the run's regular files from its tmpfs to the host scratch dir
+    (``host``, a directory fd opened on the host before the tmpfs was mounted)."""
+    src = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        state = {"left": int(disk_mb) << 20, "files": 0, "skipped": 0}
+        _copy_dir(src, host, os.fstat(src).st_dev, state, 0)
+    finally:
+        os.close(src)
+    used = (int(disk_mb) << 20) - state["left"]
+    return (
+        f"{state['files']} regular files ({used / 2**20:.1f} MiB) copied to the host; "
+        f"{state['skipped']} other entries skipped"
+    )
+
+
+def _end_namespace() -> None:
+    """G (pid 1): kill every other process of the run and reap them."""
+    if os.getpid() != 1:  # never outside the run's own PID namespace
+        return
+    with contextlib.suppress(OSError):
+        os.kill(-1, signal.SIGKILL)
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:  # pragma: no cover
+            continue
+
+
+def _join_cgroups(job: dict[str, Any], enforced: dict[str, Any]) -> None:
+    """C: join the run's pids cgroup (and its CPU-accounting cgroup, if a separate one)."""
+    path = job.get("cgroup")
     if not path:
         enforced["cgroup"] = "not enforced: no writable pids cgroup"
-        return
-    try:
-        with open(os.path.join(path, "cgroup.procs"), "w") as fh:
+    else:
+        try:
+            with open(os.path.join(path, "cgroup.procs"), "w") as fh:
+                fh.write(str(os.getpid()))
+            enforced["processes"] = f"enforced: pids cgroup {path} (pids.max)"
+        except OSError as exc:
+            enforced["cgroup"] = f"not enforced: {exc}"
+    cpu = job.get("cpu_cgroup")
+    if cpu and cpu != path:
+        with contextlib.suppress(OSError), open(os.path.join(cpu, "cgroup.procs"), "w") as fh:
             fh.write(str(os.getpid()))
-        enforced["processes"] = f"enforced: pids cgroup {path} (pids.max)"
-    except OSError as exc:
-        enforced["cgroup"] = f"not enforced: {exc}"
 
 
 # ---------------------------------------------------------------------- the three processes
-def _program(
-    job: dict[str, Any], enforced: dict[str, Any], hardened: bool, report: int = -1
-) -> None:
+def _program(job: dict[str, Any], enforced: dict[str, Any], hardened: bool, report: int) -> None:
     """P: limits, environment, seeds, then the entry file. Never returns.
 
-    What it enforced goes to ``report`` (a pipe to G), closed before the program runs.
+    What it enforced goes to ``report`` (a pipe to G in hardened mode, to the zygote in
+    plain mode) as one JSON line, and the pipe is closed before the program runs.
     """
     code = 1
     try:
@@ -262,6 +516,7 @@ def _program(
         workdir = job["workdir"]
         if hardened:
             enforced["capabilities"] = _drop_capabilities()
+            enforced["user_namespaces"] = _block_user_namespaces()
         os.environ.clear()
         os.environ.update(job["env"])
         os.environ["TMPDIR"] = workdir
@@ -282,10 +537,10 @@ def _program(
                 nproc = "not enforced: RLIMIT_NPROC does not bind root and no pids cgroup"
             enforced.setdefault("processes", nproc)
         enforced["core_dumps"] = _set_limit("RLIMIT_CORE", 0)
-        if report >= 0:
-            os.write(report, json.dumps(enforced).encode())
-            os.close(report)
-        with open("sandbox.json", "w") as fh:  # for humans; the parent trusts the pipe
+        os.write(report, (json.dumps(enforced) + "\n").encode())
+        os.close(report)  # before the program runs: it never holds the trusted pipe
+        # a copy for humans only: nothing trusted reads it (the program may rewrite it)
+        with open("sandbox.json", "w") as fh:
             json.dump(enforced, fh)
 
         seed = int(job["seed"])
@@ -321,8 +576,40 @@ def _program(
             os._exit(code & 0xFF)
 
 
-def _init(job: dict[str, Any], enforced: dict[str, Any], out: int) -> None:
-    """G: pid 1 of the run's PID namespace. Sets up the filesystem, runs P, reports. Never returns."""
+def _send(fd: int, message: dict[str, Any]) -> None:
+    os.write(fd, (json.dumps(message) + "\n").encode())
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except InterruptedError:  # pragma: no cover
+            continue
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except ChildProcessError:
+            return 1 << 8
+        except InterruptedError:  # pragma: no cover
+            continue
+
+
+def _init(job: dict[str, Any], enforced: dict[str, Any], out: int, host: int) -> None:
+    """G: pid 1 of the run's PID namespace. Sets up the filesystem, runs P, reports. Never returns.
+
+    Two JSON lines go to C on ``out``: ``{"enforced": ...}`` as soon as P has applied its
+    limits (before the program starts, so a run killed on timeout still has its record),
+    then the copy-back and P's exit status. ``host`` is a directory fd of the host scratch
+    dir, opened before the namespaces existed: the copy-back writes through it.
+    """
     try:
         # if C is killed (timeout), G dies, and with it the namespace; had C died before
         # this line, the zygote's cgroup sweep kills G instead
@@ -332,33 +619,58 @@ def _init(job: dict[str, Any], enforced: dict[str, Any], out: int) -> None:
             _filesystem(job, enforced)
         except OSError as exc:
             enforced["filesystem"] = f"not enforced: {exc}"
-        os.chdir(job["workdir"])  # the bind mount, not the read-only directory below it
+        os.chdir(job["workdir"])  # the run's tmpfs (or bind mount), not the directory below it
         pr, pw = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(out)
             os.close(pr)
+            os.close(host)
             _program(job, enforced, hardened=True, report=pw)
         os.close(pw)
-        while True:
+        with contextlib.suppress(ValueError):  # P closes its end before the program runs
+            enforced.update(json.loads(_read_all(pr) or b"{}"))
+        os.close(pr)
+        _send(out, {"enforced": enforced})
+        status = _wait(pid)
+        final: dict[str, Any] = {}
+        if str(enforced.get("disk", "")).startswith("enforced"):
+            _end_namespace()
             try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except ChildProcessError:
-                status = 1 << 8
-                break
-            except InterruptedError:  # pragma: no cover
-                continue
-        with contextlib.suppress(OSError, ValueError):
-            enforced.update(json.loads(os.read(pr, 1 << 20) or b"{}"))
-        report = {
-            "enforced": enforced,
-            "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        }
-        os.write(out, json.dumps(report).encode())
+                disk_mb = int(job["limits"].get("disk_mb") or 1024)
+                final["copy_back"] = _copy_back(job["workdir"], host, disk_mb)
+            except OSError as exc:
+                final["copy_back"] = f"failed: {exc}"
+        _send(
+            out,
+            {
+                "enforced": final,
+                "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            },
+        )
     finally:
         os._exit(0)  # the kernel now kills everything left in this PID namespace
+
+
+def _relay(r: int, report_fd: int) -> dict[str, Any]:
+    """C: forward each ``enforced`` G sends to the zygote at once; returns G's last line."""
+    buf, last = b"", {}
+    while True:
+        try:
+            chunk = os.read(r, 65536)
+        except InterruptedError:  # pragma: no cover
+            continue
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                message = json.loads(line)
+                if isinstance(message, dict):
+                    _send(report_fd, dict(message.get("enforced") or {}))
+                    last = message
+        if not chunk:
+            return last
 
 
 def _monitor(job: dict[str, Any], report_fd: int) -> None:
@@ -388,7 +700,8 @@ def _monitor(job: dict[str, Any], report_fd: int) -> None:
         hardened = bool(lim.get("hardened", True))
         ok = False
         if hardened:
-            _join_cgroup(job.get("cgroup"), enforced)
+            host = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)  # before any namespace
+            _join_cgroups(job, enforced)
             want_net = bool(lim.get("no_network", True)) and not _NET_ISOLATED
             ok, how = _unshare_all(want_net)
             enforced["namespaces"] = how
@@ -397,6 +710,8 @@ def _monitor(job: dict[str, Any], report_fd: int) -> None:
                 if want_net
                 else _network_note(lim)
             )
+            if not ok:
+                os.close(host)
         if not ok:  # plain mode, or namespaces unavailable: run the program in this process
             if not hardened:
                 if lim.get("no_network", True) and not _NET_ISOLATED:
@@ -405,30 +720,22 @@ def _monitor(job: dict[str, Any], report_fd: int) -> None:
                     enforced["network"] = _network_note(lim)
             enforced["pid_namespace"] = "not enforced"
             enforced["filesystem"] = "not enforced: the program may write wherever its user may"
-            os.close(report_fd)
-            _program(job, enforced, hardened=False)
+            enforced["disk"] = "not enforced: only each file's size (file_size_mb)"
+            _program(job, enforced, hardened=False, report=report_fd)
         r, w = os.pipe()
         me = os.getpid()
         pid = os.fork()
         if pid == 0:
             os.close(r)
             os.close(report_fd)
-            _init(job, enforced, w)
+            _init(job, enforced, w, host)
         os.close(w)
-        chunks = []
-        while True:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        _, status = os.waitpid(pid, 0)
-        report: dict[str, Any] = {}
-        with contextlib.suppress(ValueError):
-            report = json.loads(b"".join(chunks) or b"{}")
-        os.write(report_fd, json.dumps(report.get("enforced", enforced)).encode())
+        os.close(host)
+        report = _relay(r, report_fd)
+        status = _wait(pid)
         os.close(report_fd)
         sig = report.get("signal")
-        if not report:  # G was killed (e.g. by a sweep), or failed before running P
+        if "exit_code" not in report:  # G was killed (e.g. by a sweep), or failed before P
             if not os.WIFSIGNALED(status):
                 print("rsi_rl sandbox: the namespace init ended without a report", file=sys.stderr)
                 os._exit(1)
@@ -467,21 +774,58 @@ def _pids_cgroup_root() -> str | None:
     return None
 
 
-def _make_cgroup(root: str | None, name: str, max_pids: int) -> str | None:
-    if root is None or max_pids <= 0:
+def _cpuacct_root() -> str | None:
+    """A writable cgroup v1 hierarchy with the ``cpuacct`` controller, if any."""
+    try:
+        with open("/proc/self/mounts") as fh:
+            mounts = [line.split() for line in fh]
+    except OSError:
+        return None
+    for _, point, fstype, opts, *_ in mounts:
+        if fstype == "cgroup" and "cpuacct" in opts.split(","):
+            return point if os.access(point, os.W_OK) else None
+    return None
+
+
+def _make_cgroup(root: str | None, name: str, max_pids: int = 0) -> str | None:
+    """A cgroup ``rsi_rl/<name>`` under ``root``; with ``max_pids``, its ``pids.max``."""
+    if root is None:
         return None
     path = os.path.join(root, "rsi_rl", name)
     try:
         os.makedirs(path, exist_ok=True)
-        with open(os.path.join(path, "pids.max"), "w") as fh:
-            fh.write(str(max_pids))
+        if max_pids > 0:
+            with open(os.path.join(path, "pids.max"), "w") as fh:
+                fh.write(str(max_pids))
         return path
     except OSError:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+        return None
+
+
+def _cgroup_cpu_seconds(path: str | None) -> float | None:
+    """CPU time used by every process that was in the cgroup (v2 ``cpu.stat``, v1
+    ``cpuacct.usage``), or None where neither is readable."""
+    if not path:
+        return None
+    try:
+        with open(os.path.join(path, "cpu.stat")) as fh:
+            for line in fh:
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(os.path.join(path, "cpuacct.usage")) as fh:
+            return int(fh.read()) / 1e9
+    except (OSError, ValueError):
         return None
 
 
 def _sweep_cgroup(path: str | None) -> int:
-    """Kill every process left in the run's cgroup, then remove it; returns how many."""
+    """Kill every process left in the run's cgroup; returns how many."""
     if not path:
         return 0
     killed = 0
@@ -498,9 +842,35 @@ def _sweep_cgroup(path: str | None) -> int:
                 os.kill(p, signal.SIGKILL)
                 killed += 1
         time.sleep(0.005)
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
     return killed
+
+
+def _remove_cgroup(path: str | None) -> None:
+    if path:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+
+
+def _read_report(r: int) -> dict[str, Any]:
+    """The zygote: merge the JSON lines the run's trusted side wrote (C, G or P before
+    the program started); empty if none arrived."""
+    os.set_blocking(r, False)
+    raw = b""
+    while True:
+        try:
+            chunk = os.read(r, 1 << 20)
+        except (BlockingIOError, OSError):
+            break
+        if not chunk:
+            break
+        raw += chunk
+    enforced: dict[str, Any] = {}
+    for line in raw.split(b"\n"):
+        with contextlib.suppress(ValueError):
+            part = json.loads(line) if line.strip() else {}
+            if isinstance(part, dict):
+                enforced.update(part)
+    return enforced
 
 
 # ---------------------------------------------------------------------- server loop
@@ -569,6 +939,8 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001
             failed.append(f"torch warm-up: {exc}")
     cg_root = _pids_cgroup_root()
+    cg_v2 = cg_root is not None and os.path.exists(os.path.join(cg_root, "cgroup.controllers"))
+    cpu_root = None if cg_v2 else _cpuacct_root()
     _isolate_fork_server(no_network)
     events.write(
         json.dumps({"event": "ready", "pid": os.getpid(), "preload_failed": failed}) + "\n"
@@ -580,10 +952,12 @@ def main() -> None:
         job = json.loads(line)
         n += 1
         lim = job["limits"]
-        cgroup = None
+        cgroup = cpu_cgroup = None
         if lim.get("hardened", True):
-            cgroup = _make_cgroup(cg_root, f"{os.getpid()}_{n}", int(lim.get("processes") or 0))
-        job["cgroup"] = cgroup
+            name = f"{os.getpid()}_{n}"
+            cgroup = _make_cgroup(cg_root, name, int(lim.get("processes") or 0))
+            cpu_cgroup = cgroup if cg_v2 else _make_cgroup(cpu_root, name)
+        job["cgroup"], job["cpu_cgroup"] = cgroup, cpu_cgroup
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -596,18 +970,23 @@ def main() -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # whatever the program left in its group
         swept = _sweep_cgroup(cgroup)
-        os.set_blocking(r, False)
-        try:
-            raw = os.read(r, 1 << 20)
-        except (BlockingIOError, OSError):
-            raw = b""
+        if cpu_cgroup != cgroup:
+            swept += _sweep_cgroup(cpu_cgroup)
+        cpu = ru.ru_utime + ru.ru_stime
+        cg_cpu = _cgroup_cpu_seconds(cpu_cgroup)
+        _remove_cgroup(cgroup)
+        if cpu_cgroup != cgroup:
+            _remove_cgroup(cpu_cgroup)
+        enforced = _read_report(r)
         os.close(r)
-        try:
-            enforced = json.loads(raw) if raw else {}
-        except ValueError:
-            enforced = {}
         if swept:
             enforced["swept"] = f"killed {swept} processes left in the cgroup"
+        if enforced:
+            enforced["cpu_accounting"] = (
+                f"cgroup {cpu_cgroup}: every process of the run"
+                if cg_cpu is not None
+                else "rusage of the run's process and the children it waited for"
+            )
         events.write(
             json.dumps(
                 {
@@ -615,7 +994,7 @@ def main() -> None:
                     "pid": pid,
                     "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                     "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                    "cpu_seconds": ru.ru_utime + ru.ru_stime,
+                    "cpu_seconds": max(cpu, cg_cpu or 0.0),
                     "max_rss_mb": ru.ru_maxrss / 1024.0,
                     "enforced": enforced,
                 }

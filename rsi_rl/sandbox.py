@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import select
 import signal
@@ -22,15 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import SandboxError
+from rsi_rl.errors import ConfigError, SandboxError
 
 #: environment variables the sandboxed program sees (everything else is dropped)
 SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ")
+#: the sandbox record of a run that ended before the sandbox reported its limits
+NOT_REPORTED = "not reported: the run ended before the sandbox reported its limits"
 
 
 @dataclass
 class SandboxLimits:
-    """Limits of one experiment. ``timeout`` is wall-clock seconds, enforced by the parent."""
+    """Limits of one experiment. ``timeout`` is wall-clock seconds, enforced by the parent.
+
+    Every field is checked when it is set (at construction, by ``dataclasses.replace`` and
+    by assignment): a bad value raises :class:`~rsi_rl.errors.ConfigError` naming the
+    ``sandbox.<key>`` to fix.
+    """
 
     timeout: float = 60.0
     cpu_seconds: float | None = None  # default: 2 x timeout x threads
@@ -39,6 +47,8 @@ class SandboxLimits:
     open_files: int = 256
     processes: int = 64
     threads: int = 1
+    #: total size of the scratch dir (a size-capped tmpfs in hardened mode; see docs)
+    disk_mb: int = 1024
     no_network: bool = True
     #: Linux: PID + mount namespaces, read-only filesystem but the scratch dir, private
     #: /proc, no capabilities, pids cgroup. False = the plain sandbox (rlimits, session,
@@ -52,6 +62,55 @@ class SandboxLimits:
     #: hide the home folder of the user running rsi_rl (credentials, W&B settings), keeping
     #: the interpreter and ``sys.path`` entries under it visible; hardened mode only
     hide_home: bool = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, _checked(name, value))
+
+
+#: (unit, example) of the limits that must be positive numbers
+_POSITIVE: dict[str, tuple[str, str]] = {
+    "timeout": ("seconds", "60"),
+    "cpu_seconds": ("CPU-seconds", "120"),
+    "memory_mb": ("MiB", "4096"),
+    "file_size_mb": ("MiB", "256"),
+    "open_files": ("files", "256"),
+    "processes": ("processes", "64"),
+    "threads": ("threads", "1"),
+    "disk_mb": ("MiB", "1024"),
+}
+_FLOATS = ("timeout", "cpu_seconds")
+
+
+def _checked(name: str, value: Any) -> Any:
+    """``value`` for the field ``name`` of :class:`SandboxLimits`, or a ConfigError."""
+    key = f"sandbox.{name}"
+    if name in _POSITIVE:
+        unit, example = _POSITIVE[name]
+        if name == "cpu_seconds" and value is None:
+            return None
+        kinds = (int, float) if name in _FLOATS else (int,)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not 0 < value < math.inf:
+            what = "a positive number" if name in _FLOATS else "a positive whole number"
+            raise ConfigError(
+                f"{key} must be {what} of {unit}, got {value!r}; remove the override or "
+                f"give e.g. {key}={example}"
+            )
+        return float(value) if name in _FLOATS else value
+    if name == "hardened":
+        if not (isinstance(value, bool) or value == "auto"):
+            raise ConfigError(f"{key} must be true, false or auto, got {value!r}")
+        return value
+    if name in ("no_network", "hide_home"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if name == "hidden_paths":
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list of paths, got {value!r}")
+        if not all(isinstance(p, str) and p for p in value):
+            raise ConfigError(f"{key} must hold non-empty path strings, got {list(value)!r}")
+        return tuple(value)
+    return value
 
 
 @dataclass
@@ -231,6 +290,7 @@ class Sandbox:
                 "file_size_mb": lim.file_size_mb,
                 "open_files": lim.open_files,
                 "processes": lim.processes,
+                "disk_mb": lim.disk_mb,
                 "no_network": lim.no_network,
                 "hardened": lim.hardened,
                 "hidden_paths": [str(p) for p in lim.hidden_paths],
@@ -260,13 +320,11 @@ class Sandbox:
             res = self._lost("the fork server died during the run (killed by the program?)")
             res.seconds, res.timed_out = seconds, timed_out
             return res
+        # only the trusted side writes this record (see rsi_rl._zygote); the program's
+        # scratch dir, sandbox.json included, is never read for it
         enforced: dict[str, Any] = dict(event.get("enforced") or {})
-        if not enforced:  # plain mode: only the program's own process wrote it down
-            try:
-                enforced = json.loads((Path(workdir) / "sandbox.json").read_text())
-                enforced["record"] = "sandbox.json, written in the program's process"
-            except (OSError, ValueError, AttributeError):
-                enforced = {"record": "missing"}
+        if not enforced:
+            enforced = {"record": NOT_REPORTED}
         enforced["wall_clock"] = f"enforced by parent: {lim.timeout}s"
         return ProcessResult(
             exit_code=event.get("exit_code"),
