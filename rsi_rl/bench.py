@@ -190,8 +190,10 @@ def run_one(
     def on_exp(record: dict[str, Any], info: dict[str, Any]) -> None:
         if record.get("kind") in ("baseline", "stop") or record.get("split") != "val":
             return
-        curve.append(float(env.incumbent_metric))
-        seconds.append(float(env.seconds_used))
+        # this experiment's own values: a batch is recorded one experiment at a time, but
+        # the callbacks run after the whole batch, when the env holds the batch's last
+        curve.append(float(record["incumbent_metric"]))
+        seconds.append(float(record["seconds_used"]))
 
     t0 = time.monotonic()
     summary = run_campaign(
@@ -274,7 +276,7 @@ def summarise(
     better = (lambda a, b: a >= b - 1e-12) if maximize else (lambda a, b: a <= b + 1e-12)
     by_agent: dict[str, dict[tuple[int, int], dict[str, Any]]] = {a: {} for a in agents}
     for r in rows:
-        if "error" in r:
+        if "error" in r or r["agent"] not in by_agent:  # the oracle's rows: best_known only
             continue
         bk = best_known[r["instance"]]
         curve = r["curve"] + [r["best"]] * max(0, budget - len(r["curve"]))
@@ -502,7 +504,8 @@ def bench(
         agent_cfgs: Hydra configs of agents by name.
         env_kwargs: extra :class:`~rsi_rl.env.ResearchEnv` arguments.
         oracle_budget: if > 0, a greedy search of this many experiments per instance adds to
-            the best known metric (not an agent of the comparison).
+            the best known metric (not an agent of the comparison). It runs under the same
+            ``env_kwargs`` as the campaigns, without the ``budget_seconds`` cap.
         plots: write the PNG plots.
         remeasure_seeds: rerun each campaign's start and final incumbent on this many fresh
             seeds (the same for every agent) for ``regret_fresh``; 0 = off.
@@ -586,8 +589,11 @@ def bench(
                         )
             if oracle_budget > 0:
                 for inst in pool:
-                    oracle_env = ResearchEnv(
-                        task=task_obj, budget=int(oracle_budget), instances=[inst]
+                    oracle_env = ResearchEnv(  # the campaigns' settings, its own budget
+                        task=task_obj,
+                        budget=int(oracle_budget),
+                        instances=[inst],
+                        **(env_kwargs or {}),
                     )
                     try:
                         from rsi_rl.agents import GreedyAgent

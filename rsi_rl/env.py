@@ -67,6 +67,7 @@ OBSERVATION_FEATURES: tuple[str, ...] = (
     + tuple(f"{stat}_{k}" for k in HISTORY_KINDS for stat in ("tries", "mean_delta", "success"))
     + tuple(f"mask_{k}" for k in VOCABULARY)
 )
+_STOP = VOCABULARY.index("stop")
 #: info keys that vary between identical runs (wall-clock) and so stay out of ``info``
 VOLATILE_KEYS = ("started_at", "finished_at", "cached", "enforced", "stderr_tail", "campaign")
 
@@ -108,6 +109,10 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         proposer: an external proposer (:class:`~rsi_rl.proposer.Proposer`, an argv list,
             or a mapping with ``command``); it unmasks the ``propose`` action, whose
             proposals are trained and kept-or-reverted like any edit.
+        allow_stop: unmask ``stop`` in :meth:`action_masks`. Masked by default: with no
+            compute cost stopping never pays, yet a learner trained on the mask (e.g.
+            sb3-contrib's MaskablePPO) readily learns to stop at step 1. ``step(stop)``
+            ends the campaign either way, and the observation does not depend on it.
 
     Example:
         >>> import gymnasium as gym, rsi_rl
@@ -137,6 +142,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         proposer: Any = None,
         cache_path: str | Path | None = None,
         executor: Any = None,
+        allow_stop: bool = False,
     ):
         super().__init__()
         if int(budget) < 1:
@@ -154,6 +160,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.cost_per_second = float(cost_per_second)
         self.invalid_penalty = float(invalid_penalty)
         self.mask_duplicates = bool(mask_duplicates)
+        self.allow_stop = bool(allow_stop)
         if isinstance(sandbox, SandboxLimits):
             limits = sandbox
         else:
@@ -546,6 +553,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             "best_metric": self.best_metric,
             "reward": float(reward),
             "seconds": result.seconds,
+            "seconds_used": self.seconds_used,  # the campaign's, this experiment included
             "run_seconds": result.run_seconds,
             "cpu_seconds": result.cpu_seconds,
             "max_rss_mb": result.max_rss_mb,
@@ -598,8 +606,16 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         return mask
 
     def action_masks(self) -> np.ndarray:
-        """Boolean mask of valid actions (the sb3-contrib MaskablePPO protocol)."""
-        return self._mask.copy()
+        """Boolean mask of the actions to choose from (the sb3-contrib MaskablePPO protocol).
+
+        The valid actions, less ``stop`` unless the env was made with ``allow_stop=True``.
+        The observation's ``mask_*`` features keep ``stop`` valid (it always is an action
+        ``step`` accepts), so a policy sees the same observation whatever ``allow_stop``.
+        """
+        mask = self._mask.copy()
+        if not self.allow_stop:
+            mask[_STOP] = False
+        return mask
 
     def _obs(self) -> np.ndarray:
         f: list[float] = []

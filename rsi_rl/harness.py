@@ -33,11 +33,36 @@ PREDICTIONS_FILE = "predictions.npy"
 LOG_FILE = "log.jsonl"
 
 _job: dict[str, Any] | None = None
-_t0 = time.monotonic()
+#: when this run's clock started (None: not yet); see :func:`start_clock`
+_t0: float | None = None
+_monotonic = time.monotonic
+
+
+def start_clock() -> None:
+    """Start (or restart) this run's clock, from which :func:`time_left` counts.
+
+    Called by the sandbox right before the training program runs. The sandbox's fork
+    server imports this module once, long before any program, so a clock started at import
+    would count the server's whole life. A program run outside the sandbox, or by a sandbox
+    that does not call this, has its clock started by its first read of the job (its config,
+    seed or budget).
+    """
+    global _t0
+    _t0 = _monotonic()
+
+
+def elapsed() -> float:
+    """Seconds since this run's clock started (see :func:`start_clock`)."""
+    if _t0 is None:
+        start_clock()
+    assert _t0 is not None
+    return max(0.0, _monotonic() - _t0)
 
 
 def _load_job() -> dict[str, Any]:
     global _job
+    if _t0 is None:
+        start_clock()
     if _job is None:
         path = Path(os.environ.get("RSI_RL_WORKDIR", ".")) / JOB_FILE
         if not path.exists():
@@ -69,8 +94,12 @@ def budget_seconds() -> float:
 
 
 def time_left() -> float:
-    """Seconds left before the parent's wall-clock limit."""
-    return budget_seconds() - (time.monotonic() - _t0)
+    """Seconds left before the parent's wall-clock limit (negative once it has passed).
+
+    Counted from the start of this program (:func:`start_clock`), so a program can size its
+    training to the budget, e.g. ``while harness.time_left() > 5: ...``.
+    """
+    return budget_seconds() - elapsed()
 
 
 def data() -> dict[str, np.ndarray]:

@@ -36,7 +36,6 @@ import numpy as np
 
 from rsi_rl.agents.sb3 import (
     MASKED_ALGOS,
-    TabuMask,
     algorithm_classes,
     build_algorithm,
     save_policy,
@@ -46,28 +45,9 @@ from rsi_rl.errors import ConfigError
 log = logging.getLogger("rsi_rl")
 
 
-class PolicyMask(gym.Wrapper):  # type: ignore[type-arg]
-    """``action_masks()`` as :class:`~rsi_rl.agents.sb3.PolicyAgent` will act under it.
-
-    Masks ``stop`` (unless allowed) and edits that already failed on the incumbent
-    (:class:`~rsi_rl.agents.sb3.TabuMask`), so training and acting see the same masks.
-    """
-
-    def __init__(self, env: gym.Env, allow_stop: bool = False, tabu: bool = True):  # type: ignore[type-arg]
-        super().__init__(env)
-        self.masker = TabuMask(allow_stop, tabu)
-
-    def reset(self, **kwargs: Any) -> Any:
-        self.masker.reset()
-        return self.env.reset(**kwargs)
-
-    def step(self, action: Any) -> Any:
-        out = self.env.step(action)
-        self.masker.update(int(action), out[4])
-        return out
-
-    def action_masks(self) -> np.ndarray:
-        return self.masker.apply(self.env.unwrapped.action_masks())  # type: ignore[attr-defined]
+class CacheStats(gym.Wrapper):  # type: ignore[type-arg]
+    """Reports the result cache of the wrapped research env to :func:`cache_stats`
+    (``env_method`` of a vectorised env reaches wrappers, not the env's runner)."""
 
     def cache_stats(self) -> dict[str, int]:
         """Result-cache hits and experiments (cache lookups) of this env's runner so far."""
@@ -118,8 +98,10 @@ def make_env_fn(
 ) -> Callable[[], gym.Env]:  # type: ignore[type-arg]
     """A picklable factory of one research env (for ``make_vec_env``).
 
-    With ``fixed_seeds`` and a list of ``instances``, campaigns draw from the list and run
-    each instance on a fixed evaluation seed (:class:`FixedSeedPool`).
+    The env masks ``stop`` unless ``allow_stop`` (``ResearchEnv(allow_stop=...)``), as
+    :class:`~rsi_rl.agents.sb3.PolicyAgent` will when acting. With ``fixed_seeds`` and a
+    list of ``instances``, campaigns draw from the list and run each instance on a fixed
+    evaluation seed (:class:`FixedSeedPool`).
     """
     return partial(_make_env, task, budget, instances, env_kwargs, allow_stop, fixed_seeds)
 
@@ -134,10 +116,12 @@ def _make_env(
 ) -> gym.Env:  # type: ignore[type-arg]
     from rsi_rl.env import ResearchEnv
 
-    env: gym.Env = ResearchEnv(task=task, budget=budget, instances=instances, **env_kwargs)  # type: ignore[type-arg]
+    env: gym.Env = ResearchEnv(  # type: ignore[type-arg]
+        task=task, budget=budget, instances=instances, allow_stop=allow_stop, **env_kwargs
+    )
     if fixed_seeds and not isinstance(instances, str):
         env = FixedSeedPool(env, list(instances))
-    return PolicyMask(env, allow_stop=allow_stop)
+    return CacheStats(env)
 
 
 def _container(obj: Any) -> Any:
@@ -442,8 +426,8 @@ def train_job(cfg: Any) -> Path:
 
 
 __all__ = [
+    "CacheStats",
     "FixedSeedPool",
-    "PolicyMask",
     "cache_stats",
     "env_kwargs_from",
     "make_env_fn",

@@ -253,3 +253,60 @@ def test_merge_campaigns_script(tmp_path):
     relabel = [*args[:-2], f"{a}:x=x_new", f"{b}:x=x_old"]
     proc = subprocess.run(relabel, capture_output=True, text=True, check=True)
     assert "x_new_vs_x_old: wins 1" in proc.stdout
+
+
+def test_curve_of_a_batched_agent_is_each_experiments_own(tabular):
+    """A batch is recorded experiment by experiment: each point of the best-so-far curves
+    is that experiment's incumbent and cumulative seconds, not the end of its batch."""
+    from rsi_rl.agents import make_agent
+    from rsi_rl.bench import run_one
+    from rsi_rl.env import ResearchEnv
+
+    env = ResearchEnv(task=tabular, budget=6, instances=[10_000])
+    try:
+        agent = make_agent("random", seed=1, batch_size=3)
+        row = run_one(env, agent, seed=1, instance=10_000, reference=False)
+        exps = [r for r in env.log if r["split"] == "val" and r["kind"] != "baseline"]
+    finally:
+        env.close()
+    assert len(exps) == 6
+    assert row["curve"] == [r["incumbent_metric"] for r in exps]
+    assert row["seconds"] == pytest.approx(np.cumsum([r["seconds"] for r in exps]).tolist())
+    assert [r["seconds_used"] for r in exps] == pytest.approx(row["seconds"])
+
+
+def test_oracle_env_has_the_campaigns_env_settings(tmp_path, tabular, monkeypatch):
+    """The oracle search that adds to ``best_known`` runs under the user's env settings
+    (keep threshold, costs, sandbox limits), like the campaigns it is compared with."""
+    import rsi_rl.env
+
+    made: list[dict] = []
+
+    class Recording(rsi_rl.env.ResearchEnv):
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(rsi_rl.env, "ResearchEnv", Recording)
+    settings = {
+        "keep_threshold": 0.5,
+        "cost_per_second": 0.001,
+        "invalid_penalty": 0.1,
+        "sandbox": {"memory_mb": 3000, "timeout": 30.0},
+    }
+    bench(
+        tabular,
+        ["greedy"],
+        tmp_path,
+        budget=1,
+        seeds=1,
+        instances=1,
+        env_kwargs=settings,
+        oracle_budget=1,
+        plots=False,
+        remeasure_seeds=0,
+    )
+    assert len(made) == 2  # the campaigns' env and one oracle env
+    for kwargs in made:
+        assert {k: kwargs.get(k) for k in settings} == settings
+    assert made[1]["budget"] == 1 and made[1]["instances"] == [10_000]

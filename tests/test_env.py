@@ -40,8 +40,9 @@ def test_spaces_and_observation(env):
     assert info["experiment"]["kind"] == "baseline" and info["experiments_used"] == 0
     mask = env.action_masks()
     assert mask.dtype == bool and mask.shape == (len(VOCABULARY),)
-    assert not mask[KIND_INDEX["propose"]] and mask[KIND_INDEX["stop"]]
-    # the observation carries the mask and nothing task-specific
+    assert not mask[KIND_INDEX["propose"]] and not mask[KIND_INDEX["stop"]]
+    # the observation carries the mask (stop shown valid) and nothing task-specific
+    mask[KIND_INDEX["stop"]] = True
     assert np.array_equal(obs[-len(VOCABULARY) :] > 0.5, mask)
     assert not any("tabular" in f or "digits" in f for f in OBSERVATION_FEATURES)
 
@@ -156,3 +157,42 @@ def test_bad_arguments_fail_early():
         ResearchEnv(task="tabular", instances="somewhere")
     with pytest.raises(ConfigError, match="sandbox"):
         ResearchEnv(task="tabular", sandbox={"memory": 3})
+
+
+@pytest.mark.parametrize("allow_stop", [None, True])
+def test_stop_is_masked_unless_allowed(allow_stop):
+    """A learner trained on ``action_masks()`` must not learn to stop at step 1 (with no
+    compute cost stopping never pays): ``stop`` is masked unless ``allow_stop=True``. The
+    observation is the same either way, and ``step(stop)`` still ends the campaign."""
+    kwargs = {} if allow_stop is None else {"allow_stop": allow_stop}
+    env = gym.make(rsi_rl.ENV_ID, task="tabular", budget=3, instances=[10_001], **kwargs)
+    try:
+        obs, _ = env.reset(seed=0)
+        mask = env.unwrapped.action_masks()
+        assert bool(mask[KIND_INDEX["stop"]]) is bool(allow_stop)
+        assert mask[KIND_INDEX["reevaluate"]]
+        assert obs[OBSERVATION_FEATURES.index("mask_stop")] == 1.0  # stop is a valid action
+        _, _, terminated, _, info = env.step(KIND_INDEX["stop"])
+        assert terminated and info["status"] == "stopped"
+    finally:
+        env.close()
+
+
+def test_duplicate_mask_already_holds_the_tabu_of_acting_policies(env):
+    """Policies act under :class:`~rsi_rl.agents.sb3.TabuMask` (no repeat of an edit that
+    failed on the incumbent) and train on the env's own mask: with ``mask_duplicates`` the
+    two are the same, so a policy trained on the env acts under the masks it learned with."""
+    from rsi_rl.agents.sb3 import TabuMask
+
+    tabu = TabuMask()
+    env.reset(seed=4)
+    rng = np.random.default_rng(4)
+    done, steps = False, 0
+    while not done and steps < 4:
+        steps += 1
+        mask = env.action_masks()
+        assert np.array_equal(tabu.apply(mask), mask)
+        action = int(rng.choice(np.flatnonzero(mask)))
+        _, _, terminated, truncated, info = env.step(action)
+        tabu.update(action, info)
+        done = terminated or truncated

@@ -150,3 +150,50 @@ def test_candidate_space_round_trips_parameters(tabular):
         }
         cand, desc = space.candidate(params, "tpe")
         assert space.params_of(cand) == params and desc
+
+
+def _small_task(tabular):
+    """Tabular with two knobs (lr, batch size) and no code edits: a 60-point space."""
+
+    class SmallTabular(type(tabular)):
+        knobs = type(tabular).knobs[:2]
+        patches = ()
+
+    return SmallTabular()
+
+
+def _fake_runs(env, timeouts):
+    """Replace the env's runner by an instant fake: configs matching ``timeouts`` time out,
+    the others score higher the larger their batch size."""
+    from rsi_rl.runner import ExperimentResult
+
+    def run(instance, cand, seed, split="val"):
+        if timeouts(cand.config):
+            return ExperimentResult(status="timeout", seconds=10.0, message="killed")
+        acc = 0.5 + 0.01 * cand.config["batch_size"] / 32 - abs(cand.config["lr"] - 0.01)
+        return ExperimentResult(status="ok", metrics={"val_acc": acc}, seconds=1.0)
+
+    env.runner.run = run
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_tpe_never_reruns_a_candidate_and_learns_from_timeouts(tabular, batch_size):
+    """A region that always times out (here: large batches, which also score best) must
+    not be proposed again and again: every candidate of a campaign is new, and a timeout is
+    told to the study as a bad value, not as a failure TPE would ignore."""
+    task = _small_task(tabular)
+    env = ResearchEnv(task=task, budget=30, instances=[10_000])
+    try:
+        _fake_runs(env, lambda cfg: cfg["batch_size"] > 64)
+        agent = make_agent("tpe", seed=0, n_startup_trials=5, batch_size=batch_size)
+        run_campaign(env, agent, seed=0, instance=10_000, test=False)
+        hashes = [r["candidate"] for r in env.log]
+        timed_out = [r for r in env.log if r["status"] == "timeout"]
+        study = agent.study
+    finally:
+        env.close()
+    assert len(hashes) == 31 and len(set(hashes)) == len(hashes)  # no candidate twice
+    assert timed_out  # the region was tried...
+    failed = [t for t in study.trials if t.params.get("batch", 0) >= 3 and t.value is not None]
+    assert failed and all(t.value <= env.start_metric for t in failed)  # ...and told as bad
+    assert len(timed_out) < 15

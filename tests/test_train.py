@@ -122,3 +122,24 @@ def test_cli_train_with_a_baseline_agent_is_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().startswith("rsi-rl: error:") and "not trainable" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("allow_stop", [False, True])
+def test_training_envs_mask_stop_as_the_policy_will_act(allow_stop):
+    """The learner trains on the env's own mask: ``stop`` masked unless ``allow_stop``,
+    as :class:`~rsi_rl.agents.sb3.PolicyAgent` masks it when acting."""
+    import numpy as np
+
+    from rsi_rl.agents.sb3 import TabuMask
+    from rsi_rl.train import make_env_fn
+    from rsi_rl.vocab import KIND_INDEX
+
+    env = make_env_fn("tabular", 2, [10_000], {}, allow_stop, fixed_seeds=True)()
+    try:
+        env.reset(seed=0)
+        mask = env.get_wrapper_attr("action_masks")()  # what SB3's env_method calls
+        assert bool(mask[KIND_INDEX["stop"]]) is allow_stop
+        assert np.array_equal(TabuMask(allow_stop).apply(mask), mask)
+        assert set(env.get_wrapper_attr("cache_stats")()) == {"hits", "experiments"}
+    finally:
+        env.close()

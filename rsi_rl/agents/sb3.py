@@ -224,8 +224,12 @@ class TabuMask:
     candidate and run it on the same seed: a duplicate experiment (the runner serves it
     from its cache, charged at full cost). So once an edit fails on the incumbent it is
     masked until another edit is kept (greedy's tabu list). ``reevaluate`` (a fresh seed)
-    stays valid, so some action always is. Used alike in training (:class:`PolicyMask`
-    wrapper) and when acting (:class:`PolicyAgent`), so the policy sees the same masks.
+    stays valid, so some action always is. ``stop`` is allowed exactly when
+    ``allow_stop``, whether or not the env's mask has it.
+
+    Training uses the env's own mask (``ResearchEnv(allow_stop=...)``): with the env's
+    default ``mask_duplicates`` it already masks these repeats, so a policy acts (here,
+    :class:`PolicyAgent`) under the masks it was trained with.
     """
 
     def __init__(self, allow_stop: bool = False, tabu: bool = True):
@@ -246,8 +250,7 @@ class TabuMask:
 
     def apply(self, mask: np.ndarray) -> np.ndarray:
         out = np.asarray(mask, dtype=bool).copy()
-        if not self.allow_stop:
-            out[KIND_INDEX["stop"]] = False
+        out[KIND_INDEX["stop"]] = self.allow_stop  # always a valid action; the env may mask it
         if self.tabu:
             for a in self.tried:
                 out[a] = False

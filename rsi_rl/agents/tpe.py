@@ -12,8 +12,13 @@ How TPE maps onto the edit-based env (the fair-comparison choice):
   (:meth:`~rsi_rl.env.ResearchEnv.try_candidate`), is charged to the same K experiments
   and seconds cap, and is kept only if it beats the incumbent by the same noise margin.
   TPE does not pay one experiment per edit on the way to a far configuration (that would
-  handicap it); it does pay for a repeated proposal (the cached result is charged again,
-  as a repeated Optuna trial would be).
+  handicap it); it never proposes a candidate the campaign already ran (a repeat would be
+  charged in full for a known result): a repeated ask is dropped and asked again, up to
+  :data:`MAX_RESAMPLES` times, then a uniformly drawn new candidate is run instead.
+* **Failed runs teach.** Optuna's TPE ignores failed trials, so it would propose a
+  timed-out or crashed region again and again. A failed run is told to the study as
+  :func:`failure_value`: the worst value of the campaign so far (at worst the start's),
+  so TPE models its region as bad.
 * **Same start.** The start config's baseline run (free for every agent) is told to the
   study as its first trial, so TPE knows what the edit agents know.
 
@@ -40,6 +45,16 @@ def trial_value(exp: dict[str, Any]) -> float | None:
     return float(metric) if exp.get("status") == "ok" and metric is not None else None
 
 
+#: asks of a study that may repeat a candidate of the campaign before a uniform draw
+MAX_RESAMPLES = 20
+
+
+def failure_value(values: list[float], direction: str) -> float:
+    """What a study is told for a failed run (crash, timeout, oom, nan, invalid): the worst
+    of the campaign's ``values`` so far (it holds at least the start's), in ``direction``."""
+    return min(values) if direction == "maximize" else max(values)
+
+
 class StudyAgent(CandidateAgent):
     """An Optuna study (ask/tell, seeded) over the task's knobs and code toggles, one trial
     per experiment; subclasses choose the sampler (:meth:`_sampler`).
@@ -58,11 +73,16 @@ class StudyAgent(CandidateAgent):
         super().__init__(seed, batch_size)
         self.sampler_seed = None if seed is None else int(seed) + int(seed_offset)
         self.study: Any = None
-        self._trials: list[Any] = []  # asked, not yet told (in the order they are recorded)
+        # asked, not yet told (in the order they are recorded), with their candidate's hash
+        self._trials: list[tuple[Any, str]] = []
+        self._values: list[float] = []  # metrics of the campaign's runs told so far
+        self._run: set[str] = set()  # hashes of the candidates run (or under way)
 
     def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
         self.study = None  # built lazily on the first proposal, from the env's task
         self._trials = []
+        self._values = []
+        self._run = set()
 
     def _setup(self, env: Any) -> None:
         import optuna
@@ -81,15 +101,23 @@ class StudyAgent(CandidateAgent):
         """Add an experiment run outside the study (metric None: it failed) as a trial."""
         import optuna
 
-        state = optuna.trial.TrialState
+        self._run.add(cand.hash)
         self.study.add_trial(
             optuna.trial.create_trial(
                 params=self.space.params_of(cand),
                 distributions=self.distributions,
-                value=None if value is None else float(value),
-                state=state.FAIL if value is None else state.COMPLETE,
+                value=self._told(value),
+                state=optuna.trial.TrialState.COMPLETE,
             )
         )
+
+    def _told(self, value: float | None) -> float:
+        """The value a study is told for a run's metric (None: failed, see
+        :func:`failure_value`)."""
+        if value is None:
+            return failure_value(self._values, self.study.direction.name.lower())
+        self._values.append(float(value))
+        return float(value)
 
     def warm_start(self, env: Any, experiments: list[tuple[Candidate, float | None]]) -> None:
         """Start the study from a campaign's experiments so far (``(candidate, metric)``,
@@ -112,34 +140,67 @@ class StudyAgent(CandidateAgent):
         if self.study is None:
             self._setup(env)
         self._fail_pending()
+        self._run.update(  # what else ran on the evaluation seed (e.g. a hybrid's edits)
+            r["candidate"]
+            for r in getattr(env, "log", [])
+            if r.get("split") == "val" and r.get("seed") == env.eval_seed and r.get("candidate")
+        )
         out: list[tuple[Any, str, str]] = []
         for _ in range(int(n)):
-            trial = self.study.ask(self.distributions)
-            self._trials.append(trial)
-            try:
-                out.append((*self.candidate(env.task, trial.params), self.name))
-            except EditError:  # patches that do not compose: run the start config instead
-                out.append((self.start, "start config (proposal did not apply)", self.name))
+            trial, child, description = self._ask_new(env)
+            self._trials.append((trial, child.hash))
+            self._run.add(child.hash)
+            out.append((child, description, self.name))
         return out
+
+    def _ask_new(self, env: Any) -> tuple[Any, Candidate, str]:
+        """A trial whose candidate the campaign has not run: the sampler's, asked up to
+        :data:`MAX_RESAMPLES` times (a repeat is told FAIL: it was never run), then a
+        uniform draw from the space; a repeat only when none is found (a spent space)."""
+        import optuna
+
+        trial, child, description = self._ask(env)
+        for attempt in range(2 * MAX_RESAMPLES):
+            if child.hash not in self._run:
+                break
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            if attempt >= MAX_RESAMPLES:
+                self.study.enqueue_trial(self._uniform_params(), skip_if_exists=False)
+            trial, child, description = self._ask(env)
+        return trial, child, description
+
+    def _ask(self, env: Any) -> tuple[Any, Candidate, str]:
+        trial = self.study.ask(self.distributions)
+        try:
+            child, description = self.candidate(env.task, trial.params)
+        except EditError:  # patches that do not compose: the start config (already run)
+            child, description = self.start, "start config (proposal did not apply)"
+        return trial, child, description
+
+    def _uniform_params(self) -> dict[str, Any]:
+        """Parameters drawn uniformly (the agent's seeded RNG) from the space."""
+        params: dict[str, Any] = {}
+        for name, dist in self.distributions.items():
+            if hasattr(dist, "choices"):
+                params[name] = dist.choices[int(self.rng.integers(len(dist.choices)))]
+            else:
+                params[name] = int(self.rng.integers(dist.low, dist.high + 1))
+        return params
 
     def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
         if not self._trials:
             return
-        import optuna
-
-        trial = self._trials.pop(0)
-        value = trial_value(info.get("experiment") or {})
-        if value is not None:
-            self.study.tell(trial, value)
-        else:
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        trial, _ = self._trials.pop(0)
+        self.study.tell(trial, self._told(trial_value(info.get("experiment") or {})))
 
     def _fail_pending(self) -> None:
         """Trials of the last batch that were never recorded (the budget ran out) fail."""
         import optuna
 
         while self._trials:
-            self.study.tell(self._trials.pop(0), state=optuna.trial.TrialState.FAIL)
+            trial, cand_hash = self._trials.pop(0)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._run.discard(cand_hash)  # never run: it may be proposed again
 
 
 class TPEAgent(StudyAgent):
@@ -194,4 +255,11 @@ class RandomSearchAgent(StudyAgent):
         return random_sampler(self.sampler_seed)
 
 
-__all__ = ["RandomSearchAgent", "StudyAgent", "TPEAgent", "trial_value"]
+__all__ = [
+    "MAX_RESAMPLES",
+    "RandomSearchAgent",
+    "StudyAgent",
+    "TPEAgent",
+    "failure_value",
+    "trial_value",
+]

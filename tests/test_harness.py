@@ -1,0 +1,69 @@
+"""The harness clock: ``time_left()`` counts from the program's start, not the fork server's."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from rsi_rl import harness
+from rsi_rl.edits import Candidate
+from rsi_rl.runner import Runner
+from rsi_rl.sandbox import SandboxLimits
+
+PROGRAM = (
+    "import json\n"
+    "from rsi_rl import harness\n"
+    "print('CLOCK ' + json.dumps({'left': harness.time_left(), "
+    "'budget': harness.budget_seconds()}))\n"
+)
+
+
+@pytest.fixture()
+def job_dir(tmp_path, monkeypatch):
+    (tmp_path / harness.JOB_FILE).write_text(
+        json.dumps({"config": {}, "seed": 0, "budget_seconds": 60.0})
+    )
+    monkeypatch.setenv("RSI_RL_WORKDIR", str(tmp_path))
+    monkeypatch.setattr(harness, "_job", None)
+    return tmp_path
+
+
+def test_start_clock_restarts_the_count(job_dir, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(harness, "_monotonic", lambda: now[0])
+    harness.start_clock()
+    now[0] += 50.0  # a long campaign in the fork server before this program
+    harness.start_clock()  # the sandbox starts the program's clock
+    now[0] += 4.0
+    assert harness.elapsed() == pytest.approx(4.0)
+    assert harness.time_left() == pytest.approx(56.0)
+
+
+def test_clock_starts_on_first_job_read_when_never_started(job_dir, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(harness, "_monotonic", lambda: now[0])
+    monkeypatch.setattr(harness, "_t0", None)
+    now[0] += 30.0  # imported long before the program ran
+    assert harness.budget_seconds() == 60.0  # first read of the job starts the clock
+    now[0] += 2.0
+    assert harness.time_left() == pytest.approx(58.0)
+
+
+def test_time_left_counts_from_the_program_start_in_the_sandbox(tabular):
+    """The fork server imports the harness when it starts; a program started seconds later
+    must still see (almost) its whole budget."""
+    inst = tabular.make_instance(0)
+    runner = Runner(tabular, SandboxLimits(timeout=60.0, memory_mb=2048))
+    try:
+        first = runner.run(inst, Candidate(dict(inst.start_config), {"train.py": PROGRAM}), 0)
+        assert "CLOCK" in first.stdout_tail, first.message + first.stderr_tail
+        time.sleep(3.0)  # the fork server idles between experiments
+        res = runner.run(inst, Candidate(dict(inst.start_config), {"train.py": PROGRAM}), 1)
+    finally:
+        runner.close()
+    line = next(x for x in res.stdout_tail.splitlines() if x.startswith("CLOCK "))
+    clock = json.loads(line[len("CLOCK ") :])
+    assert clock["budget"] == 60.0
+    assert clock["left"] > clock["budget"] - 2.0, clock
