@@ -8,20 +8,32 @@ on stdout. The zygote holds no labels and no secrets: the parent keeps those.
 
 Process tree of one *hardened* run (Linux; see docs/sandbox.md)::
 
-    zygote                      host namespaces; waits, then sweeps the run's cgroup
+    zygote                      host namespaces; waits, then sweeps the run's cgroups and
+     │                          reads their CPU time
      └─ C  "monitor"            own session/process group (the parent's killpg target),
-         │                      joins a per-run pids cgroup, unshares PID+mount+network
-         └─ G  "init", pid 1    mounts a private /proc, hides paths, remounts every mount
-             │                  read-only except the scratch dir; dies with C (PDEATHSIG)
-             └─ P  program      drops all capabilities (no_new_privs), rlimits, scrubbed
-                                env, seeds, runs the entry file
+         │                      opens the logs and a directory fd of the host scratch dir,
+         │                      joins the run's cgroups, unshares PID+mount+network
+         └─ G  "init", pid 1    private /proc; a tmpfs of disk_mb over the scratch dir
+             │                  (inputs bind-mounted read-only); hides paths; remounts
+             │                  every other mount read-only; private /dev/shm; /dev/null
+             │                  over /dev/kmsg; dies with C (PDEATHSIG)
+             └─ P  program      drops all capabilities (no_new_privs), seccomp filter
+                                against new user namespaces, rlimits, scrubbed env,
+                                seeds, runs the entry file
 
-When P exits, G exits with its status and the kernel kills everything left in the PID
-namespace (detached daemons included); when the parent kills C's group on a timeout, G
-gets SIGKILL from PDEATHSIG with the same effect. The zygote then kills whatever the
-cgroup still holds. What was enforced travels to the parent through a pipe the program
-never holds (not through a file it could rewrite). The *plain* mode (``hardened=False``)
-runs P directly in C with only the session, rlimits and network namespace.
+When P exits, G kills what is left of the run, copies its regular files back to the host
+scratch dir (through the fd C opened) and exits with P's status; the kernel kills
+anything left in the PID namespace. When the parent kills C's group on a timeout, G gets
+SIGKILL from PDEATHSIG with the same effect and nothing is copied back. The zygote then
+kills whatever the cgroups still hold.
+
+The sandbox record (what was enforced) is written only by the trusted side, through
+pipes the program never holds: P reports its limits to G and closes the pipe before the
+program's first line; G forwards the record to C at once, and C to the zygote, as JSON
+lines, so a run killed on timeout still has it. ``sandbox.json`` in the scratch dir is a
+copy for humans that nothing trusted reads. The *plain* mode (``hardened=False``) runs P
+directly in C with only the session, rlimits and network namespace; P writes its record
+straight to the zygote's pipe.
 """
 
 from __future__ import annotations
@@ -308,7 +320,8 @@ def _scratch_tmpfs(workdir: str, disk_mb: int) -> str:
     src = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
     try:
         mode = stat.S_IMODE(os.fstat(src).st_mode)
-        data = f"size={int(disk_mb)}m,mode={mode:o}"
+        # at most 16 files per MiB (plus 1024): the copy-back stays bounded in files too
+        data = f"size={int(disk_mb)}m,nr_inodes={16 * int(disk_mb) + 1024},mode={mode:o}"
         _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, data)
         try:
             _fill(src, workdir)
@@ -317,7 +330,10 @@ def _scratch_tmpfs(workdir: str, disk_mb: int) -> str:
             raise
     finally:
         os.close(src)
-    return f"enforced: scratch dir is a {int(disk_mb)} MiB tmpfs; inputs of 1 MiB or more read-only"
+    return (
+        f"enforced: scratch dir is a {int(disk_mb)} MiB tmpfs (at most {16 * int(disk_mb) + 1024} "
+        "files); inputs of 1 MiB or more read-only"
+    )
 
 
 def _devices(disk_mb: int, enforced: dict[str, Any]) -> None:

@@ -96,7 +96,7 @@ class Campaign:
             budget=100,
             instances=0,
             timeout=60,
-            sandbox={"file_size_mb": 16, "memory_mb": 3072, "processes": 64},
+            sandbox={"file_size_mb": 16, "memory_mb": 3072, "processes": 64, "disk_mb": 32},
             run_dir=self.run_dir,
             scratch_dir=root / "scratch",
             proposer={"command": cmd, "timeout": 30},
@@ -297,6 +297,35 @@ def test_fill_the_disk(campaign, tmp_path):
     _check(campaign, reward, rec, "crash")
     assert "OUTSIDE_REFUSED" in rec["stderr_tail"] and not outside.exists()
     assert "File too large" in rec["stderr_tail"] or "EFBIG" in rec["stderr_tail"]
+
+
+def test_fill_the_disk_with_many_small_files(campaign):
+    reward, rec = campaign.attack(
+        """
+        chunk = b"x" * (1 << 20)
+        for i in range(64):  # 64 MiB at most; each file is under the size limit, disk_mb is 32
+            with open(f"part{i}.bin", "wb") as fh:
+                fh.write(chunk)
+        zeros()
+        """
+    )
+    _check(campaign, reward, rec, "crash")
+    assert "No space left on device" in rec["stderr_tail"]
+    assert rec["enforced"]["disk"].startswith("enforced")
+
+
+def test_forge_the_sandbox_record_and_time_out(campaign):
+    reward, rec = campaign.attack(
+        """
+        json.dump({"namespaces": "FORGED", "filesystem": "FORGED"}, open("sandbox.json", "w"))
+        time.sleep(60)
+        zeros()
+        """
+    )
+    _check(campaign, reward, rec, "timeout")
+    assert "FORGED" not in json.dumps(rec["enforced"])
+    assert rec["enforced"]["namespaces"].startswith("enforced")
+    assert rec["enforced"]["filesystem"].startswith("enforced")
 
 
 def test_kill_the_parent(campaign):
