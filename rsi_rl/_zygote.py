@@ -572,6 +572,8 @@ def _program(job: dict[str, Any], enforced: dict[str, Any], hardened: bool, repo
         os.environ["RSI_RL_WORKDIR"] = workdir
         sys.argv = [job["entry"]]
         sys.path.insert(0, workdir)
+        if "rsi_rl.harness" in sys.modules:  # preloaded: its clock must start now, not at import
+            sys.modules["rsi_rl.harness"].start_clock()
         runpy.run_path(job["entry"], run_name="__main__")
         code = 0
     except SystemExit as exc:

@@ -350,8 +350,12 @@ def search_job(cfg: Any) -> dict[str, Any]:
     test = summary["test_metric"]
     log.info(
         f"done: start {summary['metric']}={summary['start_metric']:.4f} -> best {summary['best_metric']:.4f}"
-        f"{trust}; test {task.metric_for('test')}="
-        + (f"{test:.4f}" if test is not None else "n/a")
+        f"{trust}; "
+        + (
+            f"test {task.metric_for('test')}={test:.4f}"
+            if test is not None
+            else f"test: {summary.get('test_status') or 'n/a'}"
+        )
         + f"; {summary['experiments']} experiments in {summary['seconds']:.1f}s; "
         f"statuses {summary['statuses']}"
     )

@@ -41,6 +41,7 @@ from rsi_rl.proposer import ProposerError, make_proposer
 from rsi_rl.registry import make_task
 from rsi_rl.runner import STATUSES, ExperimentResult, Runner
 from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.seeds import draw_evaluation_seed
 from rsi_rl.task import InnerTask, Instance
 from rsi_rl.vocab import CODE_KINDS, KNOB_KINDS, KNOBS, VOCABULARY
 
@@ -69,7 +70,15 @@ OBSERVATION_FEATURES: tuple[str, ...] = (
 )
 _STOP = VOCABULARY.index("stop")
 #: info keys that vary between identical runs (wall-clock) and so stay out of ``info``
-VOLATILE_KEYS = ("started_at", "finished_at", "cached", "enforced", "stderr_tail", "campaign")
+VOLATILE_KEYS = (
+    "started_at",
+    "finished_at",
+    "cached",
+    "enforced",
+    "stderr_tail",
+    "stdout_tail",
+    "campaign",
+)
 
 
 def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
@@ -171,9 +180,16 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             except TypeError as exc:
                 raise ConfigError(f"bad sandbox setting: {exc}") from None
         if timeout is not None:
-            limits.timeout = float(timeout)
-        if limits.timeout <= 0:
-            raise ConfigError(f"timeout must be positive seconds, got {limits.timeout}")
+            limits.timeout = float(timeout)  # checked by SandboxLimits
+        # the run's own records (ledger, result cache) are no business of the program's
+        private = [str(Path(run_dir).resolve())] if run_dir is not None else []
+        if cache_path is not None:  # the SQLite file and its write-ahead log
+            cache = str(Path(cache_path).resolve())
+            private += [cache, f"{cache}-wal", f"{cache}-shm"]
+        if private:
+            limits = dataclasses.replace(
+                limits, hidden_paths=tuple(dict.fromkeys([*limits.hidden_paths, *private]))
+            )
         self.executor = make_executor(executor)
         self.runner = Runner(self.task, limits, scratch_dir, cache_path=cache_path)
         try:
@@ -182,7 +198,11 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             self.runner.close()
             raise
         self.proposer = make_proposer(proposer)
-        self.ledger = Ledger(run_dir, self.task.name, self.task.metric) if run_dir else None
+        self.ledger = (
+            Ledger(run_dir, self.task.name, self.task.metric, self.task.direction)
+            if run_dir
+            else None
+        )
         self.render_mode = render_mode
         self.action_space = gym.spaces.Discrete(len(VOCABULARY))
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (len(OBSERVATION_FEATURES),), np.float32)
@@ -217,7 +237,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 self._instance_pool[int(self.np_random.integers(len(self._instance_pool)))]
             )
         self.instance = self.task.make_instance(inst_seed)
-        self.eval_seed = int(self.np_random.integers(2**31 - 1))
+        self.eval_seed = draw_evaluation_seed(self.np_random)
         self._next_seed = self.eval_seed
         if "campaign" in options:  # resuming: replay into the same campaign of the ledger
             self.campaign = int(options["campaign"])
@@ -561,6 +581,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             "diagnostics": result.diagnostics,
             "message": result.message,
             "stderr_tail": result.stderr_tail,
+            "stdout_tail": result.stdout_tail,
             "enforced": result.enforced,
             "finished_at": _now(),
         }

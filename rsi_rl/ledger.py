@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rsi_rl.errors import RunDirError
+from rsi_rl.redact import scrub
 
 log = logging.getLogger("rsi_rl")
 
@@ -62,7 +63,13 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("enforced", "TEXT"),
     ("started_at", "TEXT"),
     ("finished_at", "TEXT"),
+    ("stdout_tail", "TEXT"),
 )
+#: columns added after ledgers were first written: an older ledger gains them when a
+#: writer opens it, and readers do without them
+ADDED_COLUMNS = ("stdout_tail",)
+#: columns holding text the program wrote (or derived from it): scrubbed of secrets
+PROGRAM_TEXT_COLUMNS = ("message", "stderr_tail", "stdout_tail")
 JSON_COLUMNS = {"config", "metrics", "diagnostics", "enforced"}
 TSV_COLUMNS = (
     "id",
@@ -130,7 +137,7 @@ def check_ledger(db: sqlite3.Connection, run_dir: Path) -> None:
         raise _damaged(run_dir, f"is damaged (quick_check: {problems[0]}; truncated?)")
     if "experiments" not in names:
         raise _damaged(run_dir, "has no experiments table: it is not an rsi-rl ledger")
-    missing = [name for name, _ in COLUMNS if name not in have]
+    missing = [name for name, _ in COLUMNS if name not in have and name not in ADDED_COLUMNS]
     if missing:
         raise _damaged(
             run_dir, f"lacks the experiment column(s) {', '.join(missing)}: not an rsi-rl ledger"
@@ -249,14 +256,23 @@ class Ledger:
     """An append-only experiment record in ``<run_dir>/ledger.sqlite`` and ``results.tsv``.
 
     A ledger opened here is the run directory's only writer until :meth:`close`; campaign
-    numbers are reserved atomically all the same (:meth:`next_campaign`).
+    numbers are reserved atomically all the same (:meth:`next_campaign`). The metadata
+    holds the task, its metric and the metric's direction (``minimize``/``maximize``);
+    program text (message, stderr and stdout tails) is scrubbed of secrets before it is
+    stored (:func:`rsi_rl.redact.scrub`).
 
     Raises:
         RunDirError: the directory is in use by another run, its ledger is damaged, or
             it cannot be written.
     """
 
-    def __init__(self, run_dir: str | Path, task: str = "", metric: str = "metric"):
+    def __init__(
+        self,
+        run_dir: str | Path,
+        task: str = "",
+        metric: str = "metric",
+        direction: str = "maximize",
+    ):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LEDGER_FILE
         self.tsv_path = self.run_dir / TSV_FILE
@@ -278,9 +294,14 @@ class Ledger:
                     "CREATE TABLE IF NOT EXISTS campaigns "
                     "(campaign INTEGER PRIMARY KEY, pid INTEGER, started_at TEXT)"
                 )
+                have = {r[1] for r in self._db.execute("PRAGMA table_info(experiments)")}
+                for name, kind in COLUMNS:
+                    if name in ADDED_COLUMNS and name not in have:
+                        self._db.execute(f"ALTER TABLE experiments ADD COLUMN {name} {kind}")
                 if task:
                     self.set_meta("task", task)
                     self.set_meta("metric", metric)
+                    self.set_meta("direction", direction)
                 self.metric_name = str(self.meta().get("metric", metric))
                 self._sync_tsv(warn=existed)
         except BaseException:
@@ -386,6 +407,10 @@ class Ledger:
             )
             if found is not None:
                 return found
+        record = {
+            **record,
+            **{n: scrub(record[n]) for n in PROGRAM_TEXT_COLUMNS if isinstance(record.get(n), str)},
+        }
         names = [n for n, _ in COLUMNS if n != "id" and n in record]
         values = [
             json.dumps(record[n], default=str) if n in JSON_COLUMNS else record[n] for n in names

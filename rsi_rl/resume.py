@@ -25,6 +25,7 @@ RESULT_FIELDS = (
     "max_rss_mb",
     "message",
     "stderr_tail",
+    "stdout_tail",
 )
 
 

@@ -99,7 +99,9 @@ def run_campaign(
         if on_experiment:
             on_experiment(env.last, info)
         done = terminated or truncated
-    test_record = env.evaluate_test() if test else None
+    # a task without a test split (a script task without split_flag) reports none, rather
+    # than a rerun of the validation measurement dressed as a test score
+    test_record = env.evaluate_test() if test and env.task.has_test_split else None
     statuses: dict[str, int] = {}
     for rec in env.log:
         if rec.get("split") == "val" and rec.get("kind") != "baseline":
@@ -114,7 +116,11 @@ def run_campaign(
         "start_metric": env.start_metric,
         "best_metric": env.incumbent_metric,
         "test_metric": test_record.get("metric") if test_record else None,
-        "test_status": test_record.get("status") if test_record else None,
+        "test_status": (
+            test_record.get("status")
+            if test_record
+            else (None if env.task.has_test_split else "no test split")
+        ),
         "experiments": env.experiments_used,
         "budget": env.budget,
         "seconds": env.seconds_used,

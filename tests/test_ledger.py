@@ -40,7 +40,7 @@ def test_append_read_back_and_tsv(tmp_path):
     rows = read_ledger(tmp_path)
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
     assert rows[1]["config"] == {"lr": 0.1}
-    assert led.meta() == {"task": "tabular", "metric": "val_acc"}
+    assert led.meta() == {"task": "tabular", "metric": "val_acc", "direction": "maximize"}
     lines = (tmp_path / "results.tsv").read_text().splitlines()
     assert lines[0].split("\t")[:5] == ["id", "campaign", "step", "kind", "val_acc"]
     assert len(lines) == 5 and all(len(ln.split("\t")) == len(lines[0].split("\t")) for ln in lines)
@@ -214,3 +214,38 @@ def test_a_read_only_run_directory_is_one_line(tmp_path):
     assert p.returncode != 0
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith("rsi_rl.errors.RunDirError: run directory ") and "not writable" in last
+
+
+def test_program_text_is_scrubbed_of_secrets_before_it_is_stored(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_SECRET_TOKEN", "hunter2-very-secret")
+    led = Ledger(tmp_path, task="tabular", metric="val_acc")
+    leak = "FAKE_SECRET_TOKEN=hunter2-very-secret\x00HOME=/root"
+    led.append(_rec(0, message=leak[:40], stderr_tail=leak, stdout_tail="key hunter2-very-secret"))
+    led.close()
+    (row,) = read_ledger(tmp_path)
+    for col in ("message", "stderr_tail", "stdout_tail"):
+        assert "hunter2" not in row[col] and "REDACTED" in row[col], (col, row[col])
+
+
+def test_meta_holds_the_metric_direction_and_stdout_is_kept(tmp_path):
+    led = Ledger(tmp_path, task="char_lm", metric="val_loss", direction="minimize")
+    led.append(_rec(0, stdout_tail="val_loss: 1.25"))
+    assert led.meta()["direction"] == "minimize"
+    led.close()
+    assert read_ledger(tmp_path)[0]["stdout_tail"] == "val_loss: 1.25"
+
+
+def test_a_ledger_without_the_stdout_column_gains_it(tmp_path):
+    led = Ledger(tmp_path, task="tabular", metric="val_acc")
+    led.append(_rec(0))
+    led.close()
+    db = sqlite3.connect(tmp_path / "ledger.sqlite")
+    db.execute("ALTER TABLE experiments DROP COLUMN stdout_tail")  # as written before it existed
+    db.commit()
+    db.close()
+    assert "stdout_tail" not in read_ledger(tmp_path)[0]  # readers do without it
+    led = Ledger(tmp_path, task="tabular", metric="val_acc")
+    led.append(_rec(1, stdout_tail="done"))
+    led.close()
+    rows = read_ledger(tmp_path)
+    assert [r["stdout_tail"] for r in rows] == [None, "done"]

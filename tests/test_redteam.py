@@ -427,6 +427,30 @@ def test_tamper_with_the_ledger(campaign):
     assert all(r["metric"] is None or r["metric"] < 0.99 for r in read_ledger(run_dir))
 
 
+def test_read_the_ledger_back(campaign):
+    """The run directory (ledger, its write-ahead log, results.tsv) is hidden from the program:
+    what earlier runs recorded (their tails and messages) is no business of a later one."""
+    run_dir = campaign.run_dir
+    assert (run_dir / "ledger.sqlite").exists()
+    reward, rec = campaign.attack(
+        f"""
+        seen = sorted(os.listdir({str(run_dir)!r})) if os.path.isdir({str(run_dir)!r}) else []
+        print("LISTED", seen, file=sys.stderr)
+        for name in ("ledger.sqlite", "ledger.sqlite-wal", "results.tsv"):
+            try:
+                data = open(os.path.join({str(run_dir)!r}, name), "rb").read()
+                print("READ", name, len(data), file=sys.stderr)
+            except OSError as exc:
+                print("READ_REFUSED", name, exc, file=sys.stderr)
+        zeros()
+        """
+    )
+    _check(campaign, reward, rec, "ok")
+    assert "LISTED []" in rec["stderr_tail"]
+    assert "READ " not in rec["stderr_tail"].replace("READ_REFUSED", "")
+    assert str(run_dir.resolve()) in rec["enforced"]["hidden_paths"]
+
+
 def test_forge_the_sandbox_record_and_claim_oom(campaign):
     reward, rec = campaign.attack(
         """

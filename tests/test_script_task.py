@@ -16,6 +16,7 @@ from rsi_rl.checker import check_task
 from rsi_rl.cli import conf_dir
 from rsi_rl.edits import apply_edit, start_candidate
 from rsi_rl.errors import TaskError
+from rsi_rl.ledger import read_ledger
 from rsi_rl.registry import make_task
 from rsi_rl.runner import Runner
 from rsi_rl.script_task import ScriptTask, parse_unified_diff
@@ -182,8 +183,14 @@ def test_script_task_search_from_a_user_config_dir(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["self_reported"] is True and summary["best_metric"] >= summary["start_metric"]
+    assert summary["self_reported"] is True and summary["experiments"] == 3
     assert "(self-reported)" in out.stderr + out.stdout
+    # no split_flag: no test split, so no test row and no copy of the validation score
+    assert summary["test_metric"] is None and summary["test_status"] == "no test split"
+    assert "test: no test split" in out.stderr + out.stdout
+    rows = read_ledger(tmp_path / "run")
+    assert [r for r in rows if r["split"] == "test"] == []
+    assert all("stdout_tail" in r for r in rows)
 
 
 def test_without_split_flag_a_script_task_has_no_test_split(tmp_path):
