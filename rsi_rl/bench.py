@@ -19,7 +19,8 @@ held-out instance (the task's first ``seeds`` held-out seeds). Metrics, per agen
   over all campaigns with a miss counted as K + 1 (``..._censored_median``; the first
   flatters an agent that is fast when it succeeds but often fails). Pairs also get a
   paired test of the censored counts (``paired[a_vs_b]["to_reference"]``).
-* **paired wins**: for each pair of agents, wins/ties/losses on regret at K over the same
+* **paired wins**: for each pair of agents (once, ``a_vs_b`` with ``a`` listed before
+  ``b`` in ``agents``: ``b``'s losses are ``a``'s wins), wins/ties/losses on regret at K over the same
   (instance, seed) pairs and the two-sided Wilcoxon signed-rank p-value; the same test of
   the AUC (``paired[a_vs_b]["auc"]``: who improves earlier) and of the absolute gap.
 * **regret on fresh seeds** (``remeasure_seeds``, default 3): the same regret with each
@@ -33,7 +34,8 @@ held-out instance (the task's first ``seeds`` held-out seeds). Metrics, per agen
   normalised regret by 0.25 or more; the gap does not inflate those instances, so its
   paired test (``paired[a_vs_b]["gap"]``) weighs instances by how much metric is at stake.
   bench.json also lists each instance's ``headroom``. The normalised regret stays the
-  primary measure (issue 3's target); the gap is reported beside it.
+  primary measure (it makes instances of different headroom comparable: 0 = as good as
+  the best known, 1 = no better than the start); the gap is reported beside it.
 * **seed noise** (``noise_sd``, with ``remeasure_seeds`` >= 2): per instance, the pooled
   standard deviation of the final incumbents' metrics over the fresh seeds. Absolute gaps
   and differences between agents below it are within what retraining the same
@@ -356,8 +358,8 @@ def summarise(
             }
         out[a] = entry
     pairs: dict[str, Any] = {}
-    for a in agents:
-        for b in agents:
+    for ia, a in enumerate(agents):
+        for b in agents[ia + 1 :]:  # each unordered pair once, a before b in list order
             if a == b:
                 continue
             keys = sorted(set(by_agent[a]) & set(by_agent[b]))
@@ -427,6 +429,8 @@ def plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from rsi_rl.report import regret_band
+
     paths = []
     fig, ax = plt.subplots(figsize=(6, 4))
     for a in agents:
@@ -436,13 +440,12 @@ def plot(
         if len(curves) == 0:
             continue
         k = np.arange(1, budget + 1)
-        m = curves.mean(axis=0)
-        se = curves.std(axis=0, ddof=1) / math.sqrt(len(curves)) if len(curves) > 1 else 0 * m
+        m, lo, hi = regret_band(curves.tolist())  # 95% band, clipped to [0, 1]
         ax.plot(k, m, label=a)
-        ax.fill_between(k, m - 1.96 * se, m + 1.96 * se, alpha=0.2)
+        ax.fill_between(k, lo, hi, alpha=0.2)
     ax.set_xlabel("experiments")
-    ax.set_ylabel("normalised regret of best-so-far")
-    ax.set_title(f"best-so-far vs experiments ({metric})")
+    ax.set_ylabel(f"normalised regret of best-so-far ({metric})")
+    ax.set_title("normalised regret of best-so-far vs experiments")
     ax.legend()
     fig.tight_layout()
     paths.append(run_dir / "best_so_far_experiments.png")
@@ -552,10 +555,15 @@ def bench(
     )
     for name in agents:  # a bad agent setting fails here, before any campaign runs
         _agent(name, agent_cfgs, seed=0)
+    from rsi_rl.tracking import progress_bar
+
     rows: list[dict[str, Any]] = []
     t0 = time.monotonic()
     try:
-        with open(run_dir / "campaigns.jsonl", "w") as fh:
+        with (
+            open(run_dir / "campaigns.jsonl", "w") as fh,
+            progress_bar(int(seeds) * len(agents), "bench", "campaign") as bar,
+        ):
             for i in range(int(seeds)):
                 inst = pool[i % len(pool)]
                 for name in agents:
@@ -581,6 +589,7 @@ def bench(
                     rows.append(row)
                     fh.write(json.dumps(row, default=str) + "\n")
                     fh.flush()
+                    bar.update(1)
                     if "error" not in row:
                         log.info(
                             f"[{i + 1}/{seeds}] {name:<8} instance {inst}: {row['start']:.4f} -> "
@@ -676,9 +685,10 @@ def format_table(result: dict[str, Any]) -> str:
                 else ""
             )
         )
-    first = next(iter(result["agents"]), None)
-    for key, p in result["paired"].items():
-        if first and key.startswith(f"{first}_vs_"):
+    from rsi_rl.report import unordered_pairs
+
+    for key, p in unordered_pairs(result["paired"]).items():  # older files hold both a_vs_b, b_vs_a
+        if isinstance(p, dict) and "wins" in p:
             lines.append(
                 f"{key}: wins {p['wins']} ties {p['ties']} losses {p['losses']} "
                 f"(p = {p['p_value']:.3g}, Wilcoxon signed-rank)"
@@ -699,6 +709,28 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _search_dirs() -> list[Path]:
+    """The folders of Hydra's config search path, in its order (``--config-dir`` first)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return [
+        Path(source.path)
+        for source in HydraConfig.get().runtime.config_sources
+        if source.schema == "file"
+    ]
+
+
+def _agent_config_file(name: str, dirs: Sequence[Path]) -> Path | None:
+    """``<dir>/agent/<name>.yaml`` of the first of ``dirs`` that has it (None: none has)."""
+    for d in dirs:
+        path = Path(d) / "agent" / f"{name}.yaml"
+        if path.is_file():
+            return path
+    return None
+
+
 def bench_job(cfg: Any) -> dict[str, Any]:
     """``rsi-rl bench``: the Hydra job."""
     from hydra.core.hydra_config import HydraConfig
@@ -710,8 +742,8 @@ def bench_job(cfg: Any) -> dict[str, Any]:
     agents = [str(a) for a in cfg.agents]
     agent_cfgs: dict[str, Any] = {}
     for name in agents:
-        path = conf_dir() / "agent" / f"{name}.yaml"
-        if path.is_file():
+        path = _agent_config_file(name, [*_search_dirs(), conf_dir()])
+        if path is not None:
             agent_cfgs[name] = OmegaConf.load(path)
     batch_size = int(cfg.get("batch_size") or 1)
     for name in agent_cfgs:  # agents that batch (their config has the key): random, tpe

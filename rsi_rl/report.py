@@ -154,6 +154,15 @@ def verdict(row: dict[str, Any]) -> str:
     return "kept" if row.get("kept") else "reverted"
 
 
+def masked(row: dict[str, Any]) -> bool:
+    """Whether ``row`` is a masked action: ``invalid`` and never run (no seed).
+
+    An ``invalid`` row with a seed was run and refused (e.g. it tampered with its scratch
+    files, or its proposal failed): a failed experiment, not a masked action.
+    """
+    return row.get("status") == "invalid" and row.get("seed") is None
+
+
 # --------------------------------------------------------------------------- analysis
 def campaign_facts(data: RunData, campaign: int) -> dict[str, Any]:
     """Start, best and test metric, counts and the best candidate of one campaign."""
@@ -214,7 +223,7 @@ def kind_table(data: RunData, campaigns: Iterable[int] | None = None) -> list[di
         s["tries"] += 1
         if r.get("status") == "ok":
             s["ok"] += 1
-        elif r.get("status") != "invalid":
+        elif not masked(r):  # a run refused as invalid failed; a masked action did not run
             s["failed"] += 1
         s["kept"] += int(bool(r.get("kept")))
         parent = cand_metric.get((r.get("campaign"), r.get("parent")))
@@ -357,7 +366,7 @@ def plot_lineage(data: RunData, campaign: int, path: Path, max_nodes: int = 400)
                     label="re-evaluation",
                 )
             continue
-        if kind == "invalid" or r.get("status") == "invalid":
+        if kind == "invalid" or masked(r):  # masked actions never ran: no point
             continue
         v = verdict(r)
         y = m if m is not None else floor
@@ -531,7 +540,7 @@ def _tree_html(data: RunData, campaign: int, max_nodes: int = 500) -> str:
         kind = r.get("kind")
         if kind == "baseline":
             root = root or r
-        elif kind not in NON_EDITS and r.get("status") != "invalid":
+        elif kind not in NON_EDITS and not masked(r):
             children.setdefault(r.get("parent"), []).append(r)
     if root is None:
         return "<p>no start candidate in this campaign</p>"
@@ -578,8 +587,9 @@ def _flat_row(name: str, entry: dict[str, Any]) -> dict[str, Any]:
 def unordered_pairs(paired: dict[str, Any]) -> dict[str, Any]:
     """Each pair of agents once: ``a_vs_b`` kept, its mirror ``b_vs_a`` dropped.
 
-    ``bench.json`` stores both directions (the same test seen from either agent); a
-    table needs one. Keys that are not ``<a>_vs_<b>`` stay.
+    ``bench.json`` stores each pair once (``a`` before ``b`` in the bench's agent list);
+    files written by older versions hold both directions (the same test seen from either
+    agent), and a table needs one. Keys that are not ``<a>_vs_<b>`` stay.
     """
     out: dict[str, Any] = {}
     seen: set[frozenset[str]] = set()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -209,18 +208,21 @@ def env_kwargs_from(cfg: Any) -> dict[str, Any]:
 
 
 class ProgressCallback:
-    """A tqdm progress bar over training steps (SB3's own bar needs ``rich``)."""
+    """Progress over training steps (SB3's own bar needs ``rich``).
+
+    A tqdm bar on a terminal; without one (nohup, SLURM, CI), a line with rate and ETA
+    every ``$RSI_RL_PROGRESS_SECONDS`` (see :func:`rsi_rl.tracking.progress_bar`).
+    """
 
     def __new__(cls, total: int, initial: int = 0) -> Any:
         from stable_baselines3.common.callbacks import BaseCallback
-        from tqdm.auto import tqdm
+
+        from rsi_rl.tracking import progress_bar
 
         class _Bar(BaseCallback):
             def _on_training_start(self) -> None:
-                quiet = not sys.stderr.isatty()  # CI logs: no bar
-                self.bar = tqdm(
-                    total=total, initial=initial, unit="step", dynamic_ncols=True, disable=quiet
-                )
+                # a tqdm bar on a terminal, periodic lines with rate and ETA otherwise
+                self.bar = progress_bar(total, "train", "step", initial=initial)
 
             def _on_step(self) -> bool:
                 self.bar.update(self.training_env.num_envs)

@@ -7,14 +7,18 @@ milestones) over rows taken from several ``campaigns.jsonl`` files. It prints th
 bench table and writes the merged bench.json. A single job is still the protocol (and
 what the targets count); this is for adding one agent to an expensive earlier job.
 ``agent=label`` takes an agent's rows under another name, to set variants of one agent
-(run in separate jobs) side by side::
+(run in separate jobs) side by side. The merge of the tabular table of docs/results.md::
 
-    .venv/bin/python scripts/merge_campaigns.py --budget 20 --out /tmp/merged.json \\
-        docs/figures/bench_digits_k20_v2ft_campaigns.jsonl:policy,greedy \\
-        docs/figures/bench_digits_k20_v2_campaigns.jsonl:tpe \\
-        docs/figures/bench_digits_k20_policy_tpe_campaigns.jsonl:policy_tpe
+    .venv/bin/python scripts/merge_campaigns.py --budget 20 \\
+        --out docs/figures/bench_tabular_k20_s7_merged.json \\
+        docs/figures/bench_tabular_k20_s5_40pairs_campaigns.jsonl:policy_tpe,tpe,policy,greedy,random \\
+        docs/figures/bench_tabular_k20_s5_random_search_campaigns.jsonl:random_search \\
+        docs/figures/bench_tabular_k20_s6_policy_bundle_campaigns.jsonl:policy_bundle \\
+        docs/figures/bench_tabular_k20_s7_policy_bundle_tpe_campaigns.jsonl:policy_bundle_tpe
 
-    .venv/bin/python scripts/merge_campaigns.py \\
+and two variants of ``policy_tpe`` under their own names::
+
+    .venv/bin/python scripts/merge_campaigns.py --budget 20 --out /tmp/switch.json \\
         docs/figures/val_policy_tpe_switch5_campaigns.jsonl:policy_tpe=switch5 \\
         docs/figures/val_policy_tpe_switch10_campaigns.jsonl:policy_tpe=switch10
 """

@@ -146,7 +146,7 @@ def test_experiments_to_reference_counts_misses_in_the_censored_median():
     rows = [row("fast", 0, [0.8, 0.8, 0.8, 0.8]), row("fast", 1, [0.6] * 4)]
     rows += [row("fast", 2, [0.7] * 4)]
     rows += [row("steady", s, [0.6, 0.7, 0.8, 0.8]) for s in range(3)]
-    res = summarise(rows, ["fast", "steady"], budget=4, maximize=True)
+    res = summarise(rows, ["steady", "fast"], budget=4, maximize=True)
     fast, steady = res["agents"]["fast"], res["agents"]["steady"]
     assert fast["experiments_to_reference_median"] == 1.0
     assert fast["experiments_to_reference_censored_median"] == 5.0  # misses count as K + 1
@@ -310,3 +310,85 @@ def test_oracle_env_has_the_campaigns_env_settings(tmp_path, tabular, monkeypatc
     for kwargs in made:
         assert {k: kwargs.get(k) for k in settings} == settings
     assert made[1]["budget"] == 1 and made[1]["instances"] == [10_000]
+
+
+def test_cli_bench_finds_agents_of_config_dir(tmp_path):
+    """An agent config in ``--config-dir`` (``<dir>/agent/<name>.yaml``) is one bench knows,
+    as search does, not an unknown agent."""
+    import shutil
+
+    from rsi_rl.cli import conf_dir, main
+
+    d = tmp_path / "myconf"
+    (d / "agent").mkdir(parents=True)
+    shutil.copy(conf_dir() / "agent" / "random.yaml", d / "agent" / "my_random.yaml")
+    run = tmp_path / "run"
+    main(
+        [
+            "bench",
+            "--config-dir",
+            str(d),
+            "agents=[my_random]",
+            "task=tabular",
+            "budget=1",
+            "seeds=1",
+            "remeasure_seeds=0",
+            "plots=false",
+            f"hydra.run.dir={run}",
+        ]
+    )
+    data = json.loads((run / "bench.json").read_text())
+    assert data["agents"]["my_random"]["campaigns"] == 1
+
+
+def test_summarise_stores_each_pair_once_in_list_order():
+    """Three agents make three pairs, ``a_vs_b`` with a before b, and the table shows each."""
+    rows = [
+        {
+            "agent": a,
+            "instance": 1,
+            "seed": 0,
+            "start": 0.5,
+            "best": b,
+            "curve": [b],
+            "seconds": [1.0],
+        }
+        for a, b in (("z", 0.9), ("a", 0.7), ("m", 0.6))
+    ]
+    res = summarise(rows, ["z", "a", "m"], budget=1, maximize=True)
+    assert list(res["paired"]) == ["z_vs_a", "z_vs_m", "a_vs_m"]
+    table = format_table(res)
+    assert [line.split(":")[0] for line in table.splitlines() if "_vs_" in line] == [
+        "z_vs_a",
+        "z_vs_m",
+        "a_vs_m",
+    ]
+
+
+def test_plot_clips_regret_band_and_titles_the_regret(tmp_path, monkeypatch):
+    """The 95% band of a regret near 0 (or 1) stays within [0, 1]; the title names the regret."""
+    import matplotlib.axes
+
+    from rsi_rl.bench import plot
+
+    bands, titles = [], []
+    real_fill, real_title = matplotlib.axes.Axes.fill_between, matplotlib.axes.Axes.set_title
+
+    def fill(self, x, lo, hi, **kw):
+        bands.append((np.asarray(lo), np.asarray(hi)))
+        return real_fill(self, x, lo, hi, **kw)
+
+    def title(self, text, *a, **kw):
+        titles.append(text)
+        return real_title(self, text, *a, **kw)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "fill_between", fill)
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", title)
+    rows = [
+        {"agent": "x", "regret_curve": c, "seconds": [1.0, 2.0]}
+        for c in ([0.0, 0.0], [0.4, 0.0], [1.0, 1.0], [0.2, 0.0])
+    ]
+    plot(rows, ["x"], 2, tmp_path, "accuracy")
+    ((lo, hi),) = bands
+    assert lo.min() >= 0.0 and hi.max() <= 1.0 and lo[0] == 0.0
+    assert titles[0] == "normalised regret of best-so-far vs experiments"

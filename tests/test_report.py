@@ -395,3 +395,32 @@ def test_run_bench_and_multirun_pages_fit_1400px_in_a_headless_browser(fake_dir,
         assert console_errors(log) == []
         img = mpimg.imread(shot)
         assert img.shape[1] == 1400 and float(img[..., :3].std()) > 0.05  # something drew
+
+
+def test_refused_run_counts_as_failed_and_masked_action_does_not(tmp_path):
+    """An ``invalid`` row with a seed ran and was refused (tampered scratch files): a failed
+    experiment. One without a seed is a masked action that never ran: not a failure."""
+    from rsi_rl.ledger import Ledger
+    from rsi_rl.report import _tree_html
+
+    path = tmp_path / "run"
+    path.mkdir()
+    led = Ledger(path, task="tabular", metric="val_acc")
+    base = {"campaign": 1, "instance": "tabular/10000", "split": "val", "seconds": 0.5,
+            "config": {"lr": 0.001}, "diff": "", "reward": 0.0, "best_metric": 0.6,
+            "incumbent_metric": 0.6, "kept": False, "metric": None}  # fmt: skip
+    led.append({**base, "step": 0, "kind": "baseline", "parent": None, "candidate": "c0",
+                "status": "ok", "metric": 0.6, "kept": True, "seed": 7})  # fmt: skip
+    led.append({**base, "step": 1, "kind": "lr_up", "parent": "c0", "candidate": "c1",
+                "status": "invalid", "seed": 7, "description": "tampered",
+                "message": "refused the run's scratch files"})  # fmt: skip
+    led.append({**base, "step": 2, "kind": "width_up", "parent": "c0", "candidate": "c0",
+                "status": "invalid", "seed": None, "description": "masked",
+                "message": "edit 'width_up' is not valid"})  # fmt: skip
+    led.close()
+    data = load_run(path)
+    table = {r["kind"]: r for r in kind_table(data)}
+    assert table["lr_up"]["failed"] == 1  # refused run: failed
+    assert table["width_up"]["failed"] == 0 and table["width_up"]["tries"] == 1  # masked
+    tree = _tree_html(data, 1)
+    assert "lr_up" in tree and "width_up" not in tree

@@ -143,3 +143,24 @@ def test_training_envs_mask_stop_as_the_policy_will_act(allow_stop):
         assert set(env.get_wrapper_attr("cache_stats")()) == {"hits", "experiments"}
     finally:
         env.close()
+
+
+def test_progress_callback_without_terminal_writes_lines_with_rate(monkeypatch, capsys):
+    """Without a TTY, training progress comes as log lines (done/total, rate, ETA)."""
+    from types import SimpleNamespace
+
+    from rsi_rl.tracking import LogProgress
+    from rsi_rl.train import ProgressCallback
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.setenv("RSI_RL_PROGRESS_SECONDS", "0")
+    cb = ProgressCallback(total=10, initial=2)
+    cb.model = SimpleNamespace(get_env=lambda: SimpleNamespace(num_envs=2))
+    cb.locals = {"infos": [{"episode": {"r": 0.5}}]}
+    cb._on_training_start()
+    assert isinstance(cb.bar, LogProgress)
+    assert cb._on_step() is True
+    cb._on_training_end()
+    err = capsys.readouterr().err
+    assert "rsi-rl: train 4/10 steps (40%)" in err and "ETA" in err
+    assert "ep_return=0.500" in err
