@@ -93,8 +93,11 @@ def _extra_config_dirs(argv: list[str]) -> list[Path]:
     return [Path(d).expanduser().resolve() for d in dirs]
 
 
-def _compose_check(config_name: str, overrides: list[str]) -> None:
-    """Compose the config once so that a bad key or value fails in one line, not in Hydra's."""
+def _compose_check(config_name: str, overrides: list[str]) -> Any:
+    """Compose the config once so that a bad key or value fails in one line, not in Hydra's.
+
+    Returns the composed config (with its ``hydra`` node, for the group choices).
+    """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -105,7 +108,7 @@ def _compose_check(config_name: str, overrides: list[str]) -> None:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            compose(config_name=config_name, overrides=args)
+            return compose(config_name=config_name, overrides=args, return_hydra_config=True)
     except Exception as exc:  # hydra.errors.* and omegaconf.errors.*
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         msg = lines[0] if lines else type(exc).__name__
@@ -113,6 +116,7 @@ def _compose_check(config_name: str, overrides: list[str]) -> None:
             key = msg.split("'")[1] if "'" in msg else "?"
             msg = f"unknown config key {key!r} (see `rsi-rl {config_name} --cfg job` for the keys; use +{key}=... to add one)"
         _fail(msg)
+        return None
     finally:
         GlobalHydra.instance().clear()
 
@@ -219,14 +223,16 @@ def _guard(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return wrapped
 
 
-def _run_hydra(config_name: str, fn: Callable[[Any], Any], argv: list[str]) -> None:
+def _run_hydra(
+    config_name: str, fn: Callable[[Any], Any], argv: list[str], prog: str | None = None
+) -> None:
     import hydra
 
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(
         _guard(fn)
     )
     old = sys.argv
-    sys.argv = [f"rsi-rl {config_name}", *argv]
+    sys.argv = [prog or f"rsi-rl {config_name}", *argv]
     try:
         app()
     finally:
@@ -257,6 +263,128 @@ def executor_spec(cfg: Any) -> dict[str, Any] | None:
     return spec
 
 
+#: the ``_target_`` of the SB3 trainer configs (``rsi-rl train``'s agents)
+TRAINER_TARGET = "rsi_rl.agents.sb3.build_algorithm"
+
+
+def _locate(target: str) -> Any:
+    """The object a ``_target_`` names (``package.module.Name``), or None if it cannot be
+    imported."""
+    import importlib
+
+    parts = target.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def agent_role(target: str | None) -> str:
+    """``search`` for an rsi_rl Agent (``rsi-rl search``, ``bench``), ``train`` for an SB3
+    trainer (``rsi-rl train``), ``?`` for a target that cannot be imported."""
+    from rsi_rl.agents.base import Agent
+
+    if target == TRAINER_TARGET:
+        return "train"
+    obj = _locate(target) if target else None
+    if isinstance(obj, type) and issubclass(obj, Agent):
+        return "search"
+    return "?" if obj is None else "train"
+
+
+def agent_roles(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> dict[str, str]:
+    """``conf/agent/<name>.yaml`` preset -> its :func:`agent_role` (read without Hydra)."""
+    import yaml
+
+    roles: dict[str, str] = {}
+    for d in (conf_dir(), *extra_dirs):
+        for path in sorted((d / "agent").glob("*.yaml")):
+            if path.stem.startswith("_"):
+                continue
+            try:
+                target = (yaml.safe_load(path.read_text()) or {}).get("_target_")
+            except (OSError, yaml.YAMLError, AttributeError):
+                target = None
+            roles[path.stem] = agent_role(target)
+    return roles
+
+
+def _trainer_message(choice: str | None) -> str:
+    return (
+        f"agent={choice or '...'} is a trainer for `rsi-rl train`; to search with a trained "
+        "policy use agent=policy agent.path=<policy.zip>"
+    )
+
+
+def agent_parameters(cls: Any) -> list[str] | None:
+    """The keyword arguments an agent class takes (``seed`` aside); None: any (``**kwargs``)."""
+    import inspect
+
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [
+        p.name
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "seed"
+    ]
+
+
+def check_agent_config(agent_cfg: Any, choice: str | None = None) -> None:
+    """Fail with a :class:`ConfigError` naming the fix when ``agent_cfg`` cannot make a
+    search agent: an SB3 trainer config, or a key the agent class does not take.
+
+    Args:
+        agent_cfg: the ``agent`` config group (with ``_target_``).
+        choice: the preset it came from (``agent=<choice>``), for the message.
+    """
+    from rsi_rl.agents.base import Agent
+
+    target = agent_cfg.get("_target_")
+    if target is None:
+        return
+    if agent_role(str(target)) == "train":
+        raise ConfigError(_trainer_message(choice))
+    cls = _locate(str(target))
+    if not (isinstance(cls, type) and issubclass(cls, Agent)):
+        return  # instantiate reports it
+    takes = agent_parameters(cls)
+    if takes is None:
+        return
+    name = choice or cls.name or cls.__name__
+    for key in agent_cfg:
+        key = str(key)
+        if key.startswith("_") or key == "seed" or key in takes:
+            continue
+        raise ConfigError(
+            f"agent {name} does not take {key!r} (it takes: {', '.join(takes)}); fix or drop "
+            f"the override agent.{key}"
+        )
+
+
+def _cause(exc: BaseException) -> str:
+    """One line: the rsi_rl error in ``exc``'s chain, else the wrapped cause (Hydra puts
+    ``Error in call to target ...:`` first and the reason after it)."""
+    from rsi_rl.errors import fixable_cause
+
+    if fixable_cause(exc) is not None or exc.__cause__ is None:
+        return user_message(exc)
+    cause = exc.__cause__
+    text = str(cause).strip()
+    return f"{type(cause).__name__}: {text.splitlines()[0]}" if text else type(cause).__name__
+
+
 def search_job(cfg: Any) -> dict[str, Any]:
     """``rsi-rl search``: one campaign; writes the run directory and prints progress."""
     from hydra.core.hydra_config import HydraConfig
@@ -267,7 +395,7 @@ def search_job(cfg: Any) -> dict[str, Any]:
     from rsi_rl.env import ResearchEnv
     from rsi_rl.registry import make_task
     from rsi_rl.search import format_progress, run_campaign, save_best
-    from rsi_rl.tracking import Tracker
+    from rsi_rl.tracking import Tracker, make_tracker
 
     if not isinstance(cfg.budget, int) or cfg.budget < 1:
         raise ConfigError(
@@ -282,13 +410,14 @@ def search_job(cfg: Any) -> dict[str, Any]:
         instance = task.heldout_seeds[0]
     sandbox_cfg: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
     sandbox = {str(k): v for k, v in sandbox_cfg.items() if v is not None}
+    check_agent_config(cfg.agent, HydraConfig.get().runtime.choices.get("agent"))
     try:
         agent = instantiate(cfg.agent, seed=seed)
     except Exception as exc:
-        raise ConfigError(f"agent config failed: {user_message(exc)}") from exc
+        raise ConfigError(f"agent config failed: {_cause(exc)}") from exc
     if not isinstance(agent, Agent):
         raise ConfigError(f"agent._target_ {cfg.agent.get('_target_')!r} is not an rsi_rl Agent")
-    tracker: Tracker = instantiate(cfg.logger)
+    tracker: Tracker = make_tracker(cfg.logger)
     env = ResearchEnv(
         task=task,
         budget=cfg.budget,
@@ -397,10 +526,8 @@ def tasks_job(cfg: Any) -> None:
                 f"{name:<14} {origin:<9} FAILED TO LOAD{where}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
             )
             continue
-        print(
-            f"{name:<14} {origin:<9} {d['metric']} ({d['direction']}), {d['trust']}; "
-            f"{len(d['edits'])} edits: {' '.join(d['edits'])}"
-        )
+        print(f"{name:<14} {origin:<9} {d['metric']} ({d['direction']}), {d['trust']}")
+        print("\n".join(_wrapped(f"    {len(d['edits'])} edits: ", d["edits"], sep=" ")))
 
 
 def check_task_job(cfg: Any) -> Any:
@@ -503,11 +630,84 @@ COMMANDS: dict[str, tuple[str, Callable[[Any], Any], str]] = {
 }
 
 
+def _wrapped(first: str, words: list[str], width: int = 100, sep: str = ", ") -> list[str]:
+    """``first`` then ``words`` joined by ``sep``, wrapped at ``width`` columns; later lines
+    indented under the first word."""
+    import textwrap
+
+    return textwrap.wrap(
+        sep.join(words),
+        width=width,
+        initial_indent=first,
+        subsequent_indent=" " * len(first),
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+
+
 def usage() -> str:
+    """The text of ``rsi-rl --help``: commands, and which agents each command takes."""
     lines = ["usage: rsi-rl <command> [hydra overrides] [-m]", "", "commands:"]
     lines += [f"  {name:<10} {help_}" for name, (_, _, help_) in COMMANDS.items()]
-    lines += ["", "e.g. rsi-rl search task=digits_mlp agent=greedy budget=20", "docs: docs/cli.md"]
+    roles = agent_roles()
+    lines += [
+        "",
+        "agents (agent=...):",
+        *_wrapped("  search, bench: ", [n for n, r in roles.items() if r == "search"]),
+        *_wrapped("  train:         ", [n for n, r in roles.items() if r == "train"]),
+        "",
+        "e.g. rsi-rl search task=digits_mlp agent=greedy budget=20",
+        "     rsi-rl train task=tabular agent=maskable_ppo  (writes policy.zip)",
+        "     rsi-rl search task=tabular agent=policy agent.path=<policy.zip>",
+        "",
+        "options: -V/--version; rsi-rl <command> --hydra-help",
+        'shell completion: eval "$(rsi-rl search -sc install=bash)"',
+        "docs: docs/cli.md",
+    ]
     return "\n".join(lines)
+
+
+def version() -> str:
+    """The installed version of the ``rsi-rl`` distribution (else ``rsi_rl.__version__``)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("rsi-rl")
+    except PackageNotFoundError:
+        from rsi_rl import __version__
+
+        return __version__
+
+
+#: Hydra's shell-completion flag (``rsi-rl search -sc install=bash``)
+COMPLETION_FLAGS = ("-sc", "--shell-completion")
+
+
+def _completion_query(argv: list[str]) -> None:
+    """Answer the installed completion function (``rsi-rl -sc query=<shell>``, ``COMP_LINE``
+    set): command names after ``rsi-rl``, Hydra's own completion after a command."""
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    if len(words) < 2 or (len(words) == 2 and not line.endswith(" ")):
+        prefix = words[1] if len(words) == 2 else ""
+        print(" ".join(c for c in COMMANDS if c.startswith(prefix)))
+        return
+    if words[1] not in COMMANDS:
+        return
+    rest = line.split(None, 2)[2] if len(line.split(None, 2)) > 2 else ""
+    os.environ["COMP_LINE"] = f"{words[0]} {rest}"
+    _run_hydra(COMMANDS[words[1]][0], COMMANDS[words[1]][1], argv, prog="rsi-rl")
+
+
+def _shell_completion(command: str | None, argv: list[str]) -> None:
+    """``-sc install=bash`` (and uninstall, query) handed to Hydra untouched: the script it
+    prints completes ``rsi-rl <command> <overrides>``."""
+    if any(a.startswith("query=") for a in argv):
+        _completion_query(argv)
+        return
+    config_name, fn, _ = COMMANDS[command or "search"]
+    _run_hydra(config_name, fn, argv, prog="rsi-rl")
 
 
 def _resume_overrides(args: list[str]) -> list[str]:
@@ -581,10 +781,19 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return
+    if argv[0] in ("-V", "--version"):
+        print(f"rsi-rl {version()}")
+        return
+    if argv[0] in COMPLETION_FLAGS:
+        _shell_completion(None, argv)
+        return
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         _fail(f"unknown command {command!r}; commands: {', '.join(COMMANDS)} (see rsi-rl --help)")
     config_name, fn, _ = COMMANDS[command]
+    if any(a in COMPLETION_FLAGS for a in rest):
+        _shell_completion(command, rest)
+        return
     if command in RUN_DIR_COMMANDS and rest and not rest[0].startswith("-") and "=" not in rest[0]:
         rest = [_run_dir_override(rest[0]), *rest[1:]]
     if command == "search":
@@ -592,8 +801,10 @@ def main(argv: list[str] | None = None) -> None:
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in rest):
         rest = _preflight(rest)
         if not any(a in ("-m", "--multirun") for a in rest):
-            _compose_check(config_name, rest)
+            composed = _compose_check(config_name, rest)
             try:
+                if command == "search" and composed is not None:
+                    check_agent_config(composed.agent, composed.hydra.runtime.choices.get("agent"))
                 check_run_dir(rest)
             except RsiRlError as exc:
                 _fail(str(exc))

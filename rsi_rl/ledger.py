@@ -106,7 +106,7 @@ def tsv_line(row: Mapping[str, Any]) -> str:
         elif col == "seconds":
             v = f"{float(v or 0):.3f}"
         elif col == "kept":
-            v = "keep" if v else ("discard" if row.get("status") == "ok" else "-")
+            v = "kept" if v else ("reverted" if row.get("status") == "ok" else "-")
         elif v is None:
             v = ""
         cells.append(str(v).replace("\t", " ").replace("\n", " "))

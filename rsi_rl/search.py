@@ -11,6 +11,7 @@ them together with the env's executor (``executor=local executor.workers=N``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,21 @@ import yaml
 from rsi_rl.agents.base import Agent, CandidateAgent
 from rsi_rl.env import ResearchEnv
 from rsi_rl.vocab import KIND_INDEX, VOCABULARY
+
+
+def _shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters: cut at a space or comma with an ellipsis,
+    never inside a word or number (``n_embd=64`` never shows as ``n_embd=6``)."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    head = text[: width - 1]
+    cut = max(head.rfind(" "), head.rfind(","))
+    if cut > 0:
+        head = head[: cut + 1] if head[cut] == "," else head[:cut]
+    else:  # one long word: drop a number cut in two at its end
+        head = re.sub(r"[\d.]+$", "", head) or head
+    return head.rstrip() + "…"
 
 
 def format_progress(
@@ -36,7 +52,7 @@ def format_progress(
     )
     if record.get("kind") == "reevaluate":
         verdict = "rerun"
-    desc = str(record.get("description", ""))[:38]
+    desc = _shorten(str(record.get("description", "")), 38)
     width = len(str(env.budget))
     used = (info or {}).get("experiments_used", env.experiments_used)
     best = record.get("incumbent_metric", env.incumbent_metric)

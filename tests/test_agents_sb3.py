@@ -154,3 +154,16 @@ def test_shipped_policy_matches_this_vocabulary():
     assert meta["vocab_version"] == VOCAB_VERSION
     assert meta["obs_size"] == len(OBSERVATION_FEATURES)
     assert model.action_space.n == len(KIND_INDEX)
+
+
+def test_a_plain_sb3_save_is_refused_naming_save_policy(tiny_policy, tmp_path):
+    """A policy saved from Python with ``model.save`` lacks the metadata; the error names
+    the function that writes it, and a model saved with that function loads."""
+    model, _ = load_policy(tiny_policy)
+    model.save(tmp_path / "plain.zip")
+    with pytest.raises(PolicyLoadError) as info:
+        PolicyAgent(tmp_path / "plain.zip")
+    assert "rsi_rl.agents.sb3.save_policy(model, path)" in str(info.value)
+    saved = save_policy(model, tmp_path / "mine.zip")  # the algorithm from the model's class
+    assert read_metadata(saved)["algo"] == "maskable_ppo"
+    assert PolicyAgent(saved).meta["algo"] == "maskable_ppo"

@@ -250,3 +250,121 @@ def test_a_read_only_run_directory_fails_before_hydra(tmp_path):
         f"rsi-rl: error: run directory {run} is not writable: Read-only file system; make it "
         "writable or pick another directory (hydra.run.dir=...)"
     ]
+
+
+# ---------------------------------------------------------------------------- first-use items
+def test_an_agent_key_the_agent_does_not_take_names_it_and_what_it_takes(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    line = _one_line_error(capsys, ["search", "task=tabular", "agent=tpe", "+agent.storage=x"])
+    assert line == (
+        "rsi-rl: error: agent tpe does not take 'storage' (it takes: n_startup_trials, "
+        "multivariate, batch_size, seed_offset); fix or drop the override agent.storage"
+    )
+    assert not list(tmp_path.iterdir())  # failed before Hydra made a run directory
+
+
+def test_a_trainer_config_given_to_search_points_to_train_and_agent_policy(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    line = _one_line_error(capsys, ["search", "task=tabular", "agent=maskable_ppo"])
+    assert line == (
+        "rsi-rl: error: agent=maskable_ppo is a trainer for `rsi-rl train`; to search with a "
+        "trained policy use agent=policy agent.path=<policy.zip>"
+    )
+
+
+def test_an_agent_error_inside_the_job_keeps_its_cause():
+    """A wrapped TypeError (not an rsi_rl error) shows its own message, not Hydra's header."""
+    from hydra.utils import instantiate
+
+    from rsi_rl.cli import _cause
+
+    with pytest.raises(Exception) as info:
+        instantiate({"_target_": "rsi_rl.agents.TPEAgent", "storage": "x"})
+    assert "storage" in _cause(info.value) and "Error in call" not in _cause(info.value)
+
+
+def test_help_says_which_agents_search_and_which_train_without_torch(tmp_path):
+    from rsi_rl.cli import agent_roles, usage
+
+    roles = agent_roles()
+    assert {n for n, r in roles.items() if r == "train"} == {"a2c", "dqn", "maskable_ppo", "ppo"}
+    assert roles["policy_bundle_tpe"] == roles["greedy"] == "search"
+    text = usage()
+    search_line = next(ln for ln in text.splitlines() if ln.startswith("  search, bench:"))
+    train_line = next(ln for ln in text.splitlines() if ln.startswith("  train:"))
+    assert "greedy" in search_line and "maskable_ppo" not in search_line
+    assert "maskable_ppo" in train_line and all(len(ln) <= 100 for ln in text.splitlines())
+    code = "import sys; from rsi_rl.cli import usage; usage(); print('torch' in sys.modules)"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert p.stdout.strip() == "False", p.stderr
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(capsys, flag):
+    from importlib.metadata import version
+
+    main([flag])
+    assert capsys.readouterr().out == f"rsi-rl {version('rsi-rl')}\n"
+
+
+def test_shell_completion_install_is_hydras_script_for_rsi_rl(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["search", "-sc", "install=bash"])
+    out = capsys.readouterr().out
+    assert "hydra_bash_completion()" in out
+    assert out.rstrip().endswith("complete -o nospace -o default -F hydra_bash_completion rsi-rl")
+
+
+def test_shell_completion_queries_complete_commands_then_overrides(tmp_path, capsys, monkeypatch):
+    """What the installed function runs: ``rsi-rl -sc query=bash`` with the line so far."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COMP_LINE", "rsi-rl se")
+    main(["-sc", "query=bash"])
+    assert capsys.readouterr().out.split() == ["search"]
+    monkeypatch.setenv("COMP_LINE", "rsi-rl search agent=")
+    main(["-sc", "query=bash"])
+    assert {"agent=greedy", "agent=tpe"} <= set(capsys.readouterr().out.split())
+    assert not list(tmp_path.iterdir())
+
+
+def test_online_wandb_without_a_key_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    for var in ("WANDB_API_KEY", "NETRC", "WANDB_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    line = _one_line_error(
+        capsys, ["search", "task=tabular", "budget=1", "logger=wandb", "logger.mode=online"]
+    )
+    assert "logger.mode=online needs a W&B API key" in line and "wandb login" in line
+    assert "logger.mode=offline" in line
+
+
+def test_tasks_puts_the_edits_on_wrapped_indented_lines(tmp_path):
+    p = rsi_rl("tasks", cwd=tmp_path)  # a subprocess: its Hydra logging config stays there
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    head = next(ln for ln in lines if ln.startswith("tabular "))
+    assert head.split() == ["tabular", "built-in", "val_acc", "(maximize),", "trusted", "evaluator"]
+    edits = lines[lines.index(head) + 1]
+    assert edits.startswith("    ") and " edits: lr_up lr_down" in edits
+    assert all(len(ln) <= 100 for ln in lines)
+
+
+def test_progress_line_never_cuts_a_number():
+    from types import SimpleNamespace
+
+    from rsi_rl.search import format_progress
+
+    env = SimpleNamespace(
+        task=SimpleNamespace(metric="val_loss"), budget=20, experiments_used=3, incumbent_metric=1.0
+    )
+    desc = "tpe: lr=0.003, batch=128, n_embd=64, n_layer=4, dropout=0.1"
+    record = {"kind": "tpe", "description": desc, "metric": 1.0, "status": "ok", "kept": True}
+    line = format_progress(env, record)  # type: ignore[arg-type]
+    shown = line.split("tpe", 1)[1].strip().split("  val_loss")[0].strip()
+    assert shown == "tpe: lr=0.003, batch=128, n_embd=64,…"
+    assert "n_embd=6 " not in line

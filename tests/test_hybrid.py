@@ -60,7 +60,8 @@ def test_bundle_phase_tells_tpe_each_bundle(tabular):
     assert agent.bundler is not None and agent.bundler.policy is agent.policy  # one load
     summary, kinds, env = _campaign(tabular, agent, budget=4)
     assert summary["experiments"] == 4
-    assert kinds[:2] == ["policy_tpe"] * 2 and kinds[2:] == ["policy_tpe"] * 2
+    assert agent.name == "policy_bundle_tpe" and summary["agent"] == "policy_bundle_tpe"
+    assert kinds == ["policy_bundle_tpe"] * 4  # its own label, not policy_tpe's
     recs = [r for r in env.log if r["split"] == "val" and r["kind"] != "baseline"]
     assert all(r["description"].startswith("policy bundle: ") for r in recs[:2])
     assert not any(r["description"].startswith("policy bundle") for r in recs[2:])
@@ -93,3 +94,15 @@ def test_tpe_then_policy_edits_from_tpes_incumbent(tabular):
 def test_tpe_policy_bad_switch_after():
     with pytest.raises(ConfigError, match="switch_after"):
         TPEPolicyAgent(path=SHIPPED, switch_after=-2)
+
+
+def test_each_hybrid_preset_is_labelled_by_its_own_name():
+    """The agent's name (progress lines, summary, bench) is its conf/agent preset's."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from rsi_rl.cli import conf_dir
+
+    for preset in ("policy_tpe", "policy_bundle_tpe", "tpe_policy"):
+        cfg = OmegaConf.load(conf_dir() / "agent" / f"{preset}.yaml")
+        assert instantiate(cfg, path=str(SHIPPED), seed=0).name == preset

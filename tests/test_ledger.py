@@ -44,7 +44,7 @@ def test_append_read_back_and_tsv(tmp_path):
     lines = (tmp_path / "results.tsv").read_text().splitlines()
     assert lines[0].split("\t")[:5] == ["id", "campaign", "step", "kind", "val_acc"]
     assert len(lines) == 5 and all(len(ln.split("\t")) == len(lines[0].split("\t")) for ln in lines)
-    assert lines[1].split("\t")[6] == "keep" and lines[2].split("\t")[6] == "discard"
+    assert lines[1].split("\t")[6] == "kept" and lines[2].split("\t")[6] == "reverted"
     assert lines[4].split("\t")[5] == "crash" and lines[4].split("\t")[4] == ""
     led.close()
 
@@ -145,7 +145,7 @@ def test_a_hand_edited_results_tsv_is_rewritten_from_the_ledger(tmp_path, caplog
     tsv = tmp_path / "results.tsv"
     good = tsv.read_text()
     lines = good.splitlines(keepends=True)
-    tsv.write_text(lines[0] + lines[1] + lines[2].replace("keep", "discard"))
+    tsv.write_text(lines[0] + lines[1] + lines[2].replace("kept", "reverted"))
     with caplog.at_level(logging.WARNING, logger="rsi_rl"):
         Ledger(tmp_path, task="t", metric="val_acc").close()
     assert tsv.read_text() == good

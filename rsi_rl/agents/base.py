@@ -26,8 +26,10 @@ class Agent(ABC):
             declare ``supports_batch``; 1 = one action per step.
     """
 
-    #: registry name (``agent=<name>``)
-    name: ClassVar[str] = ""
+    #: the agent's label in progress lines, the ledger's ``kind`` of its proposals, summaries
+    #: and bench tables: its ``conf/agent/<name>.yaml`` preset; an instance may refine it
+    #: from its settings (``policy_tpe`` with ``bundle`` > 1 is ``policy_bundle_tpe``)
+    name: str = ""
     #: can propose several experiments at once (:meth:`propose_batch`, ``batch_size`` > 1)
     supports_batch: ClassVar[bool] = False
 

@@ -18,7 +18,7 @@ history, which is part of the observation.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +45,7 @@ class PolicyBundleAgent(CandidateAgent):
             (``policy_tpe bundle=...`` shares its own).
     """
 
-    name: ClassVar[str] = "policy_bundle"
+    name = "policy_bundle"
 
     def __init__(
         self,

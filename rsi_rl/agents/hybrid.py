@@ -18,7 +18,7 @@ refinement of a global search's result).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +68,7 @@ class PolicyTPEAgent(_PolicyAndTPE):
         seed: seed of TPE (and of the policy's sampling when not deterministic).
     """
 
-    name: ClassVar[str] = "policy_tpe"
+    name = "policy_tpe"
 
     def __init__(
         self,
@@ -87,6 +87,7 @@ class PolicyTPEAgent(_PolicyAndTPE):
         self.bundler: PolicyBundleAgent | None = None
         if isinstance(bundle, bool) or bundle != 1:  # validates it; shares the loaded policy
             self.bundler = PolicyBundleAgent(path, bundle=bundle, seed=seed, policy=self.policy)
+            self.name = "policy_bundle_tpe"  # the preset conf/agent/policy_bundle_tpe.yaml
         self._seen: list[tuple[Candidate, float | None]] = []
         self._parent: Candidate | None = None
         self._proposed: Candidate | None = None  # the bundle of the experiment under way
@@ -157,7 +158,7 @@ class TPEPolicyAgent(_PolicyAndTPE):
         seed: seed of TPE (and of the policy's sampling when not deterministic).
     """
 
-    name: ClassVar[str] = "tpe_policy"
+    name = "tpe_policy"
 
     def __init__(
         self,

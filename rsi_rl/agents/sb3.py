@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -115,8 +115,38 @@ def policy_metadata(algo: str, obs_size: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def save_policy(model: Any, path: str | Path, algo: str, **extra: Any) -> Path:
-    """Save ``model`` to ``path`` (a .zip) with rsi_rl metadata inside; returns the path."""
+def algo_name(model: Any) -> str:
+    """The algorithm name (``maskable_ppo``, ``ppo``, ``a2c``, ``dqn``) of an SB3 model.
+
+    Raises:
+        ConfigError: ``model`` is not one of the algorithms a policy can be loaded as.
+    """
+    for name, cls in algorithm_classes().items():
+        if type(model) is cls:
+            return name
+    raise ConfigError(
+        f"cannot save a {type(model).__name__} as an rsi_rl policy; known algorithms: "
+        f"{', '.join(algorithm_classes())}"
+    )
+
+
+def save_policy(model: Any, path: str | Path, algo: str | None = None, **extra: Any) -> Path:
+    """Save ``model`` to ``path`` (a .zip) with rsi_rl metadata inside; returns the path.
+
+    This is how to save a policy trained from Python so that ``agent=policy
+    agent.path=...`` (:func:`load_policy`) accepts it; a plain ``model.save(...)`` lacks
+    the metadata.
+
+    Args:
+        model: a trained SB3 model (MaskablePPO, PPO, A2C or DQN) on the research env.
+        path: the file to write (``.zip`` is added if missing).
+        algo: the algorithm name; None: taken from ``model``'s class.
+        **extra: more metadata to store (e.g. ``task="tabular"``).
+
+    Example:
+        >>> save_policy(model, "policies/mine.zip")  # doctest: +SKIP
+    """
+    algo = algo_name(model) if algo is None else algo
     path = Path(path)
     if path.suffix != ".zip":
         path = path.with_suffix(".zip")
@@ -156,8 +186,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         with zipfile.ZipFile(path) as zf:
             if META_ENTRY not in zf.namelist():
                 raise PolicyLoadError(
-                    f"{path} has no {META_ENTRY}: not saved by rsi-rl train, or saved by an older "
-                    "version; retrain it with rsi-rl train"
+                    f"{path} has no {META_ENTRY}: saved with plain model.save() or by an older "
+                    "version; save it with rsi_rl.agents.sb3.save_policy(model, path) or "
+                    "retrain it with rsi-rl train"
                 )
             meta: dict[str, Any] = json.loads(zf.read(META_ENTRY).decode())
     except zipfile.BadZipFile:
@@ -272,7 +303,7 @@ class PolicyAgent(Agent):
         seed: seed of sampling when not deterministic.
     """
 
-    name: ClassVar[str] = "policy"
+    name = "policy"
 
     def __init__(
         self,
@@ -310,6 +341,7 @@ __all__ = [
     "PolicyLoadError",
     "TabuMask",
     "action_scores",
+    "algo_name",
     "algorithm_classes",
     "build_algorithm",
     "check_compatible",

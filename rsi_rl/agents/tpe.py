@@ -216,7 +216,7 @@ class TPEAgent(StudyAgent):
         seed_offset: added to ``seed`` for the sampler only (see :class:`StudyAgent`).
     """
 
-    name: ClassVar[str] = "tpe"
+    name = "tpe"
 
     def __init__(
         self,
@@ -249,7 +249,7 @@ class RandomSearchAgent(StudyAgent):
         batch_size: trials asked at once, trained together by the env's executor.
     """
 
-    name: ClassVar[str] = "random_search"
+    name = "random_search"
 
     def _sampler(self) -> Any:
         return random_sampler(self.sampler_seed)
