@@ -271,7 +271,7 @@ class Ledger:
         run_dir: str | Path,
         task: str = "",
         metric: str = "metric",
-        direction: str = "maximize",
+        direction: str | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LEDGER_FILE
@@ -301,7 +301,8 @@ class Ledger:
                 if task:
                     self.set_meta("task", task)
                     self.set_meta("metric", metric)
-                    self.set_meta("direction", direction)
+                    if direction is not None:
+                        self.set_meta("direction", direction)
                 self.metric_name = str(self.meta().get("metric", metric))
                 self._sync_tsv(warn=existed)
         except BaseException:

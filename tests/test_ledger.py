@@ -40,7 +40,7 @@ def test_append_read_back_and_tsv(tmp_path):
     rows = read_ledger(tmp_path)
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
     assert rows[1]["config"] == {"lr": 0.1}
-    assert led.meta() == {"task": "tabular", "metric": "val_acc", "direction": "maximize"}
+    assert led.meta() == {"task": "tabular", "metric": "val_acc"}
     lines = (tmp_path / "results.tsv").read_text().splitlines()
     assert lines[0].split("\t")[:5] == ["id", "campaign", "step", "kind", "val_acc"]
     assert len(lines) == 5 and all(len(ln.split("\t")) == len(lines[0].split("\t")) for ln in lines)

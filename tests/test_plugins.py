@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -112,7 +113,10 @@ def test_entry_point_task_is_listed_and_a_broken_one_does_not_hide_it(outside):
     lines = {ln.split()[0]: ln for ln in out.stdout.splitlines() if ln.strip()}
     assert "plugin" in lines["blobs"] and "val_acc (maximize), trusted evaluator" in lines["blobs"]
     assert "FAILED TO LOAD" in lines["broken_plugin"] and "DoesNotExist" in lines["broken_plugin"]
-    assert "config" in lines["blobs_cfg"] and "input_norm" in lines["blobs_cfg"]
+    out_lines = out.stdout.splitlines()
+    i = next(n for n, ln in enumerate(out_lines) if ln.startswith("blobs_cfg "))
+    edits = " ".join(itertools.takewhile(lambda ln: ln.startswith(" "), out_lines[i + 1 :]))
+    assert "config" in out_lines[i] and "input_norm" in edits
     assert "FAILED TO LOAD" in lines["broken_cfg"] and "_target_" in lines["broken_cfg"]
     assert "digits_mlp" in lines and "char_lm" in lines
 
