@@ -1,9 +1,11 @@
 """Candidates and edits: how one version of a program turns into the next.
 
 A :class:`Candidate` is a config plus the program's source, identified by a content hash.
-An edit of a vocabulary *kind* turns a candidate into a child: a config move on a knob,
-or a code patch toggled on or off. :func:`valid_kinds` is the action mask: an edit that
-would leave a knob's bounds, or a patch that does not apply, is not valid.
+A task's :class:`EditSpace` is generated from its own knobs and patches: per numeric or
+ordinal knob a move down and up and jumps to four positions of its range, per categorical
+knob a setting per option, per patch a toggle. An edit turns a candidate into a child; an
+edit that would leave a knob's bounds, change nothing, or whose patch does not apply, is
+not valid (the env masks it).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import difflib
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from rsi_rl.errors import EditError
-from rsi_rl.task import InnerTask
-from rsi_rl.vocab import CODE_KINDS, JUMP_KINDS, JUMP_LEVELS, KNOB_KINDS, VOCABULARY
+from rsi_rl.errors import EditError, TaskError
+from rsi_rl.knob import JUMP_LEVELS, Knob
+
+if TYPE_CHECKING:
+    from rsi_rl.task import InnerTask
 
 
 def _canonical(obj: Any) -> str:
@@ -67,82 +71,157 @@ def reference_candidate(task: InnerTask, instance: Any) -> Candidate | None:
     if instance.reference_config is None:
         return None
     cand = start_candidate(task, instance.reference_config)
-    for kind in instance.reference_edits:
-        cand, _ = apply_edit(task, cand, kind)
+    for name in instance.reference_edits:
+        cand, _ = apply_edit(task, cand, name)
     return cand
 
 
-def _knob_for(task: InnerTask, kind: str) -> tuple[Any, bool]:
-    knob_kind, _, direction = kind.rpartition("_")
-    return task.knob(knob_kind), direction == "up"
+EditOp = Literal["down", "up", "jump", "set", "toggle"]
+#: edit operations, in the order of the observation's one-hot
+EDIT_OPS: tuple[str, ...] = ("down", "up", "jump", "set", "toggle")
 
 
-def apply_edit(task: InnerTask, cand: Candidate, kind: str) -> tuple[Candidate, str]:
-    """Apply the edit of ``kind`` to ``cand``; returns the child and a readable description.
+@dataclass(frozen=True)
+class Edit:
+    """One edit a task offers: a knob move, jump or setting, or a patch toggle.
+
+    ``name`` is what the ledger, the console and ``rsi-rl try`` call it: ``<key>_up``,
+    ``<key>_down``, ``<key>_<level>`` (a jump: ``min``, ``lo``, ``hi``, ``max``),
+    ``<key>=<option>`` (a categorical setting) or the patch's name (a toggle).
+    """
+
+    name: str
+    target: str
+    op: EditOp
+    role: str
+    level: float | None = None
+    value: Any = None
+
+
+def knob_edits(knob: Knob) -> list[Edit]:
+    """The edits of one knob: a setting per option (categorical), else down, up and jumps."""
+    if knob.categorical:
+        return [
+            Edit(f"{knob.key}={value}", knob.key, "set", knob.role, value=value)
+            for value in knob.choices
+        ]
+    moves = [Edit(f"{knob.key}_{op}", knob.key, op, knob.role) for op in ("down", "up")]
+    jumps = [
+        Edit(f"{knob.key}_{name}", knob.key, "jump", knob.role, level=level)
+        for name, level in JUMP_LEVELS.items()
+    ]
+    return moves + jumps
+
+
+class EditSpace:
+    """The edits of a task, generated from its knobs and patches, in a fixed order.
+
+    Args:
+        task: the inner task.
 
     Raises:
-        EditError: the task does not support ``kind``, the knob is at its bound, or the
-            patch does not apply (:class:`~rsi_rl.errors.PatchError`).
+        TaskError: two edits would share a name (e.g. a patch named like a knob's move).
     """
-    if kind in KNOB_KINDS:
-        knob, up = _knob_for(task, kind)
-        if knob is None:
-            raise EditError(f"task {task.name!r} has no knob for edit {kind!r}")
-        old = cand.config.get(knob.key)
-        if kind in JUMP_KINDS:
-            new = knob.jump(old, JUMP_LEVELS[kind.rpartition("_")[2]])
-            if new is None:
-                raise EditError(f"edit {kind!r}: {knob.key}={old} is already there")
-        else:
-            new = knob.move(old, up)
-        if new is None:
+
+    def __init__(self, task: InnerTask):
+        self.task = task
+        edits: list[Edit] = []
+        for knob in task.knobs:
+            edits.extend(knob_edits(knob))
+        edits.extend(Edit(p.name, p.name, "toggle", p.role) for p in task.patches)
+        names = [e.name for e in edits]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise TaskError(f"task {task.name!r}: two edits share the name(s) {dupes}; rename one")
+        self.edits: tuple[Edit, ...] = tuple(edits)
+        self.index: dict[str, int] = {e.name: i for i, e in enumerate(edits)}
+
+    def __len__(self) -> int:
+        return len(self.edits)
+
+    def get(self, name: str) -> Edit:
+        """The edit called ``name``; raises :class:`EditError` listing the task's edits."""
+        try:
+            return self.edits[self.index[name]]
+        except KeyError:
             raise EditError(
-                f"edit {kind!r}: {knob.key}={old} is at its bound [{knob.low}, {knob.high}]"
-            )
+                f"task {self.task.name!r} has no edit {name!r}; its edits: {', '.join(self.index)}"
+            ) from None
+
+    def apply(self, cand: Candidate, name: str) -> tuple[Candidate, str]:
+        """The child of ``cand`` after edit ``name`` and a readable description.
+
+        Raises:
+            EditError: the task has no such edit, the knob is at its bound or already at
+                the value, or the patch does not apply (:class:`~rsi_rl.errors.PatchError`).
+        """
+        edit = self.get(name)
+        if edit.op == "toggle":
+            return self._toggle(cand, edit)
+        knob = self.task.knob(edit.target)
+        assert knob is not None
+        old = cand.config.get(knob.key)
+        if edit.op == "set":
+            new = edit.value if old != edit.value else None
+            if new is None:
+                raise EditError(f"edit {name!r}: {knob.key} is already {old!r}")
+        elif edit.op == "jump":
+            assert edit.level is not None
+            new = knob.jump(old, edit.level)
+            if new is None:
+                raise EditError(f"edit {name!r}: {knob.key}={old} is already there")
+        else:
+            new = knob.move(old, edit.op == "up")
+            if new is None:
+                raise EditError(
+                    f"edit {name!r}: {knob.key}={old} is at its bound [{knob.low}, {knob.high}]"
+                )
         config = dict(cand.config)
         config[knob.key] = new
-        child = Candidate(config, cand.source, cand.toggles, cand.hash, kind)
+        child = Candidate(config, cand.source, cand.toggles, cand.hash, name)
         return child, f"{knob.key} {old} -> {new}"
-    patch = task.patch(kind)
-    if patch is not None:
-        on = kind not in cand.toggles
+
+    def _toggle(self, cand: Candidate, edit: Edit) -> tuple[Candidate, str]:
+        patch = self.task.patch(edit.target)
+        assert patch is not None
+        on = patch.name not in cand.toggles
         source = dict(cand.source)
         source[patch.file] = patch.apply(source[patch.file], reverse=not on)
-        toggles = cand.toggles | {kind} if on else cand.toggles - {kind}
-        child = Candidate(dict(cand.config), source, frozenset(toggles), cand.hash, kind)
-        return child, f"{'+' if on else '-'}{kind}: {patch.description}"
-    if kind in VOCABULARY:
-        raise EditError(f"task {task.name!r} does not support edit {kind!r}")
-    raise EditError(f"unknown edit kind {kind!r}")
+        toggles = cand.toggles | {patch.name} if on else cand.toggles - {patch.name}
+        child = Candidate(dict(cand.config), source, frozenset(toggles), cand.hash, edit.name)
+        return child, f"{'+' if on else '-'}{patch.name}: {patch.description}"
+
+    def children(self, cand: Candidate) -> list[Candidate | None]:
+        """For every edit, in order: the child it builds from ``cand``, or None where it
+        cannot be applied (so a mask needs each child built once)."""
+        out: list[Candidate | None] = []
+        for edit in self.edits:
+            try:
+                out.append(self.apply(cand, edit.name)[0])
+            except EditError:
+                out.append(None)
+        return out
 
 
-def edit_children(task: InnerTask, cand: Candidate) -> dict[str, Candidate | None]:
-    """For every edit kind of the vocabulary: the child it builds from ``cand``, or None
-    where it cannot be applied (so a mask needs each child built once)."""
-    children: dict[str, Candidate | None] = {}
-    for kind in KNOB_KINDS + CODE_KINDS:
-        try:
-            children[kind] = apply_edit(task, cand, kind)[0]
-        except EditError:
-            children[kind] = None
-    return children
+def apply_edit(task: InnerTask, cand: Candidate, name: str) -> tuple[Candidate, str]:
+    """Apply the task's edit ``name`` to ``cand``: :meth:`EditSpace.apply`."""
+    return task.edit_space().apply(cand, name)
 
 
-def valid_kinds(
-    task: InnerTask, cand: Candidate, children: dict[str, Candidate | None] | None = None
-) -> dict[str, bool]:
-    """For every vocabulary kind: can it be applied to ``cand`` right now?
+def valid_edits(task: InnerTask, cand: Candidate) -> dict[str, bool]:
+    """For every edit of the task: can it be applied to ``cand`` right now?"""
+    space = task.edit_space()
+    return {e.name: c is not None for e, c in zip(space.edits, space.children(cand), strict=True)}
 
-    ``children``: :func:`edit_children` of ``cand``, if already built.
-    """
-    if children is None:
-        children = edit_children(task, cand)
-    valid: dict[str, bool] = {}
-    for kind in VOCABULARY:
-        if kind in ("reevaluate", "stop"):
-            valid[kind] = True
-        elif kind == "propose":
-            valid[kind] = False  # the env enables it when a proposer is configured
-        else:
-            valid[kind] = children.get(kind) is not None
-    return valid
+
+__all__ = [
+    "EDIT_OPS",
+    "Candidate",
+    "Edit",
+    "EditSpace",
+    "apply_edit",
+    "knob_edits",
+    "reference_candidate",
+    "start_candidate",
+    "valid_edits",
+]

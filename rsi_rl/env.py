@@ -2,8 +2,9 @@
 
 An episode is a *campaign* on one task instance. ``reset`` draws an instance, trains its
 start candidate (the baseline; not charged to the budget) and makes it the incumbent.
-Each ``step`` takes an edit kind from the shared vocabulary, applies it to the incumbent,
-trains the child in the sandbox and scores it with the task's trusted evaluator. The child
+Each ``step`` takes an action: an edit slot (one of the task's own edits, generated from its
+knobs and patches; :mod:`rsi_rl.actions`) or a meta-action. An edit is applied to the
+incumbent, the child trained in the sandbox and scored with the task's trusted evaluator. The child
 replaces the incumbent only if it beats it, on the same seed, by more than
 ``keep_threshold`` times the noise estimate (keep-or-revert). ``reevaluate`` reruns the
 incumbent on a fresh seed (tightening the noise estimate, hence the keep threshold; the
@@ -15,9 +16,10 @@ seconds spent. A campaign's return therefore telescopes to its normalised improv
 Failed experiments (crash, timeout, oom, nan, invalid) change nothing but cost budget.
 
 The observation is a flat ``Box`` in [-1, 1] that never names the task: budget used,
-incumbent and last-candidate progress, noise, last-run diagnostics and status, knob
-positions, code-edit toggles, per-kind history and the action mask. See
-:data:`OBSERVATION_FEATURES` and docs/concepts.md.
+incumbent and last-candidate progress, noise, last-run diagnostics and status, then one row
+per edit slot (role, edit type, knob position before and after, this campaign's history of
+the edit and of its knob or patch, validity) and the meta-actions' mask. See
+:data:`rsi_rl.actions.OBSERVATION_FEATURES` and docs/concepts.md.
 """
 
 from __future__ import annotations
@@ -33,42 +35,25 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rsi_rl.edits import Candidate, apply_edit, edit_children, start_candidate, valid_kinds
+from rsi_rl.actions import (
+    MAX_SLOTS,
+    META_ACTIONS,
+    N_ACTIONS,
+    OBSERVATION_FEATURES,
+    STOP,
+)
+from rsi_rl.edits import Candidate, start_candidate
 from rsi_rl.errors import ConfigError, EditError, TaskError
 from rsi_rl.executor import make_executor
 from rsi_rl.ledger import Ledger
+from rsi_rl.observation import History, clip, slot_rows
 from rsi_rl.proposer import ProposerError, make_proposer
 from rsi_rl.registry import make_task
 from rsi_rl.runner import STATUSES, ExperimentResult, Runner
 from rsi_rl.sandbox import SandboxLimits
 from rsi_rl.seeds import draw_evaluation_seed
 from rsi_rl.task import InnerTask, Instance
-from rsi_rl.vocab import CODE_KINDS, KNOB_KINDS, KNOBS, VOCABULARY
 
-HISTORY_KINDS: tuple[str, ...] = KNOB_KINDS + CODE_KINDS + ("reevaluate",)
-GLOBAL_FEATURES: tuple[str, ...] = (
-    "budget_used",
-    "time_used",
-    "incumbent_progress",
-    "last_progress",
-    "last_delta",
-    "noise",
-    "incumbent_evals",
-    "last_kept",
-    "since_improvement",
-    "loss_ratio",
-    "train_val_gap",
-    "loss_slope",
-    "fail_rate",
-) + tuple(f"status_{s}" for s in STATUSES)
-OBSERVATION_FEATURES: tuple[str, ...] = (
-    GLOBAL_FEATURES
-    + tuple(f"knob_{k}" for k in KNOBS)
-    + tuple(f"toggle_{k}" for k in CODE_KINDS)
-    + tuple(f"{stat}_{k}" for k in HISTORY_KINDS for stat in ("tries", "mean_delta", "success"))
-    + tuple(f"mask_{k}" for k in VOCABULARY)
-)
-_STOP = VOCABULARY.index("stop")
 #: info keys that vary between identical runs (wall-clock) and so stay out of ``info``
 VOLATILE_KEYS = (
     "started_at",
@@ -79,12 +64,6 @@ VOLATILE_KEYS = (
     "stdout_tail",
     "campaign",
 )
-
-
-def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
-    if not math.isfinite(x):
-        return 0.0
-    return float(min(hi, max(lo, x)))
 
 
 def _now() -> str:
@@ -161,6 +140,12 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         if keep_threshold < 0:
             raise ConfigError(f"keep_threshold must be >= 0, got {keep_threshold}")
         self.task: InnerTask = make_task(task)
+        self.space = self.task.edit_space()
+        if len(self.space) > MAX_SLOTS:
+            raise TaskError(
+                f"task {self.task.name!r} has {len(self.space)} edits; an env holds at most "
+                f"{MAX_SLOTS} edit slots: declare fewer knobs, options or patches"
+            )
         self.budget = int(budget)
         self.budget_seconds = None if budget_seconds is None else float(budget_seconds)
         self.instances = instances
@@ -204,9 +189,14 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             else None
         )
         self.render_mode = render_mode
-        self.action_space = gym.spaces.Discrete(len(VOCABULARY))
+        #: what each action does: the task's edit names, "" for empty slots, meta-actions
+        self.action_names: tuple[str, ...] = (
+            tuple(e.name for e in self.space.edits)
+            + ("",) * (MAX_SLOTS - len(self.space))
+            + META_ACTIONS
+        )
+        self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (len(OBSERVATION_FEATURES),), np.float32)
-        self._supported = set(self.task.supported_kinds())
         self.instance: Instance | None = None
         self.campaign = 0
         self.log: list[dict[str, Any]] = []
@@ -247,7 +237,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.experiments_used = 0
         self.seconds_used = 0.0
         self.log = []
-        self.history = {k: [0, 0.0, 0] for k in HISTORY_KINDS}  # tries, sum delta, successes
+        self.edit_history, self.target_history = History(), History()
+        self.meta_history = History()  # reevaluate and propose
         self.status_counts = dict.fromkeys(STATUSES, 0)
         self.last: dict[str, Any] = {}
         self.since_improvement = 0
@@ -278,16 +269,20 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self.instance is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        kind = VOCABULARY[int(action)]
+        action = int(action)
+        if not 0 <= action < N_ACTIONS:
+            raise gym.error.InvalidAction(f"action {action} is outside Discrete({N_ACTIONS})")
+        kind = self.action_names[action] or f"slot{action}"
         self.step_index += 1
         if kind == "stop":
             record = {"kind": "stop", "step": self.step_index, "status": "stopped"}
             return self._obs(), 0.0, True, False, self._info(record)
         old_estimate = self.incumbent_estimate
         self._last_delta = 0.0
-        if not self._mask[int(action)]:
+        if not self._mask[action]:
+            what = f"edit {kind!r}" if self.action_names[action] else f"empty edit slot {action}"
             result = ExperimentResult(
-                status="invalid", message=f"edit {kind!r} is not valid for the incumbent"
+                status="invalid", message=f"{what} is not valid for the incumbent"
             )
             reward = -self.invalid_penalty
             record = self._record(
@@ -300,6 +295,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 self.incumbent_scores[seed] = self.task.score(result.metrics[self.task.metric])
             reward = (self.incumbent_estimate - old_estimate) / self.scale
             reward -= self.cost_per_second * result.seconds
+            self.meta_history.add(kind, 0.0, False)
             record = self._record(
                 kind,
                 self.incumbent,
@@ -327,9 +323,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             record = self._record(
                 kind, child, parent, description, self.eval_seed, result, kept, reward
             )
-        if kind == "reevaluate":
-            h = self.history[kind]
-            h[0] += 1
         if not record.get("kept"):
             self.since_improvement += 1
         self._mask = self._compute_mask()
@@ -346,9 +339,9 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         For agents that propose complete configurations, such as Optuna TPE: ``child`` runs
         on the campaign's evaluation seed, is charged to the budget, replaces the incumbent
         only if it beats it by more than ``keep_threshold`` times the noise, and the reward
-        is the change of the incumbent estimate. ``kind`` labels the record (an edit kind of
-        the vocabulary also counts in that kind's history, as in ``step``; another label,
-        e.g. ``"tpe"``, leaves the history alone). Returns ``step``'s tuple.
+        is the change of the incumbent estimate. ``kind`` labels the record (the name of one
+        of the task's edits also counts in that edit's history, as in ``step``; another
+        label, e.g. ``"tpe"``, leaves the history alone). Returns ``step``'s tuple.
         """
         if self.instance is None:
             raise gym.error.ResetNeeded("call reset() before try_candidate()")
@@ -412,8 +405,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.step_index += 1
         old_estimate = self.incumbent_estimate
         kept, delta = self._keep_or_revert(child, result)
-        if kind in KNOB_KINDS or kind in CODE_KINDS:  # an edit run in a batch counts as one
-            self._count(kind, delta, kept)
+        self._count(kind, delta, kept)  # an edit run in a batch counts as one
         reward = (self.incumbent_estimate - old_estimate) / self.scale
         reward -= self.cost_per_second * result.seconds
         record = self._record(
@@ -428,11 +420,23 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         return self._obs(), float(reward), False, bool(truncated), self._info(record)
 
     def _count(self, kind: str, delta: float, kept: bool) -> None:
-        """Per-kind history of the observation: tries, sum of normalised deltas, kept."""
-        h = self.history.setdefault(kind, [0, 0.0, 0])
-        h[0] += 1
-        h[1] += delta / self.scale
-        h[2] += int(kept)
+        """The observation's history of an edit (and its knob or patch) or a proposal:
+        tries, sum of normalised deltas, kept. Other labels (``tpe``) count nowhere."""
+        if kind in self.space.index:
+            self.edit_history.add(kind, delta / self.scale, kept)
+            self.target_history.add(self.space.get(kind).target, delta / self.scale, kept)
+        elif kind == "propose":
+            self.meta_history.add(kind, delta / self.scale, kept)
+
+    def action_index(self, name: str) -> int:
+        """The action of an edit or meta-action name (``lr_up``, ``reevaluate``)."""
+        try:
+            return self.action_names.index(name) if name else -1
+        except ValueError:
+            raise EditError(
+                f"task {self.task.name!r} has no action {name!r}; "
+                f"its edits: {', '.join(self.space.index)}"
+            ) from None
 
     def _keep_or_revert(self, child: Candidate, result: ExperimentResult) -> tuple[bool, float]:
         """The keep-or-revert rule: ``child`` replaces the incumbent only if, on the same
@@ -453,7 +457,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
     def _make_child(self, kind: str) -> tuple[Candidate, str, float]:
         """The incumbent after edit ``kind``, its description, and seconds spent proposing."""
         if kind != "propose" or self.proposer is None:
-            return (*apply_edit(self.task, self.incumbent, kind), 0.0)
+            return (*self.space.apply(self.incumbent, kind), 0.0)
         t0 = time.monotonic()
         try:
             seed, metric = self._fresh_seed(), self.incumbent_metric
@@ -610,21 +614,27 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
 
     # ------------------------------------------------------------------ masks & obs
     def _compute_mask(self) -> np.ndarray:
-        children = edit_children(self.task, self.incumbent)  # each edit built once per step
-        valid = valid_kinds(self.task, self.incumbent, children)
-        mask = np.array([valid[k] and k in self._supported for k in VOCABULARY], dtype=bool)
-        mask[VOCABULARY.index("propose")] = self.proposer is not None
+        children = self.space.children(self.incumbent)  # each edit built once per step
+        self._children = children
+        mask = np.zeros(N_ACTIONS, dtype=bool)
+        mask[: len(children)] = [c is not None for c in children]
+        mask[MAX_SLOTS:] = [True, self.proposer is not None, True]
         if self.mask_duplicates:  # an experiment already run on this seed teaches nothing
             seen = {
                 r.get("candidate")
                 for r in self.log
                 if r.get("seed") == self.eval_seed and r.get("split") == "val"
             }
-            for i, kind in enumerate(VOCABULARY):
-                child = children.get(kind)
+            for i, child in enumerate(children):
                 if mask[i] and child is not None:
                     mask[i] = child.hash not in seen
         return mask
+
+    def child_of(self, action: int) -> Candidate | None:
+        """The candidate edit slot ``action`` would train now (None: empty or invalid)."""
+        if not 0 <= action < len(self._children):
+            return None
+        return self._children[action]
 
     def action_masks(self) -> np.ndarray:
         """Boolean mask of the actions to choose from (the sb3-contrib MaskablePPO protocol).
@@ -635,53 +645,54 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         """
         mask = self._mask.copy()
         if not self.allow_stop:
-            mask[_STOP] = False
+            mask[STOP] = False
         return mask
 
     def _obs(self) -> np.ndarray:
         f: list[float] = []
         last = self.last
-        f.append(_clip(self.experiments_used / self.budget, 0, 1))
+        f.append(clip(self.experiments_used / self.budget, 0, 1))
         f.append(
-            _clip(self.seconds_used / self.budget_seconds, 0, 1) if self.budget_seconds else 0.0
+            clip(self.seconds_used / self.budget_seconds, 0, 1) if self.budget_seconds else 0.0
         )
-        f.append(_clip((self.incumbent_estimate - self.start_score) / self.scale))
+        f.append(clip((self.incumbent_estimate - self.start_score) / self.scale))
         metric = last.get("metric") if last.get("kind") not in ("baseline", "stop") else None
         if metric is not None and last.get("split") == "val":
             s = self.task.score(metric)
-            f.append(_clip((s - self.start_score) / self.scale))
-            f.append(_clip(self._last_delta))
+            f.append(clip((s - self.start_score) / self.scale))
+            f.append(clip(self._last_delta))
         else:
             f.extend([0.0, 0.0])
-        f.append(_clip(self.noise / self.scale, 0, 1))
+        f.append(clip(self.noise / self.scale, 0, 1))
         f.append(min(len(self.incumbent_scores), 5) / 5.0)
         f.append(1.0 if last.get("kept") and last.get("kind") != "baseline" else 0.0)
-        f.append(_clip(self.since_improvement / self.budget, 0, 1))
+        f.append(clip(self.since_improvement / self.budget, 0, 1))
         diag = last.get("diagnostics") or {}
-        f.append(_clip(diag.get("loss_ratio", 1.0) / 2.0, 0, 1))
+        f.append(clip(diag.get("loss_ratio", 1.0) / 2.0, 0, 1))
         gap = 0.0
         if "train_acc" in diag and metric is not None and self.task.metric.endswith("acc"):
             gap = diag["train_acc"] - metric
-        f.append(_clip(gap))
-        f.append(_clip(diag.get("slope", 0.0)))
+        f.append(clip(gap))
+        f.append(clip(diag.get("slope", 0.0)))
         n_exp = max(1, self.experiments_used)
-        f.append(_clip(sum(v for k, v in self.status_counts.items() if k != "ok") / n_exp, 0, 1))
+        f.append(clip(sum(v for k, v in self.status_counts.items() if k != "ok") / n_exp, 0, 1))
+        f.append(len(self.space) / MAX_SLOTS)
+        f.append(self.meta_history.features("reevaluate", self.budget)[0])
+        f.extend(self.meta_history.features("propose", self.budget)[:2])
         f.extend(1.0 if last.get("status") == s else 0.0 for s in STATUSES)
-        for knob_kind in KNOBS:
-            knob = self.task.knob(knob_kind)
-            f.append(-1.0 if knob is None else knob.position(self.incumbent.config.get(knob.key)))
-        for code_kind in CODE_KINDS:
-            if self.task.patch(code_kind) is None:
-                f.append(-1.0)
-            else:
-                f.append(1.0 if code_kind in self.incumbent.toggles else 0.0)
-        for kind in HISTORY_KINDS:
-            tries, total, wins = self.history[kind]
-            f.append(_clip(tries / self.budget, 0, 1))
-            f.append(_clip(total / tries) if tries else 0.0)
-            f.append(wins / tries if tries else 0.0)
-        f.extend(1.0 if m else 0.0 for m in self._mask)
-        return np.asarray(f, dtype=np.float32)
+        rows = slot_rows(
+            self.space,
+            self.incumbent,
+            self._children,
+            self._mask[: len(self.space)],
+            self.edit_history,
+            self.target_history,
+            self.budget,
+        )
+        meta = [1.0 if m else 0.0 for m in self._mask[MAX_SLOTS:]]
+        return np.concatenate(
+            [np.asarray(f, dtype=np.float32), rows.ravel(), np.asarray(meta, dtype=np.float32)]
+        )
 
     # ------------------------------------------------------------------ final report
     def evaluate_test(self, candidate: Candidate | None = None) -> dict[str, Any]:

@@ -251,10 +251,11 @@ class ScriptTask(InnerTask):
         start_config: the config the search starts from (every key needs a flag or
             ``config_file``).
         reference_config: optional human reference config.
-        knobs: vocabulary knobs as mappings of :class:`~rsi_rl.task.Knob` fields.
-        patches: code edits: ``{kind, diff: file.diff}`` (unified diff, relative to the
-            script's folder) or ``{kind, file, hunks: [[old, new], ...]}``; optional
-            ``description``.
+        knobs: knobs as mappings of :class:`~rsi_rl.knob.Knob` fields (``key``, ``role``,
+            ``scale``, ...).
+        patches: code edits: ``{name, diff: file.diff}`` (unified diff, relative to the
+            script's folder) or ``{name, file, hunks: [[old, new], ...]}``; optional
+            ``description`` and ``role``.
         files: further editable files next to the script that it imports.
         timeout: wall-clock seconds per experiment.
         noise_prior: prior standard deviation of the metric across seeds.
@@ -351,6 +352,8 @@ class ScriptTask(InnerTask):
         built_knobs = []
         for i, spec in enumerate(knobs or []):
             spec = dict(spec)
+            if "kind" in spec and "role" not in spec:  # the earlier spelling of role
+                spec["role"] = spec.pop("kind")
             if "choices" in spec:
                 spec["choices"] = tuple(spec["choices"])
             try:
@@ -420,9 +423,9 @@ class ScriptTask(InnerTask):
 
     @staticmethod
     def _load_patch(spec: dict[str, Any], base: Path, script: str, fail: Any, i: int) -> CodePatch:
-        kind = spec.get("kind")
+        kind = spec.get("name") or spec.get("kind")  # ``kind``: the earlier spelling
         if not kind:
-            raise fail(f"patches[{i}].kind", "is missing")
+            raise fail(f"patches[{i}].name", "is missing")
         desc = str(spec.get("description", kind))
         if "diff" in spec:
             diff = resolve_path(spec["diff"], base)
@@ -438,7 +441,11 @@ class ScriptTask(InnerTask):
         if not hunks or not all(isinstance(h, (list, tuple)) and len(h) == 2 for h in hunks):
             raise fail(f"patches[{i}]", "needs `diff: <file>` or `hunks: [[old, new], ...]`")
         return CodePatch(
-            kind, desc, tuple((str(a), str(b)) for a, b in hunks), str(spec.get("file", script))
+            kind,
+            desc,
+            tuple((str(a), str(b)) for a, b in hunks),
+            str(spec.get("file", script)),
+            str(spec.get("role") or ""),
         )
 
     # ----------------------------------------------------------------- InnerTask API

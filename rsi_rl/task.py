@@ -3,7 +3,9 @@
 An inner task is a *family*: :meth:`InnerTask.make_instance` draws one instance (data,
 start config, optional reference config) from a seed, and the task's instance seeds are
 split into meta-train and held-out sets. Every instance shares the task's editable program
-(``train.py`` and friends), its knobs (config moves) and its code patches (code edits).
+(``train.py`` and friends), its knobs (config values) and its code patches (code edits).
+Each knob and patch carries a role (:data:`rsi_rl.roles.ROLES`); several may share one.
+The task's edits are generated from them (:class:`rsi_rl.edits.EditSpace`).
 
 A task declares its capabilities as class data, SB3-style::
 
@@ -12,7 +14,10 @@ A task declares its capabilities as class data, SB3-style::
         metric = "val_acc"
         direction = "maximize"
         program_dir = Path(__file__).parent
-        knobs = (Knob("lr", "lr", "log", 1e-4, 1e-1, 2.0), ...)
+        knobs = (
+            Knob("lr", "learning_rate", "log", 1e-4, 1e-1, 2.0),
+            Knob("act", "activation", "categorical", choices=("relu", "tanh")),
+        )
         patches = (CodePatch("activation_gelu", "ReLU -> GELU", (("nn.ReLU", "nn.GELU"),)),)
 
         def make_instance(self, seed: int) -> Instance: ...
@@ -23,132 +28,19 @@ the sandboxed program submitted, against labels the program never saw.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
 from rsi_rl.errors import EditError, PatchError, TaskError
-from rsi_rl.vocab import CODE_KINDS, JUMP_LEVELS, KNOBS, META_KINDS, VOCABULARY
+from rsi_rl.knob import Knob, Scale
+from rsi_rl.roles import patch_role
 
-Scale = Literal["log", "linear", "choice"]
-
-
-@dataclass(frozen=True)
-class Knob:
-    """A numeric or categorical config knob that ``<kind>_up`` / ``<kind>_down`` move.
-
-    Args:
-        kind: vocabulary knob name (``lr``, ``batch``, ``width``, ``depth``, ``wd``,
-            ``dropout``, ``steps``).
-        key: the task's config key it maps to.
-        scale: ``log`` multiplies/divides by ``step``; ``linear`` adds/subtracts ``step``;
-            ``choice`` moves to the next/previous entry of ``choices``.
-        low, high: bounds (inclusive); a move that would leave them is masked.
-        step: factor (log) or increment (linear).
-        integer: round values to int.
-        zero_ok: for log knobs such as weight decay: ``down`` from ``low`` goes to 0 and
-            ``up`` from 0 goes to ``low``.
-        choices: the ordered options of a ``choice`` knob.
-    """
-
-    kind: str
-    key: str
-    scale: Scale
-    low: float = 0.0
-    high: float = 1.0
-    step: float = 2.0
-    integer: bool = False
-    zero_ok: bool = False
-    choices: tuple[Any, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.kind not in KNOBS:
-            raise TaskError(f"knob kind {self.kind!r} is not in the vocabulary {KNOBS}")
-        if self.scale == "choice" and len(self.choices) < 2:
-            raise TaskError(f"choice knob {self.key!r} needs at least two choices")
-        if self.scale == "log" and (self.low <= 0 or self.step <= 1):
-            raise TaskError(f"log knob {self.key!r} needs low > 0 and step > 1")
-
-    def move(self, value: Any, up: bool) -> Any | None:
-        """The value after one move, or None when the move would leave the bounds."""
-        if self.scale == "choice":
-            if value not in self.choices:
-                return self.choices[0] if up else None
-            i = self.choices.index(value) + (1 if up else -1)
-            return self.choices[i] if 0 <= i < len(self.choices) else None
-        v = float(value)
-        eps = 1e-9 * max(1.0, abs(self.high))
-        if self.scale == "log":
-            if v <= 0:
-                new = self.low if (up and self.zero_ok) else None
-            elif up:
-                new = v * self.step
-            elif self.zero_ok and v / self.step < self.low - eps:
-                new = 0.0
-            else:
-                new = v / self.step
-        else:
-            new = v + (self.step if up else -self.step)
-        if new is None:
-            return None
-        if self.integer:
-            new = round(new)
-        if new == 0.0 and self.zero_ok:
-            return 0 if self.integer else 0.0
-        if new < self.low - eps or new > self.high + eps:
-            return None
-        if self.integer and int(new) == int(round(v)):
-            return None
-        return int(new) if self.integer else float(f"{new:.6g}")
-
-    def reachable(self, value: Any, limit: int = 64) -> list[Any]:
-        """Values reachable from ``value`` by up/down moves, in ascending order."""
-        values = [value]
-        for up in (False, True):
-            v = value
-            for _ in range(limit):
-                v = self.move(v, up)
-                if v is None:
-                    break
-                values.insert(len(values) if up else 0, v)
-        return values
-
-    def jump(self, value: Any, level: float) -> Any | None:
-        """The value a jump to ``level`` (a position in [0, 1]) lands on, or None if none.
-
-        The landing value is the one reachable by moves from ``value`` whose
-        :meth:`position` is nearest to ``level`` (level 0 and 1 are the ends of the walk),
-        so a jump never leaves the lattice of the knob's moves. None when it would not
-        change ``value``.
-        """
-        values = self.reachable(value)
-        if level <= 0.0:
-            new = values[0]
-        elif level >= 1.0:
-            new = values[-1]
-        else:
-            new = min(values, key=lambda v: abs(self.position(v) - level))
-        return None if new == value else new
-
-    def position(self, value: Any) -> float:
-        """Where ``value`` sits between the bounds, in [0, 1] (log knobs on a log scale)."""
-        if self.scale == "choice":
-            if value not in self.choices:
-                return 0.0
-            return self.choices.index(value) / (len(self.choices) - 1)
-        v = float(value)
-        if self.scale == "log":
-            if v <= 0:
-                return 0.0
-            lo, hi = math.log(self.low), math.log(self.high)
-            p = (math.log(v) - lo) / (hi - lo) if hi > lo else 0.0
-        else:
-            p = (v - self.low) / (self.high - self.low) if self.high > self.low else 0.0
-        return float(min(1.0, max(0.0, p)))
+if TYPE_CHECKING:
+    from rsi_rl.edits import EditSpace
 
 
 @dataclass(frozen=True)
@@ -159,12 +51,24 @@ class CodePatch:
     fails with :class:`PatchError` naming the text that did not match. Toggling the edit
     off applies the hunks in reverse (``new`` back to ``old``). Patches of one task touch
     disjoint lines so that they compose.
+
+    Args:
+        name: the patch's name (its edit's name; unique in the task).
+        description: one line for people.
+        hunks: ``(old, new)`` text pairs.
+        file: the program file it edits.
+        role: what it changes (:data:`rsi_rl.roles.ROLES`); default: the shared role of a
+            built-in patch name (``warmup`` is a ``schedule``), else ``other``.
     """
 
-    kind: str
+    name: str
     description: str
     hunks: tuple[tuple[str, str], ...]
     file: str = "train.py"
+    role: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role", patch_role(self.name, self.role or None))
 
     def apply(self, source: str, reverse: bool = False) -> str:
         """Apply (or revert) the patch to ``source``; raises :class:`PatchError`."""
@@ -177,7 +81,7 @@ class CodePatch:
                 first = old.strip().splitlines()[0] if old.strip() else repr(old)
                 where = "not found" if n == 0 else f"found {n} times"
                 raise PatchError(
-                    f"patch {self.kind!r} does not apply to {self.file}: hunk {first!r} {where}"
+                    f"patch {self.name!r} does not apply to {self.file}: hunk {first!r} {where}"
                 )
             out = out.replace(old, new, 1)
         return out
@@ -197,7 +101,7 @@ class Instance:
     data: dict[str, np.ndarray]
     start_config: dict[str, Any]
     reference_config: dict[str, Any] | None = None
-    #: code edits (vocabulary kinds) that belong to the reference, applied to the source
+    #: code patches (by name) that belong to the reference, applied to the source
     reference_edits: tuple[str, ...] = ()
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -272,15 +176,19 @@ class InnerTask(ABC):
     def __init__(self) -> None:
         if not self.name:
             raise TaskError(f"{type(self).__name__} must set the class attribute `name`")
-        kinds = [k.kind for k in self.knobs]
-        if len(set(kinds)) != len(kinds):
-            raise TaskError(f"task {self.name!r}: two knobs share a kind ({kinds})")
+        keys = [k.key for k in self.knobs]
+        if len(set(keys)) != len(keys):
+            raise TaskError(f"task {self.name!r}: two knobs share a config key ({keys})")
+        names = [p.name for p in self.patches]
+        if len(set(names)) != len(names):
+            raise TaskError(f"task {self.name!r}: two patches share a name ({names})")
         for p in self.patches:
             if p.file not in self.program_files:
                 raise TaskError(
-                    f"task {self.name!r}: patch {p.kind!r} edits unknown file {p.file!r}"
+                    f"task {self.name!r}: patch {p.name!r} edits unknown file {p.file!r}"
                 )
         self._source: dict[str, str] | None = None
+        self._edit_space: EditSpace | None = None
 
     # ----------------------------------------------------------------- to implement
     @abstractmethod
@@ -343,17 +251,25 @@ class InnerTask(ABC):
         """Higher-is-better version of a metric value."""
         return value if self.direction == "maximize" else -value
 
-    def knob(self, kind: str) -> Knob | None:
-        return next((k for k in self.knobs if k.kind == kind), None)
+    def knob(self, key: str) -> Knob | None:
+        """The knob of config key ``key``, if the task has one."""
+        return next((k for k in self.knobs if k.key == key), None)
 
-    def patch(self, kind: str) -> CodePatch | None:
-        return next((p for p in self.patches if p.kind == kind), None)
+    def patch(self, name: str) -> CodePatch | None:
+        """The code patch named ``name``, if the task has one."""
+        return next((p for p in self.patches if p.name == name), None)
 
-    def supported_kinds(self) -> list[str]:
-        """The vocabulary kinds this task maps to knobs or patches (plus meta-actions)."""
-        kinds = {f"{k.kind}_{d}" for k in self.knobs for d in ("up", "down", *JUMP_LEVELS)}
-        kinds |= {p.kind for p in self.patches}
-        return [k for k in VOCABULARY if k in kinds or k in META_KINDS]
+    def edit_space(self) -> EditSpace:
+        """The task's edits, generated from its knobs and patches (built once)."""
+        if self._edit_space is None:
+            from rsi_rl.edits import EditSpace
+
+            self._edit_space = EditSpace(self)
+        return self._edit_space
+
+    def edit_names(self) -> list[str]:
+        """Names of the task's edits, in action-slot order."""
+        return [e.name for e in self.edit_space().edits]
 
     def instance_seeds(self, split: str) -> range:
         """Instance seeds of ``split`` (``train`` for meta-training, ``heldout``)."""
@@ -370,10 +286,10 @@ class InnerTask(ABC):
             "metric": self.metric,
             "direction": self.direction,
             "trust": "self-reported" if self.self_reported else "trusted evaluator",
-            "edits": [k for k in self.supported_kinds() if k not in META_KINDS],
+            "knobs": [f"{k.key} ({k.role}, {k.scale})" for k in self.knobs],
+            "patches": [f"{p.name} ({p.role})" for p in self.patches],
+            "edits": len(self.edit_names()),
         }
 
 
-def check_code_kinds(task: InnerTask) -> list[str]:
-    """Task-only code kinds (not in the shared vocabulary): masked for vocabulary policies."""
-    return [p.kind for p in task.patches if p.kind not in CODE_KINDS]
+__all__ = ["CodePatch", "InnerTask", "Instance", "Knob", "Scale", "split_dataset"]

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import rsi_rl
-from rsi_rl.env import OBSERVATION_FEATURES, ResearchEnv
+from rsi_rl.actions import MAX_SLOTS, N_ACTIONS, OBSERVATION_FEATURES, PROPOSE, REEVALUATE, STOP
+from rsi_rl.env import ResearchEnv
 from rsi_rl.errors import ConfigError, UnknownTaskError
 from rsi_rl.ledger import read_ledger
-from rsi_rl.vocab import KIND_INDEX, VOCABULARY
 
 
 @pytest.mark.parametrize("task", ["tabular", "digits_mlp"])
@@ -35,16 +35,39 @@ def env(tmp_path):
 
 def test_spaces_and_observation(env):
     obs, info = env.reset(seed=0)
-    assert env.action_space.n == len(VOCABULARY)
+    assert env.action_space.n == N_ACTIONS
     assert obs.shape == (len(OBSERVATION_FEATURES),) and env.observation_space.contains(obs)
     assert info["experiment"]["kind"] == "baseline" and info["experiments_used"] == 0
     mask = env.action_masks()
-    assert mask.dtype == bool and mask.shape == (len(VOCABULARY),)
-    assert not mask[KIND_INDEX["propose"]] and not mask[KIND_INDEX["stop"]]
+    assert mask.dtype == bool and mask.shape == (N_ACTIONS,)
+    assert not mask[PROPOSE] and not mask[STOP] and mask[REEVALUATE]
+    n = len(env.space)
+    assert mask[:n].any() and not mask[n:MAX_SLOTS].any()  # empty slots are masked
     # the observation carries the mask (stop shown valid) and nothing task-specific
-    mask[KIND_INDEX["stop"]] = True
-    assert np.array_equal(obs[-len(VOCABULARY) :] > 0.5, mask)
-    assert not any("tabular" in f or "digits" in f for f in OBSERVATION_FEATURES)
+    valid = obs[[OBSERVATION_FEATURES.index(f"slot{i}_valid") for i in range(MAX_SLOTS)]]
+    assert np.array_equal(valid > 0.5, mask[:MAX_SLOTS])
+    assert np.array_equal(obs[-3:] > 0.5, [True, False, True])
+    assert not any("tabular" in f or "digits" in f or "lr" in f for f in OBSERVATION_FEATURES)
+
+
+def test_slot_rows_describe_each_edit_by_role(env):
+    """A slot's row names the edit's role and type, and where its knob sits before and
+    after it: what lets one policy act on any task's own knobs."""
+    obs, _ = env.reset(seed=0)
+    i = env.action_index("lr_up")
+    row = {
+        f.split("_", 1)[1]: obs[j]
+        for j, f in enumerate(OBSERVATION_FEATURES)
+        if f.startswith(f"slot{i}_")
+    }
+    assert row["present"] == 1.0 and row["role_learning_rate"] == 1.0 and row["op_up"] == 1.0
+    assert row["role_width"] == 0.0 and row["valid"] == 1.0
+    assert row["position_after"] > row["position_before"]
+    _, _, _, _, info = env.step(i)
+    obs = env._obs()
+    tries = obs[OBSERVATION_FEATURES.index(f"slot{i}_edit_tries")]
+    target = obs[OBSERVATION_FEATURES.index(f"slot{env.action_index('lr_down')}_target_tries")]
+    assert tries == pytest.approx(1 / env.budget) and target == pytest.approx(1 / env.budget)
 
 
 def test_episode_truncates_at_budget_and_return_telescopes(env):
@@ -54,7 +77,7 @@ def test_episode_truncates_at_budget_and_return_telescopes(env):
     total, steps, done = 0.0, 0, False
     while not done:
         mask = env.action_masks()
-        mask[KIND_INDEX["stop"]] = False
+        mask[STOP] = False
         action = int(rng.choice(np.flatnonzero(mask)))
         obs, reward, terminated, truncated, info = env.step(action)
         total += reward
@@ -73,10 +96,10 @@ def test_keep_only_beyond_noise(tmp_path):
     try:
         env.reset(seed=2)
         for kind in ("input_norm", "steps_up", "lr_up", "width_up", "steps_up"):
-            if not env.action_masks()[KIND_INDEX[kind]]:
+            if not env.action_masks()[env.action_index(kind)]:
                 continue
             before = env.incumbent_scores[env.eval_seed]
-            _, reward, _, _, info = env.step(KIND_INDEX[kind])
+            _, reward, _, _, info = env.step(env.action_index(kind))
             exp = info["experiment"]
             if exp["status"] == "ok":
                 delta = exp["metric"] - before
@@ -88,28 +111,31 @@ def test_keep_only_beyond_noise(tmp_path):
 
 def test_invalid_action_is_recorded_not_trained(env):
     env.reset(seed=0)
-    bad = KIND_INDEX["propose"]
-    _, reward, terminated, truncated, info = env.step(bad)
-    assert info["status"] == "invalid" and reward == 0.0 and info["experiments_used"] == 1
-    assert info["experiment"]["seconds"] == 0.0
+    for bad in (PROPOSE, MAX_SLOTS - 1):  # no proposer; an empty slot
+        _, reward, terminated, truncated, info = env.step(bad)
+        assert info["status"] == "invalid" and reward == 0.0
+        assert info["experiment"]["seconds"] == 0.0
+    assert info["experiments_used"] == 2 and "empty edit slot" in info["experiment"]["message"]
+    with pytest.raises(gym.error.InvalidAction):
+        env.step(-1)
 
 
 def test_reevaluate_tightens_noise_and_stop_terminates(env):
     env.reset(seed=3)
     before = env.incumbent_metric
-    _, reward, _, _, info = env.step(KIND_INDEX["reevaluate"])
+    _, reward, _, _, info = env.step(REEVALUATE)
     assert info["kind"] == "reevaluate" and len(env.incumbent_scores) == 2
     # the rerun feeds the noise estimate only: the incumbent keeps its evaluation-seed
     # score, so comparisons with single-seed children (and best-so-far) never mix seeds
     assert env.incumbent_metric == before and reward == 0.0
     assert env.noise != env.task.noise_prior
-    _, reward, terminated, truncated, info = env.step(KIND_INDEX["stop"])
+    _, reward, terminated, truncated, info = env.step(STOP)
     assert terminated and not truncated and reward == 0.0
 
 
 def test_test_split_is_only_for_the_final_report(env):
     env.reset(seed=0)
-    env.step(KIND_INDEX["steps_up"])
+    env.step(env.action_index("steps_up"))
     used = env.experiments_used
     rec = env.evaluate_test()
     assert rec["split"] == "test" and "test_acc" in rec["metrics"]
@@ -121,7 +147,7 @@ def test_seconds_budget_truncates(tmp_path):
     env = ResearchEnv(task="tabular", budget=100, budget_seconds=0.01, instances=[10_001])
     try:
         env.reset(seed=0)
-        _, _, _, truncated, _ = env.step(KIND_INDEX["steps_up"])
+        _, _, _, truncated, _ = env.step(env.action_index("steps_up"))
         assert truncated
     finally:
         env.close()
@@ -169,10 +195,10 @@ def test_stop_is_masked_unless_allowed(allow_stop):
     try:
         obs, _ = env.reset(seed=0)
         mask = env.unwrapped.action_masks()
-        assert bool(mask[KIND_INDEX["stop"]]) is bool(allow_stop)
-        assert mask[KIND_INDEX["reevaluate"]]
+        assert bool(mask[STOP]) is bool(allow_stop)
+        assert mask[REEVALUATE]
         assert obs[OBSERVATION_FEATURES.index("mask_stop")] == 1.0  # stop is a valid action
-        _, _, terminated, _, info = env.step(KIND_INDEX["stop"])
+        _, _, terminated, _, info = env.step(STOP)
         assert terminated and info["status"] == "stopped"
     finally:
         env.close()

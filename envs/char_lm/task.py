@@ -46,13 +46,13 @@ START_CONFIG: dict[str, Any] = {
 REFERENCE_CONFIG: dict[str, Any] = {**START_CONFIG, "lr": 4e-3}
 
 KNOBS = (
-    Knob("lr", "lr", "log", 1e-4, 3e-2, 2.0),
-    Knob("batch", "batch_size", "choice", choices=(4, 8, 16, 32, 64, 128)),
+    Knob("lr", "learning_rate", "log", 1e-4, 3e-2, 2.0),
+    Knob("batch_size", "batch", "choice", choices=(4, 8, 16, 32, 64, 128)),
     Knob("width", "width", "log", 16, 256, 2.0, integer=True),
     Knob("depth", "depth", "linear", 1, 6, 1, integer=True),
-    Knob("wd", "weight_decay", "log", 1e-3, 1.0, 10.0, zero_ok=True),
+    Knob("weight_decay", "weight_decay", "log", 1e-3, 1.0, 10.0, zero_ok=True),
     Knob("dropout", "dropout", "linear", 0.0, 0.5, 0.1),
-    Knob("steps", "steps", "log", 50, 3200, 2.0, integer=True),
+    Knob("steps", "duration", "log", 50, 3200, 2.0, integer=True),
 )
 
 PATCHES = (

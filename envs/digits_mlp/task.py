@@ -41,13 +41,13 @@ REFERENCE_CONFIG: dict[str, Any] = {
 REFERENCE_EDITS = ("cosine_schedule", "label_smoothing")
 
 KNOBS = (
-    Knob("lr", "lr", "log", 1e-5, 0.3, 2.0),
-    Knob("batch", "batch_size", "choice", choices=(16, 32, 64, 128, 256, 512)),
+    Knob("lr", "learning_rate", "log", 1e-5, 0.3, 2.0),
+    Knob("batch_size", "batch", "choice", choices=(16, 32, 64, 128, 256, 512)),
     Knob("width", "width", "log", 8, 1024, 2.0, integer=True),
     Knob("depth", "depth", "linear", 1, 4, 1, integer=True),
-    Knob("wd", "weight_decay", "log", 1e-6, 1e-1, 10.0, zero_ok=True),
+    Knob("weight_decay", "weight_decay", "log", 1e-6, 1e-1, 10.0, zero_ok=True),
     Knob("dropout", "dropout", "linear", 0.0, 0.5, 0.1),
-    Knob("steps", "epochs", "log", 2, 64, 2.0, integer=True),
+    Knob("epochs", "duration", "log", 2, 64, 2.0, integer=True),
 )
 
 PATCHES = (

@@ -19,13 +19,13 @@ from rsi_rl.task import CodePatch, InnerTask, Instance, Knob, split_dataset
 HERE = Path(__file__).parent
 
 KNOBS = (
-    Knob("lr", "lr", "log", 1e-4, 0.3, 2.0),
-    Knob("batch", "batch_size", "choice", choices=(16, 32, 64, 128, 256)),
+    Knob("lr", "learning_rate", "log", 1e-4, 0.3, 2.0),
+    Knob("batch_size", "batch", "choice", choices=(16, 32, 64, 128, 256)),
     Knob("width", "width", "log", 4, 256, 2.0, integer=True),
     Knob("depth", "depth", "linear", 1, 4, 1, integer=True),
-    Knob("wd", "weight_decay", "log", 1e-5, 1e-1, 10.0, zero_ok=True),
+    Knob("weight_decay", "weight_decay", "log", 1e-5, 1e-1, 10.0, zero_ok=True),
     Knob("dropout", "dropout", "linear", 0.0, 0.5, 0.1),
-    Knob("steps", "steps", "log", 25, 1600, 2.0, integer=True),
+    Knob("steps", "duration", "log", 25, 1600, 2.0, integer=True),
 )
 
 PATCHES = (
