@@ -14,6 +14,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "digits_mlp": "rsi_rl.envs.digits_mlp.task:DigitsMLPTask",
     "tabular": "rsi_rl.envs.tabular.task:TabularTask",
     "char_lm": "rsi_rl.envs.char_lm.task:CharLMTask",
+    "mlp2": "rsi_rl.envs.mlp2.task:TwoLayerMLPTask",
 }
 
 ENTRY_POINT_GROUP = "rsi_rl.tasks"
