@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime as _dt
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from rsi_rl.actions import (
     OBSERVATION_FEATURES,
     STOP,
 )
+from rsi_rl.campaign import Campaign, Outcome, Proposal
 from rsi_rl.edits import Candidate, start_candidate
 from rsi_rl.errors import ConfigError, EditError, TaskError
 from rsi_rl.executor import make_executor
@@ -49,7 +48,7 @@ from rsi_rl.ledger import Ledger
 from rsi_rl.observation import History, clip, slot_rows
 from rsi_rl.proposer import ProposerError, make_proposer
 from rsi_rl.registry import make_task
-from rsi_rl.runner import STATUSES, ExperimentResult, Runner
+from rsi_rl.runner import STATUSES, Runner
 from rsi_rl.sandbox import SandboxLimits
 from rsi_rl.seeds import draw_evaluation_seed
 from rsi_rl.task import InnerTask, Instance
@@ -64,10 +63,6 @@ VOLATILE_KEYS = (
     "stdout_tail",
     "campaign",
 )
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 class ResearchEnv(gym.Env[np.ndarray, np.int64]):
@@ -199,7 +194,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (len(OBSERVATION_FEATURES),), np.float32)
         self.instance: Instance | None = None
         self.campaign = 0
-        self.log: list[dict[str, Any]] = []
+        self.research: Campaign | None = None
+        self._children: list[Candidate | None] = []
 
     # ------------------------------------------------------------------ set-up
     def _pool(self, instances: str | int | list[int]) -> list[int] | range:
@@ -227,109 +223,57 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 self._instance_pool[int(self.np_random.integers(len(self._instance_pool)))]
             )
         self.instance = self.task.make_instance(inst_seed)
-        self.eval_seed = draw_evaluation_seed(self.np_random)
-        self._next_seed = self.eval_seed
         if "campaign" in options:  # resuming: replay into the same campaign of the ledger
             self.campaign = int(options["campaign"])
         else:
             self.campaign = self.ledger.next_campaign() if self.ledger else self.campaign + 1
-        self.step_index = 0
-        self.experiments_used = 0
-        self.seconds_used = 0.0
-        self.log = []
         self.edit_history, self.target_history = History(), History()
         self.meta_history = History()  # reevaluate and propose
-        self.status_counts = dict.fromkeys(STATUSES, 0)
-        self.last: dict[str, Any] = {}
-        self.since_improvement = 0
-        self._last_delta = 0.0
-
-        start = start_candidate(self.task, self.instance.start_config)
-        result = self.runner.run(self.instance, start, self.eval_seed)
-        if result.status != "ok":
-            raise TaskError(
-                f"task {self.task.name!r}: the start candidate of instance {inst_seed} failed "
-                f"({result.status}: {result.message})"
-            )
-        score = self.task.score(result.metrics[self.task.metric])
-        self.start_score = score
-        opt = self.task.metric_optimum
-        headroom = abs(self.task.score(opt) - score) if opt is not None else abs(score)
-        self.scale = max(headroom, 2.0 * self.task.noise_prior, 1e-8)
-        self.incumbent = start
-        self.incumbent_scores = {self.eval_seed: score}
-        self.best_score = score
-        record = self._record(
-            "baseline", start, None, "start config", self.eval_seed, result, kept=True, reward=0.0
+        self.research = Campaign(
+            self.task,
+            self.instance,
+            self.runner,
+            self.executor,
+            eval_seed=draw_evaluation_seed(self.np_random),
+            campaign=self.campaign,
+            budget=self.budget,
+            budget_seconds=self.budget_seconds,
+            keep_threshold=self.keep_threshold,
+            cost_per_second=self.cost_per_second,
+            ledger=self.ledger,
         )
+        record = self.research.start(start_candidate(self.task, self.instance.start_config))
         self._mask = self._compute_mask()
         return self._obs(), self._info(record)
 
     # ------------------------------------------------------------------ stepping
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self.instance is None:
-            raise gym.error.ResetNeeded("call reset() before step()")
+        research = self._research("step")
         action = int(action)
         if not 0 <= action < N_ACTIONS:
             raise gym.error.InvalidAction(f"action {action} is outside Discrete({N_ACTIONS})")
         kind = self.action_names[action] or f"slot{action}"
-        self.step_index += 1
         if kind == "stop":
-            record = {"kind": "stop", "step": self.step_index, "status": "stopped"}
+            research.step_index += 1
+            record = {"kind": "stop", "step": research.step_index, "status": "stopped"}
             return self._obs(), 0.0, True, False, self._info(record)
-        old_estimate = self.incumbent_estimate
-        self._last_delta = 0.0
         if not self._mask[action]:
             what = f"edit {kind!r}" if self.action_names[action] else f"empty edit slot {action}"
-            result = ExperimentResult(
-                status="invalid", message=f"{what} is not valid for the incumbent"
-            )
-            reward = -self.invalid_penalty
-            record = self._record(
-                kind, self.incumbent, self.incumbent, result.message, None, result, False, reward
+            proposal = Proposal(
+                kind,
+                refused=f"{what} is not valid for the incumbent",
+                penalty=self.invalid_penalty,
             )
         elif kind == "reevaluate":
-            seed = self._fresh_seed()
-            result = self._run_capped(self.incumbent, seed)
-            if result.status == "ok":
-                self.incumbent_scores[seed] = self.task.score(result.metrics[self.task.metric])
-            reward = (self.incumbent_estimate - old_estimate) / self.scale
-            reward -= self.cost_per_second * result.seconds
-            self.meta_history.add(kind, 0.0, False)
-            record = self._record(
-                kind,
-                self.incumbent,
-                self.incumbent,
-                f"rerun incumbent on seed {seed}",
-                seed,
-                result,
-                False,
-                reward,
-            )
+            proposal = Proposal(kind)
+        elif kind == "propose":
+            proposal = self._ask_proposer()
         else:
-            try:  # a proposal can fail only now: its edit cannot be checked ahead like a mask
-                child, description, ask_seconds = self._make_child(kind)
-                result = self._run_capped(child, self.eval_seed, ask_seconds)
-            except ProposerError as exc:
-                child, description, ask_seconds = self.incumbent, "proposal failed", exc.seconds
-                result = ExperimentResult(status="invalid", message=str(exc))
-            if ask_seconds:  # the proposer's time is charged like training time
-                result = dataclasses.replace(result, seconds=result.seconds + ask_seconds)
-            parent = self.incumbent
-            kept, delta = self._keep_or_revert(child, result)
-            self._count(kind, delta, kept)
-            reward = (self.incumbent_estimate - old_estimate) / self.scale
-            reward -= self.cost_per_second * result.seconds
-            record = self._record(
-                kind, child, parent, description, self.eval_seed, result, kept, reward
-            )
-        if not record.get("kept"):
-            self.since_improvement += 1
-        self._mask = self._compute_mask()
-        truncated = self.experiments_used >= self.budget or (
-            self.budget_seconds is not None and self.seconds_used >= self.budget_seconds
-        )
-        return self._obs(), float(reward), False, bool(truncated), self._info(record)
+            child = self._children[action]
+            assert child is not None  # the mask holds only buildable edits
+            description = self.space.apply(self.incumbent, kind)[1]
+            proposal = Proposal(kind, child, description)
+        return self._results(research.run([proposal]))[0]
 
     def try_candidate(
         self, child: Candidate, description: str = "", kind: str = "jump"
@@ -343,10 +287,10 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         of the task's edits also counts in that edit's history, as in ``step``; another
         label, e.g. ``"tpe"``, leaves the history alone). Returns ``step``'s tuple.
         """
-        if self.instance is None:
-            raise gym.error.ResetNeeded("call reset() before try_candidate()")
-        result = self._run_capped(child, self.eval_seed)
-        return self._judge_candidate(child, description, kind, result, self.incumbent)
+        out = self.try_candidates([child], [description], [kind])
+        if not out:  # the budget is spent: the campaign records nothing more
+            return self._obs(), 0.0, False, True, self._info(self.last)
+        return out[0]
 
     def try_candidates(
         self,
@@ -360,73 +304,53 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         train concurrently on the campaign's evaluation seed (``executor=local`` or ``ray``;
         one by one with the default ``serial`` executor) and are recorded one by one, in
         the order given, under the same keep-or-revert rule, budget and seconds accounting
-        as :meth:`try_candidate`: each is one experiment, judged against the incumbent of
-        the moment (an earlier child of the batch may have replaced it), and its ``parent``
-        is the incumbent the batch started from. Results do not depend on the executor or
-        its number of workers. If a ``budget_seconds`` cap is reached mid-batch, the
-        remaining results are dropped (not recorded, not charged).
+        as :meth:`try_candidate` (:meth:`rsi_rl.campaign.Campaign.run`). Results do not
+        depend on the executor or its number of workers.
 
         Returns:
             ``step``'s tuple for each recorded experiment, in order (may be shorter than
             ``children``; empty when the budget is spent).
         """
-        if self.instance is None:
-            raise gym.error.ResetNeeded("call reset() before try_candidates()")
+        research = self._research("try_candidates")
         children = list(children)
         descriptions = [""] * len(children) if descriptions is None else list(descriptions)
         kinds = ["jump"] * len(children) if kinds is None else list(kinds)
         if not len(children) == len(descriptions) == len(kinds):
             raise ValueError("try_candidates: children, descriptions and kinds differ in length")
-        left = max(0, self.budget - self.experiments_used)
-        if self.budget_seconds is not None and self.seconds_used >= self.budget_seconds:
-            left = 0
-        children = children[:left]
-        cap = None  # no run of the batch may take longer than what is left of the cap
-        if self.budget_seconds is not None:
-            cap = self.budget_seconds - self.seconds_used
-        results = self.executor.run_many(self.instance, children, self.eval_seed, timeout=cap)
-        parent, out = self.incumbent, []
-        batch = zip(children, descriptions, kinds, results, strict=False)  # cut to the budget
-        for child, description, kind, result in batch:
-            out.append(self._judge_candidate(child, description, kind, result, parent))
-            if out[-1][3]:  # truncated: the budget ran out mid-batch
-                break
-        return out
+        proposals = [
+            Proposal(k, c, d) for c, d, k in zip(children, descriptions, kinds, strict=True)
+        ]
+        return self._results(research.run(proposals))
 
-    def _judge_candidate(
-        self,
-        child: Candidate,
-        description: str,
-        kind: str,
-        result: ExperimentResult,
-        parent: Candidate,
-    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Keep-or-revert, reward and record of one whole-candidate experiment."""
-        self.step_index += 1
-        old_estimate = self.incumbent_estimate
-        kept, delta = self._keep_or_revert(child, result)
-        self._count(kind, delta, kept)  # an edit run in a batch counts as one
-        reward = (self.incumbent_estimate - old_estimate) / self.scale
-        reward -= self.cost_per_second * result.seconds
-        record = self._record(
-            kind, child, parent, description, self.eval_seed, result, kept, reward
-        )
-        if not kept:
-            self.since_improvement += 1
+    def _research(self, what: str) -> Campaign:
+        if self.research is None:
+            raise gym.error.ResetNeeded(f"call reset() before {what}()")
+        return self.research
+
+    def _results(
+        self, outcomes: list[Outcome]
+    ) -> list[tuple[np.ndarray, float, bool, bool, dict[str, Any]]]:
+        """``step``'s tuple per outcome; the observation's history counts each."""
+        out = []
+        for o in outcomes:
+            kind = o.record["kind"]
+            if kind == "reevaluate":
+                self.meta_history.add(kind, 0.0, False)
+            elif o.record["status"] != "invalid" or kind == "propose":
+                self._count(kind, o.delta, o.kept)
         self._mask = self._compute_mask()
-        truncated = self.experiments_used >= self.budget or (
-            self.budget_seconds is not None and self.seconds_used >= self.budget_seconds
-        )
-        return self._obs(), float(reward), False, bool(truncated), self._info(record)
+        for o in outcomes:  # one observation per outcome: the state after the batch
+            out.append((self._obs(), o.reward, False, o.truncated, self._info(o.record)))
+        return out
 
     def _count(self, kind: str, delta: float, kept: bool) -> None:
         """The observation's history of an edit (and its knob or patch) or a proposal:
-        tries, sum of normalised deltas, kept. Other labels (``tpe``) count nowhere."""
+        tries, mean normalised change, kept. Other labels (``tpe``) count nowhere."""
         if kind in self.space.index:
-            self.edit_history.add(kind, delta / self.scale, kept)
-            self.target_history.add(self.space.get(kind).target, delta / self.scale, kept)
+            self.edit_history.add(kind, delta, kept)
+            self.target_history.add(self.space.get(kind).target, delta, kept)
         elif kind == "propose":
-            self.meta_history.add(kind, delta / self.scale, kept)
+            self.meta_history.add(kind, delta, kept)
 
     def action_index(self, name: str) -> int:
         """The action of an edit or meta-action name (``lr_up``, ``reevaluate``)."""
@@ -438,163 +362,89 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 f"its edits: {', '.join(self.space.index)}"
             ) from None
 
-    def _keep_or_revert(self, child: Candidate, result: ExperimentResult) -> tuple[bool, float]:
-        """The keep-or-revert rule: ``child`` replaces the incumbent only if, on the same
-        seed, it beats it by more than ``keep_threshold`` noise std. Returns (kept, delta)."""
-        kept, delta = False, 0.0
-        if result.status == "ok":
-            score = self.task.score(result.metrics[self.task.metric])
-            delta = score - self.incumbent_scores[self.eval_seed]
-            kept = delta > self.keep_threshold * self.noise
-            if kept:
-                self.incumbent = child
-                self.incumbent_scores = {self.eval_seed: score}
-                self.best_score = max(self.best_score, score)
-                self.since_improvement = 0
-        self._last_delta = delta / self.scale
-        return kept, delta
-
-    def _make_child(self, kind: str) -> tuple[Candidate, str, float]:
-        """The incumbent after edit ``kind``, its description, and seconds spent proposing."""
-        if kind != "propose" or self.proposer is None:
-            return (*self.space.apply(self.incumbent, kind), 0.0)
+    def _ask_proposer(self) -> Proposal:
+        """The external proposer's patch as a proposal (refused when it fails); the time it
+        took is charged like training time."""
+        assert self.proposer is not None and self.research is not None
         t0 = time.monotonic()
         try:
-            seed, metric = self._fresh_seed(), self.incumbent_metric
-            return self.proposer.propose(
-                self.task, self.incumbent, self.log, seed, self.step_index, metric
+            seed = self.research.fresh_seed()
+            child, description, spent = self.proposer.propose(
+                self.task,
+                self.incumbent,
+                self.log,
+                seed,
+                self.research.step_index + 1,
+                self.incumbent_metric,
             )
         except ProposerError as exc:
-            exc.seconds = time.monotonic() - t0
-            raise
+            return Proposal("propose", refused=str(exc), seconds=time.monotonic() - t0)
+        return Proposal("propose", child, description, seconds=spent)
 
-    def _run_capped(self, cand: Candidate, seed: int, spent: float = 0.0) -> ExperimentResult:
-        """One charged experiment, its wall-clock limit capped by :meth:`_cap_timeout`."""
-        assert self.instance is not None
-        self._cap_timeout(spent)
-        try:
-            return self.runner.run(self.instance, cand, seed)
-        finally:
-            self.runner.timeout_cap = None
+    # ------------------------------------------------------------------ campaign state
+    @property
+    def incumbent(self) -> Candidate:
+        return self._research("incumbent").incumbent
 
-    def _cap_timeout(self, spent: float = 0.0) -> None:
-        """Cap the next experiment's wall-clock limit at what is left of ``budget_seconds``.
+    @property
+    def incumbent_scores(self) -> dict[int, float]:
+        return self._research("incumbent_scores").incumbent_scores
 
-        The seconds cap is then a hard budget (up to the kill latency): an experiment that
-        would run past it is stopped and recorded as a ``timeout``, so no agent overshoots
-        the cap with one expensive last candidate. Batches (:meth:`try_candidates`) run on
-        the executor's workers, each run capped at what is left of the cap when the batch
-        starts (:meth:`~rsi_rl.executor.Executor.run_many`'s ``timeout``).
-        """
-        if self.budget_seconds is None:
-            self.runner.timeout_cap = None
-        else:
-            self.runner.timeout_cap = self.budget_seconds - self.seconds_used - spent
+    @property
+    def eval_seed(self) -> int:
+        return self._research("eval_seed").eval_seed
 
-    def _fresh_seed(self) -> int:
-        while True:
-            self._next_seed = (self._next_seed * 1103515245 + 12345) % (2**31 - 1)
-            if self._next_seed not in self.incumbent_scores:
-                return self._next_seed
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        return self.research.log if self.research is not None else []
 
-    # ------------------------------------------------------------------ estimates
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.research.last if self.research is not None else {}
+
+    @property
+    def experiments_used(self) -> int:
+        return self.research.experiments_used if self.research is not None else 0
+
+    @property
+    def seconds_used(self) -> float:
+        return self.research.seconds_used if self.research is not None else 0.0
+
+    @property
+    def step_index(self) -> int:
+        return self.research.step_index if self.research is not None else 0
+
+    @property
+    def status_counts(self) -> dict[str, int]:
+        return self._research("status_counts").status_counts
+
+    @property
+    def scale(self) -> float:
+        return self._research("scale").scale
+
+    @property
+    def start_score(self) -> float:
+        return self._research("start_score").start_score
+
     @property
     def incumbent_estimate(self) -> float:
-        """The incumbent's score on the campaign's evaluation seed.
-
-        Every candidate is compared on that one seed (common random numbers), so the
-        incumbent's score, the reward and the best-so-far all use it too. Runs on other
-        seeds (``reevaluate``) tighten the noise estimate, and so the keep threshold, but
-        never mix a multi-seed mean into a comparison with single-seed children.
-        """
-        return float(self.incumbent_scores[self.eval_seed])
+        return self._research("incumbent_estimate").incumbent_estimate
 
     @property
     def noise(self) -> float:
-        """Std of the metric across seeds: the task's prior, shrunk toward measurements."""
-        prior = self.task.noise_prior
-        vals = list(self.incumbent_scores.values())
-        if len(vals) < 2:
-            return prior
-        var = float(np.var(vals, ddof=1))
-        n = len(vals)
-        return math.sqrt((prior**2 + (n - 1) * var) / n)
-
-    def metric_of(self, score: float) -> float:
-        """Metric value of a higher-is-better score."""
-        return self.task.score(score)
+        return self._research("noise").noise
 
     @property
     def start_metric(self) -> float:
-        return self.metric_of(self.start_score)
+        return self._research("start_metric").start_metric
 
     @property
     def incumbent_metric(self) -> float:
-        return self.metric_of(self.incumbent_estimate)
+        return self._research("incumbent_metric").incumbent_metric
 
     @property
     def best_metric(self) -> float:
-        return self.metric_of(self.best_score)
-
-    # ------------------------------------------------------------------ records
-    def _record(
-        self,
-        kind: str,
-        cand: Candidate,
-        parent: Candidate | None,
-        description: str,
-        seed: int | None,
-        result: ExperimentResult,
-        kept: bool,
-        reward: float,
-        split: str = "val",
-    ) -> dict[str, Any]:
-        assert self.instance is not None
-        metric_name = self.task.metric_for(split)
-        metric = result.metrics.get(metric_name) if result.status == "ok" else None
-        if kind != "baseline" and split == "val":
-            self.experiments_used += 1
-            self.seconds_used += result.seconds
-            self.status_counts[result.status] = self.status_counts.get(result.status, 0) + 1
-        rec: dict[str, Any] = {
-            "campaign": self.campaign,
-            "step": self.step_index,
-            "instance": self.instance.id,
-            "parent": parent.hash if parent is not None else None,
-            "candidate": cand.hash,
-            "kind": kind,
-            "description": description,
-            "config": cand.config,
-            "diff": cand.diff(parent) if parent is not None else "",
-            "seed": seed,
-            "split": split,
-            "budget_seconds": self.runner.limits.timeout,
-            "status": result.status,
-            "metric": metric,
-            "metrics": result.metrics,
-            "kept": bool(kept),
-            "incumbent_metric": self.incumbent_metric,
-            "best_metric": self.best_metric,
-            "reward": float(reward),
-            "seconds": result.seconds,
-            "seconds_used": self.seconds_used,  # the campaign's, this experiment included
-            "run_seconds": result.run_seconds,
-            "cpu_seconds": result.cpu_seconds,
-            "max_rss_mb": result.max_rss_mb,
-            "cached": result.cached,
-            "diagnostics": result.diagnostics,
-            "message": result.message,
-            "stderr_tail": result.stderr_tail,
-            "stdout_tail": result.stdout_tail,
-            "enforced": result.enforced,
-            "finished_at": _now(),
-        }
-        rec["started_at"] = rec["finished_at"]
-        if self.ledger is not None:
-            rec["id"] = self.ledger.append(rec)
-        self.last = rec
-        self.log.append(rec)
-        return rec
+        return self._research("best_metric").best_metric
 
     def _info(self, record: dict[str, Any]) -> dict[str, Any]:
         exp = copy.deepcopy(
@@ -660,13 +510,13 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         if metric is not None and last.get("split") == "val":
             s = self.task.score(metric)
             f.append(clip((s - self.start_score) / self.scale))
-            f.append(clip(self._last_delta))
+            f.append(clip(self._research("obs").last_delta))
         else:
             f.extend([0.0, 0.0])
         f.append(clip(self.noise / self.scale, 0, 1))
         f.append(min(len(self.incumbent_scores), 5) / 5.0)
         f.append(1.0 if last.get("kept") and last.get("kind") != "baseline" else 0.0)
-        f.append(clip(self.since_improvement / self.budget, 0, 1))
+        f.append(clip(self._research("obs").since_improvement / self.budget, 0, 1))
         diag = last.get("diagnostics") or {}
         f.append(clip(diag.get("loss_ratio", 1.0) / 2.0, 0, 1))
         gap = 0.0
@@ -700,21 +550,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
 
         Recorded in the ledger with ``split="test"``; never part of the reward.
         """
-        if self.instance is None:
-            raise gym.error.ResetNeeded("call reset() before evaluate_test()")
-        cand = candidate or self.incumbent
-        result = self.runner.run(self.instance, cand, self.eval_seed, split="test")
-        return self._record(
-            "test",
-            cand,
-            None,
-            "final test evaluation",
-            self.eval_seed,
-            result,
-            False,
-            0.0,
-            split="test",
-        )
+        return self._research("evaluate_test").evaluate_test(candidate)
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or not self.last:

@@ -56,7 +56,7 @@ def slot_rows(
     space: EditSpace,
     incumbent: Candidate,
     children: Sequence[Candidate | None],
-    valid: Sequence[bool],
+    valid: Sequence[bool] | np.ndarray,
     edits: History,
     targets: History,
     budget: int,
