@@ -10,6 +10,9 @@ fails at once with a line naming the first. Readers (:func:`read_ledger`) take n
 A ledger that is empty, truncated or not an rsi-rl SQLite ledger is reported, never
 repaired or overwritten; ``results.tsv`` is derived data and is rewritten from the
 ledger when it no longer matches it.
+
+The columns of both, which fields are JSON and which are scrubbed program text, come from
+:class:`~rsi_rl.record.ExperimentRecord` (:data:`rsi_rl.record.SCHEMA`).
 """
 
 from __future__ import annotations
@@ -27,62 +30,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from rsi_rl.errors import RunDirError
+from rsi_rl.record import SCHEMA, ExperimentRecord, as_dict
 from rsi_rl.redact import scrub
 
 log = logging.getLogger("rsi_rl")
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("id", "INTEGER PRIMARY KEY AUTOINCREMENT"),
-    ("campaign", "INTEGER"),
-    ("step", "INTEGER"),
-    ("instance", "TEXT"),
-    ("parent", "TEXT"),
-    ("candidate", "TEXT"),
-    ("kind", "TEXT"),
-    ("description", "TEXT"),
-    ("config", "TEXT"),
-    ("diff", "TEXT"),
-    ("seed", "INTEGER"),
-    ("split", "TEXT"),
-    ("budget_seconds", "REAL"),
-    ("status", "TEXT"),
-    ("metric", "REAL"),
-    ("metrics", "TEXT"),
-    ("kept", "INTEGER"),
-    ("incumbent_metric", "REAL"),
-    ("best_metric", "REAL"),
-    ("reward", "REAL"),
-    ("seconds", "REAL"),
-    ("run_seconds", "REAL"),
-    ("cpu_seconds", "REAL"),
-    ("max_rss_mb", "REAL"),
-    ("cached", "INTEGER"),
-    ("diagnostics", "TEXT"),
-    ("message", "TEXT"),
-    ("stderr_tail", "TEXT"),
-    ("enforced", "TEXT"),
-    ("started_at", "TEXT"),
-    ("finished_at", "TEXT"),
-    ("stdout_tail", "TEXT"),
-)
-#: columns added after ledgers were first written: an older ledger gains them when a
-#: writer opens it, and readers do without them
-ADDED_COLUMNS = ("stdout_tail",)
-#: columns holding text the program wrote (or derived from it): scrubbed of secrets
-PROGRAM_TEXT_COLUMNS = ("message", "stderr_tail", "stdout_tail")
-JSON_COLUMNS = {"config", "metrics", "diagnostics", "enforced"}
-TSV_COLUMNS = (
-    "id",
-    "campaign",
-    "step",
-    "kind",
-    "metric",
-    "status",
-    "kept",
-    "seconds",
-    "candidate",
-    "description",
-)
 LEDGER_FILE = "ledger.sqlite"
 TSV_FILE = "results.tsv"
 LOCK_FILE = ".rsi_rl.lock"
@@ -93,13 +45,13 @@ _RECOVER = "start a new run directory (drop resume=/hydra.run.dir=) or restore t
 # ---------------------------------------------------------------------------- results.tsv
 def tsv_header(metric: str = "metric") -> str:
     """The header line of ``results.tsv`` (the metric column is named after the task's metric)."""
-    return "\t".join(metric if col == "metric" else col for col in TSV_COLUMNS) + "\n"
+    return "\t".join(metric if col == "metric" else col for col in SCHEMA.tsv_columns) + "\n"
 
 
 def tsv_line(row: Mapping[str, Any]) -> str:
     """One ``results.tsv`` line of an experiment: a record being appended or a ledger row."""
     cells = []
-    for col in TSV_COLUMNS:
+    for col in SCHEMA.tsv_columns:
         v = row.get(col)
         if col == "metric":
             v = "" if v is None else f"{float(v):.6f}"
@@ -137,7 +89,11 @@ def check_ledger(db: sqlite3.Connection, run_dir: Path) -> None:
         raise _damaged(run_dir, f"is damaged (quick_check: {problems[0]}; truncated?)")
     if "experiments" not in names:
         raise _damaged(run_dir, "has no experiments table: it is not an rsi-rl ledger")
-    missing = [name for name, _ in COLUMNS if name not in have and name not in ADDED_COLUMNS]
+    missing = [
+        name
+        for name, _ in SCHEMA.ledger_columns
+        if name not in have and name not in SCHEMA.added_columns
+    ]
     if missing:
         raise _damaged(
             run_dir, f"lacks the experiment column(s) {', '.join(missing)}: not an rsi-rl ledger"
@@ -295,8 +251,8 @@ class Ledger:
                     "(campaign INTEGER PRIMARY KEY, pid INTEGER, started_at TEXT)"
                 )
                 have = {r[1] for r in self._db.execute("PRAGMA table_info(experiments)")}
-                for name, kind in COLUMNS:
-                    if name in ADDED_COLUMNS and name not in have:
+                for name, kind in SCHEMA.ledger_columns:
+                    if name in SCHEMA.added_columns and name not in have:
                         self._db.execute(f"ALTER TABLE experiments ADD COLUMN {name} {kind}")
                 if task:
                     self.set_meta("task", task)
@@ -313,7 +269,7 @@ class Ledger:
         """Create an empty ledger under a temporary name, then move it in place, so that a
         ``ledger.sqlite`` that exists always has its tables."""
         tmp = self.run_dir / f".{LEDGER_FILE}.{os.getpid()}.tmp"
-        cols = ", ".join(f"{name} {kind}" for name, kind in COLUMNS)
+        cols = ", ".join(f"{name} {kind}" for name, kind in SCHEMA.ledger_columns)
         with self._writing():
             db = sqlite3.connect(tmp, isolation_level=None)
             try:
@@ -389,32 +345,36 @@ class Ledger:
         ).fetchone()
         return int(row[0]) if row else None
 
-    def append(self, record: dict[str, Any]) -> int:
+    def append(self, record: ExperimentRecord | Mapping[str, Any]) -> int:
         """Commit one experiment record; returns its ledger id.
 
-        A record already in the ledger (same campaign, step, split and kind: a resumed run
-        replaying its history) is not written twice; its existing id is returned.
+        ``record`` is an :class:`~rsi_rl.record.ExperimentRecord` (its ``id`` is not
+        stored: the ledger assigns one) or a mapping of its fields; fields the ledger does
+        not store (``seconds_used``) are left out. A record already in the ledger (same
+        campaign, step, split and kind: a resumed run replaying its history) is not
+        written twice; its existing id is returned.
 
         Raises:
             RunDirError: the ledger or ``results.tsv`` cannot be written (disk full,
                 read-only); every experiment committed before is kept.
         """
-        if record.get("campaign") is not None and record.get("step") is not None:
+        fields = as_dict(record)
+        if fields.get("campaign") is not None and fields.get("step") is not None:
             found = self.find(
-                record["campaign"],
-                record["step"],
-                record.get("split", "val"),
-                record.get("kind", ""),
+                fields["campaign"],
+                fields["step"],
+                fields.get("split") or "val",
+                fields.get("kind") or "",
             )
             if found is not None:
                 return found
-        record = {
-            **record,
-            **{n: scrub(record[n]) for n in PROGRAM_TEXT_COLUMNS if isinstance(record.get(n), str)},
-        }
-        names = [n for n, _ in COLUMNS if n != "id" and n in record]
+        for name in SCHEMA.program_text_fields:
+            if isinstance(fields.get(name), str):
+                fields[name] = scrub(fields[name])
+        names = [n for n, _ in SCHEMA.ledger_columns if n != "id" and n in fields]
         values = [
-            json.dumps(record[n], default=str) if n in JSON_COLUMNS else record[n] for n in names
+            json.dumps(fields[n], default=str) if n in SCHEMA.json_fields else fields[n]
+            for n in names
         ]
         with self._writing():
             cur = self._db.execute(
@@ -424,7 +384,7 @@ class Ledger:
             )
             rid = int(cur.lastrowid or 0)
             with open(self.tsv_path, "a") as fh:
-                fh.write(tsv_line({**record, "id": rid}))
+                fh.write(tsv_line({**fields, "id": rid}))
         return rid
 
     def rows(self, campaign: int | None = None) -> list[dict[str, Any]]:
@@ -454,7 +414,7 @@ def _rows(db: sqlite3.Connection, campaign: int | None = None) -> list[dict[str,
     out = []
     for values in cur.fetchall():
         row = dict(zip(names, values, strict=False))
-        for n in JSON_COLUMNS:
+        for n in SCHEMA.json_fields:
             if row.get(n):
                 row[n] = json.loads(row[n])
         out.append(row)

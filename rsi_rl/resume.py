@@ -15,18 +15,8 @@ from typing import Any
 
 from rsi_rl.errors import ConfigError
 from rsi_rl.ledger import read_ledger
+from rsi_rl.record import ExperimentRecord
 from rsi_rl.runner import ExperimentResult, Runner
-
-RESULT_FIELDS = (
-    "status",
-    "seconds",
-    "run_seconds",
-    "cpu_seconds",
-    "max_rss_mb",
-    "message",
-    "stderr_tail",
-    "stdout_tail",
-)
 
 
 def ledger_rows(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -41,26 +31,18 @@ def ledger_rows(run_dir: str | Path) -> list[dict[str, Any]]:
 
 def prefill(runner: Runner, rows: list[dict[str, Any]]) -> tuple[int, int]:
     """Put the ledger's experiments into the runner's cache. Returns (campaign, count)."""
-    campaigns = [r["campaign"] for r in rows if r.get("campaign") is not None]
+    records = [ExperimentRecord.from_row(row) for row in rows]
+    campaigns = [r.campaign for r in records if r.campaign is not None]
     campaign = max(campaigns) if campaigns else 1
     n = 0
-    for row in rows:
-        if (
-            row.get("campaign") != campaign
-            or row.get("status") == "invalid"
-            or row.get("seed") is None
-        ):
+    for rec in records:
+        seed, instance, candidate = rec.seed, rec.instance, rec.candidate
+        if rec.campaign != campaign or rec.status == "invalid":
             continue
-        fields = {k: row.get(k) for k in RESULT_FIELDS}
-        result = ExperimentResult(
-            **{k: v for k, v in fields.items() if v is not None},
-            metrics=row.get("metrics") or {},
-            diagnostics=row.get("diagnostics") or {},
-            enforced=row.get("enforced") or {},
-        )
-        key = runner.cache_key(
-            row["instance"], row["candidate"], row["seed"], row.get("split") or "val"
-        )
+        if seed is None or instance is None or candidate is None:
+            continue  # not a run of a candidate (a refused action)
+        result = ExperimentResult(**rec.result_fields())
+        key = runner.cache_key(instance, candidate, seed, rec.split or "val")
         runner.remember(key, result)
         n += 1
     return campaign, n

@@ -21,6 +21,7 @@ from typing import Any
 from rsi_rl.edits import Candidate, apply_edit, start_candidate
 from rsi_rl.errors import EditError, PatchError
 from rsi_rl.patching import apply_unified_diff, read_patch_file, task_patch_files
+from rsi_rl.record import ExperimentRecord
 from rsi_rl.runner import Runner
 from rsi_rl.sandbox import SandboxLimits
 from rsi_rl.seeds import evaluation_seed
@@ -85,6 +86,10 @@ def try_edit(
 ) -> dict[str, Any]:
     """Run the start candidate and its child under ``edit``; the child's record as a dict.
 
+    The dict holds every :class:`~rsi_rl.record.ExperimentRecord` field (``None`` where a
+    single try has none: campaign, step, kept, ...) plus the task, the edit spec, the
+    metric's name, ``baseline_status``, ``baseline_metric`` and ``delta``.
+
     ``seed`` is the campaign seed of ``rsi-rl search``: both programs train on its
     evaluation seed (:func:`~rsi_rl.seeds.evaluation_seed`), so the baseline here equals a
     search campaign's baseline with the same ``seed`` and instance. The record's ``seed``
@@ -102,30 +107,31 @@ def try_edit(
     base_metric = (
         base.metrics.get(task.metric) if base is not None and base.status == "ok" else None
     )
-    record: dict[str, Any] = {
+    record = ExperimentRecord.from_result(
+        result,
+        instance=inst.id,
+        parent=start.hash,
+        candidate=child.hash,
+        kind=kind,
+        description=description,
+        config=child.config,
+        diff=child.diff(start),
+        seed=eval_seed,
+        split="val",
+        budget_seconds=budget,
+        metric=metric,
+    )
+    return {
         "task": task.name,
-        "instance": inst.id,
-        "parent": start.hash,
-        "candidate": child.hash,
-        "kind": kind,
         "edit": str(edit),
-        "description": description,
-        "config": child.config,
-        "diff": child.diff(start),
-        "seed": eval_seed,
         "campaign_seed": int(seed),
-        "split": "val",
-        "budget_seconds": budget,
         "metric_name": task.metric,
         "self_reported": task.self_reported,
-        "status": result.status,
-        "metric": metric,
+        **record.to_dict(),
         "baseline_status": base.status if base is not None else None,
         "baseline_metric": base_metric,
         "delta": None if metric is None or base_metric is None else metric - base_metric,
     }
-    record.update({k: v for k, v in result.to_dict().items() if k not in ("status",)})
-    return record
 
 
 def try_job(cfg: Any) -> dict[str, Any]:

@@ -152,3 +152,44 @@ def test_resume_rewrites_a_damaged_results_tsv(tmp_path, capsys, monkeypatch):
         "results.tsv did not match ledger.sqlite (2 rows vs 3); rewritten from the ledger"
         in (run / "search.log").read_text()
     )
+
+
+class _CacheSpy:
+    """The two methods of a runner that :func:`prefill` calls, recording what it gets."""
+
+    def __init__(self):
+        self.remembered: dict[tuple, object] = {}
+
+    def cache_key(self, instance_id, cand_hash, seed, split):
+        return (instance_id, cand_hash, seed, split)
+
+    def remember(self, key, result):
+        self.remembered[key] = result
+
+
+def test_prefill_restores_the_last_campaigns_results_from_the_ledger(tmp_path):
+    from rsi_rl.ledger import Ledger
+    from rsi_rl.record import ExperimentRecord
+    from rsi_rl.resume import prefill
+    from rsi_rl.runner import ExperimentResult
+
+    result = ExperimentResult(
+        status="ok",
+        metrics={"val_acc": 0.9},
+        seconds=2.0,
+        run_seconds=1.5,
+        diagnostics={"loss_ratio": 0.5},
+        stdout_tail="val_acc: 0.9",
+        enforced={"wall_clock": "enforced"},
+    )
+    common = {"instance": "tabular/1", "candidate": "abc", "seed": 7, "kind": "lr_up"}
+    led = Ledger(tmp_path, task="tabular")
+    led.append(ExperimentRecord.from_result(result, campaign=1, step=0, **common))
+    led.append(ExperimentRecord.from_result(result, campaign=2, step=0, **common))
+    led.append(  # a refused action: nothing ran, nothing to replay
+        ExperimentRecord(campaign=2, step=1, kind="lr_up", status="invalid", instance="tabular/1")
+    )
+    led.close()
+    spy = _CacheSpy()
+    assert prefill(spy, read_ledger(tmp_path)) == (2, 1)  # type: ignore[arg-type]
+    assert spy.remembered == {("tabular/1", "abc", 7, "val"): result}
