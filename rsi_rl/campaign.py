@@ -24,6 +24,7 @@ import numpy as np
 
 from rsi_rl.edits import Candidate
 from rsi_rl.errors import TaskError
+from rsi_rl.record import ExperimentRecord
 from rsi_rl.runner import STATUSES, ExperimentResult, Runner
 from rsi_rl.task import InnerTask, Instance
 
@@ -318,40 +319,31 @@ class Campaign:
             self.experiments_used += 1
             self.seconds_used += result.seconds
             self.status_counts[result.status] = self.status_counts.get(result.status, 0) + 1
-        rec: dict[str, Any] = {
-            "campaign": self.campaign,
-            "step": self.step_index,
-            "instance": self.instance.id,
-            "parent": parent.hash if parent is not None else None,
-            "candidate": cand.hash,
-            "kind": kind,
-            "description": description,
-            "config": cand.config,
-            "diff": cand.diff(parent) if parent is not None else "",
-            "seed": seed,
-            "split": split,
-            "budget_seconds": self.runner.limits.timeout,
-            "status": result.status,
-            "metric": metric,
-            "metrics": result.metrics,
-            "kept": bool(kept or kind == "baseline"),
-            "incumbent_metric": self.incumbent_metric,
-            "best_metric": self.best_metric,
-            "reward": float(reward),
-            "seconds": result.seconds,
-            "seconds_used": self.seconds_used,  # the campaign's, this experiment included
-            "run_seconds": result.run_seconds,
-            "cpu_seconds": result.cpu_seconds,
-            "max_rss_mb": result.max_rss_mb,
-            "cached": result.cached,
-            "diagnostics": result.diagnostics,
-            "message": result.message,
-            "stderr_tail": result.stderr_tail,
-            "stdout_tail": result.stdout_tail,
-            "enforced": result.enforced,
-            "finished_at": _now(),
-        }
-        rec["started_at"] = rec["finished_at"]
+        now = _now()
+        record = ExperimentRecord.from_result(
+            result,
+            campaign=self.campaign,
+            step=self.step_index,
+            instance=self.instance.id,
+            parent=parent.hash if parent is not None else None,
+            candidate=cand.hash,
+            kind=kind,
+            description=description,
+            config=cand.config,
+            diff=cand.diff(parent) if parent is not None else "",
+            seed=seed,
+            split=split,
+            budget_seconds=self.runner.limits.timeout,
+            metric=metric,
+            kept=bool(kept or kind == "baseline"),
+            incumbent_metric=self.incumbent_metric,
+            best_metric=self.best_metric,
+            reward=float(reward),
+            seconds_used=self.seconds_used,  # the campaign's, this experiment included
+            started_at=now,
+            finished_at=now,
+        )
+        rec = record.to_dict()
         if self.ledger is not None:
             rec["id"] = self.ledger.append(rec)
         for listener in self.listeners:

@@ -47,22 +47,12 @@ from rsi_rl.executor import make_executor
 from rsi_rl.ledger import Ledger
 from rsi_rl.observation import History, clip, slot_rows
 from rsi_rl.proposer import ProposerError, make_proposer
+from rsi_rl.record import VOLATILE_KEYS
 from rsi_rl.registry import make_task
 from rsi_rl.runner import STATUSES, Runner
 from rsi_rl.sandbox import SandboxLimits
 from rsi_rl.seeds import draw_evaluation_seed
 from rsi_rl.task import InnerTask, Instance
-
-#: info keys that vary between identical runs (wall-clock) and so stay out of ``info``
-VOLATILE_KEYS = (
-    "started_at",
-    "finished_at",
-    "cached",
-    "enforced",
-    "stderr_tail",
-    "stdout_tail",
-    "campaign",
-)
 
 
 class ResearchEnv(gym.Env[np.ndarray, np.int64]):
