@@ -2,10 +2,11 @@
 
 :func:`check_task` is to inner tasks what Gymnasium's ``check_env`` is to environments.
 It loads the task, draws an instance twice (it must be deterministic), checks that the
-evaluation labels stay out of the sandbox, applies and reverts every edit, runs the
-baseline and verifies that its metric parses and is finite, reruns it on the same seed
+evaluation labels stay out of the sandbox, applies and reverts every edit of the task's
+edit space, runs the baseline and verifies that its metric parses and is finite, reruns it on the same seed
 (repeatable within the task's stated noise), on further seeds (a noise estimate), times
-one experiment, and optionally trains every code edit once. It returns a
+one experiment and the costliest corner of the space, and optionally trains every code
+edit and every option of a categorical knob once. It returns a
 :class:`CheckReport`; ``rsi-rl check-task task=...`` prints it and exits with status 1
 when something fails.
 
@@ -28,13 +29,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rsi_rl.edits import Candidate, apply_edit, start_candidate
+from rsi_rl.actions import MAX_SLOTS
+from rsi_rl.edits import Candidate, Edit, EditSpace, start_candidate
 from rsi_rl.errors import ConfigError, EditError, RsiRlError, TaskError
+from rsi_rl.knob import Knob
 from rsi_rl.registry import make_task
 from rsi_rl.runner import ExperimentResult, Runner
 from rsi_rl.sandbox import SandboxLimits
-from rsi_rl.task import InnerTask, Instance, check_code_kinds
-from rsi_rl.vocab import CODE_KINDS, CONFIG_KINDS
+from rsi_rl.task import InnerTask, Instance
 
 Verdict = Literal["pass", "warn", "fail", "skip"]
 RunEdits = Literal["none", "code", "all"]
@@ -137,25 +139,45 @@ class _Checker:
         return item
 
 
-def _revert_ok(task: InnerTask, cand: Candidate, child: Candidate, kind: str) -> bool:
-    if kind in CONFIG_KINDS:
-        knob_kind, _, direction = kind.rpartition("_")
-        back = f"{knob_kind}_{'down' if direction == 'up' else 'up'}"
-        try:
-            reverted, _ = apply_edit(task, child, back)
-        except EditError:
-            return False
-        old, new = cand.config, reverted.config
-        return all(
-            (
-                math.isclose(float(old[k]), float(new[k]), rel_tol=1e-6)
-                if isinstance(old[k], (int, float))
-                else old[k] == new[k]
-            )
-            for k in old
-        )
-    reverted, _ = apply_edit(task, child, kind)
-    return reverted.hash == cand.hash
+def _undo(space: EditSpace, edit: Edit, old: Any) -> Edit | None:
+    """The edit that takes a child of ``edit`` back: the same toggle, the opposite move,
+    the setting of the ``old`` option (None for a jump, which no single edit undoes)."""
+    if edit.op == "toggle":
+        return edit
+    want = {"up": "down", "down": "up", "set": "set"}.get(edit.op)
+    return next(
+        (
+            e
+            for e in space.edits
+            if e.target == edit.target and e.op == want and (want != "set" or e.value == old)
+        ),
+        None,
+    )
+
+
+def _same(a: Candidate, b: Candidate) -> bool:
+    """Same source and config (numbers up to float rounding)."""
+    if a.source != b.source or set(a.config) != set(b.config):
+        return False
+    return all(
+        math.isclose(float(v), float(b.config[k]), rel_tol=1e-6)
+        if isinstance(v, (int, float)) and isinstance(b.config[k], (int, float))
+        else v == b.config[k]
+        for k, v in a.config.items()
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('ch') else 's'}"
+
+
+def _compose(n: int) -> str:
+    return {0: "no patches", 1: "the patch applies"}.get(n, f"all {n} patches compose")
+
+
+def _listed(names: Sequence[str], limit: int = 8) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def check_task(
@@ -177,7 +199,8 @@ def check_task(
         instance: the instance seed to check (default: the first held-out one).
         seeds: experiment seeds: the first runs the baseline twice (repeatability), all of
             them estimate the noise (at least two for an estimate).
-        run_edits: also train every code edit (``code``), every edit (``all``) or none.
+        run_edits: also train every patch and every option of a categorical knob
+            (``code``), every edit that applies to the start (``all``), or none.
         config: overrides of the start config (e.g. fewer steps to check quickly).
         timeout: wall-clock seconds per experiment (default: the task's).
         sandbox: further :class:`~rsi_rl.sandbox.SandboxLimits` fields.
@@ -204,13 +227,8 @@ def check_task(
     except Exception as exc:  # noqa: BLE001 - a broken task is a failed check, not a crash
         c.add("load", "fail", str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
         return report
-    d = t.describe()
-    report.task, report.metric, report.direction, report.trust = (
-        t.name,
-        t.metric,
-        t.direction,
-        d["trust"],
-    )
+    report.task, report.metric, report.direction = t.name, t.metric, t.direction
+    report.trust = "self-reported" if t.self_reported else "trusted evaluator"
     c.add("load", "pass", f"{type(t).__module__}.{type(t).__name__}", time.monotonic() - t0)
 
     problems = []
@@ -222,19 +240,31 @@ def check_task(
         problems.append(f"noise_prior must be > 0, not {t.noise_prior}")
     if t.default_timeout <= 0:
         problems.append(f"default_timeout must be > 0, not {t.default_timeout}")
+    space: EditSpace | None = None
+    try:
+        space = t.edit_space()
+    except TaskError as exc:
+        problems.append(str(exc))
+    if space is not None and len(space) > MAX_SLOTS:
+        problems.append(
+            f"{len(space)} edits do not fit the {MAX_SLOTS} edit slots of the env: "
+            "declare fewer knobs, categorical options or patches"
+        )
     if problems:
         c.add("class data", "fail", "; ".join(problems))
     else:
-        extra = check_code_kinds(t)
-        n_edits = len(d["edits"])
-        note = f"; task-only edits {extra} are masked for vocabulary policies" if extra else ""
+        n = len(space or ())
         c.add(
             "class data",
-            "warn" if not n_edits or extra else "pass",
-            f"{n_edits} vocabulary edits{note}"
-            if n_edits
+            "pass" if n else "warn",
+            f"{_count(n, 'edit')} ({_count(len(t.knobs), 'knob')}, "
+            f"{_count(len(t.patches), 'patch')}) take{'s' if n == 1 else ''} {n} of "
+            f"{MAX_SLOTS} edit slots"
+            if n
             else "no edits: an agent can only reevaluate and stop",
         )
+    if space is None:
+        return report
 
     # ---------------------------------------------------------------- instance
     seed = t.heldout_seeds[0] if instance is None else int(instance)
@@ -283,7 +313,7 @@ def check_task(
         )
         return report
     c.add("source", "pass", f"{len(start.source)} files, entry {t.entry}")
-    children = _check_edits(c, t, start)
+    children = _check_edits(c, t, space, start)
     if not run:
         return report
 
@@ -363,7 +393,7 @@ def check_task(
         _check_costly_corner(c, t, runner, inst, start, s0, limits.timeout)
 
         if run_edits != "none":
-            _run_edits(c, t, report, runner, inst, children, s0, metric, run_edits)
+            _run_edits(c, t, space, report, runner, inst, children, s0, metric, run_edits)
 
     if t.self_reported:
         c.add(
@@ -424,75 +454,99 @@ def _check_labels(c: _Checker, t: InnerTask, inst: Instance) -> None:
         c.add("labels", "pass", "no validation or test labels among the sandbox inputs")
 
 
-def _check_edits(c: _Checker, t: InnerTask, start: Candidate) -> dict[str, Candidate]:
+def _in_range(knob: Knob, value: Any) -> bool:
+    if knob.scale in ("choice", "categorical"):
+        return value in knob.choices
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return (value == 0 and knob.zero_ok) or knob.low <= value <= knob.high
+
+
+def _check_edits(
+    c: _Checker, t: InnerTask, space: EditSpace, start: Candidate
+) -> dict[str, Candidate]:
+    """Apply every edit of the space to ``start`` and undo it; the children by edit name."""
     children: dict[str, Candidate] = {}
     bad: list[str] = []
     lossy: list[str] = []
-    masked: list[str] = []
-    for kind in t.supported_kinds():
-        if kind not in CONFIG_KINDS and kind not in CODE_KINDS and t.patch(kind) is None:
+    not_valid: list[str] = []
+    missing = [k.key for k in t.knobs if k.key not in start.config]
+    if missing:
+        bad.append(f"knob keys {missing} are not keys of the start config {sorted(start.config)}")
+    off = [
+        f"{k.key}={start.config[k.key]!r}"
+        for k in t.knobs
+        if k.key in start.config and not _in_range(k, start.config[k.key])
+    ]
+    for edit in space.edits:
+        if edit.target in missing:
             continue
         try:
-            child, _ = apply_edit(t, start, kind)
+            child, _ = space.apply(start, edit.name)
         except EditError as exc:
-            if kind in CONFIG_KINDS and "bound" in str(exc):
-                masked.append(kind)
-            else:
-                bad.append(f"{kind}: {exc}")
+            if edit.op == "toggle":
+                bad.append(f"{edit.name}: {exc}")
+            else:  # at a bound, already at the jump's value, or the current option
+                not_valid.append(edit.name)
+            continue
+        except Exception as exc:  # noqa: BLE001 - e.g. a numeric knob holding a string
+            bad.append(f"{edit.name}: {type(exc).__name__}: {exc}")
             continue
         if child.hash == start.hash:
-            bad.append(f"{kind}: changes nothing")
-        elif not _revert_ok(t, start, child, kind):
-            if kind in CONFIG_KINDS:  # e.g. an integer knob rounds: 5 -> 2 -> 4
-                lossy.append(kind)
-                children[kind] = child
-            else:
-                bad.append(f"{kind}: toggling it twice does not restore the source")
-        else:
-            children[kind] = child
-    for p in t.patches:
-        if p.kind not in children and p.kind not in [b.split(":")[0] for b in bad]:
-            try:
-                child, _ = apply_edit(t, start, p.kind)
-                children[p.kind] = child
-            except EditError as exc:
-                bad.append(f"{p.kind}: {exc}")
-    # all code edits together: patches of one task must compose
-    composed = start
+            bad.append(f"{edit.name}: changes nothing")
+            continue
+        children[edit.name] = child
+        undo = _undo(space, edit, start.config.get(edit.target))
+        if undo is None:
+            continue
+        try:
+            back: Candidate | None = space.apply(child, undo.name)[0]
+        except EditError:
+            back = None
+        if back is not None and _same(start, back):
+            continue
+        if edit.op == "toggle":
+            bad.append(f"{edit.name}: toggling it twice does not restore the source")
+        else:  # e.g. an integer knob rounds: 5 -> 2 -> 4
+            lossy.append(edit.name)
+    composed = start  # patches of one task must compose
     for p in t.patches:
         try:
-            composed, _ = apply_edit(t, composed, p.kind)
+            composed, _ = space.apply(composed, p.name)
         except EditError as exc:
-            bad.append(f"{p.kind} does not compose with the edits before it: {exc}")
+            bad.append(f"{p.name} does not compose with the patches before it: {exc}")
             break
-    note = f"; at a bound at the start: {', '.join(masked)}" if masked else ""
+    note = f"; masked at the start: {_listed(not_valid)}" if not_valid else ""
     if bad:
         c.add("edits", "fail", "; ".join(bad))
-    elif lossy:
-        c.add(
-            "edits",
-            "warn",
-            f"the opposite move does not undo {', '.join(lossy)} (rounding); the rest apply and revert{note}",
-        )
+    elif lossy or off:
+        problems = []
+        if off:
+            problems.append(f"start values outside their knob's range or choices: {', '.join(off)}")
+        if lossy:
+            problems.append(f"the opposite edit does not undo {_listed(lossy)} (rounding)")
+        c.add("edits", "warn", "; ".join(problems) + f"; the rest apply and undo{note}")
     else:
         c.add(
             "edits",
             "pass",
-            f"{len(children)} edits apply and revert; all {len(t.patches)} code edits compose{note}",
+            f"{len(children)} of {len(space)} edits apply to the start (moves, settings and "
+            f"toggles undone by their opposites); {_compose(len(t.patches))}{note}",
         )
     return children
 
 
-#: knob kinds whose largest value makes one experiment cost the most
-COSTLY_KINDS = ("width", "depth", "steps", "batch")
+#: knob roles whose largest value makes one experiment cost the most
+COSTLY_ROLES: frozenset[str] = frozenset({"width", "depth", "duration", "batch"})
 
 
 def costly_corner(task: InnerTask, config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` with every cost-driving knob (:data:`COSTLY_KINDS`) at the largest value
-    an agent can reach from it: the slowest experiment a search may ask for."""
+    """``config`` with every cost-driving knob (a role in :data:`COSTLY_ROLES`, numeric or
+    ordered) at the largest value an agent can reach from it: the slowest experiment a
+    search may ask for."""
     out = dict(config)
     for knob in task.knobs:
-        if knob.kind in COSTLY_KINDS and knob.key in out:
+        if knob.role in COSTLY_ROLES and not knob.categorical and knob.key in out:
             out[knob.key] = knob.reachable(out[knob.key])[-1]
     return out
 
@@ -509,7 +563,8 @@ def _check_costly_corner(
     """Time the most expensive corner of the space; warn within 2x of the timeout."""
     corner = costly_corner(t, start.config)
     if corner == start.config:
-        c.add("costly", "skip", "no width/depth/steps/batch knob to push to its largest value")
+        roles = "/".join(sorted(COSTLY_ROLES))
+        c.add("costly", "skip", f"no {roles} knob to push to its largest value")
         return
     changed = ", ".join(f"{k}={v}" for k, v in corner.items() if start.config.get(k) != v)
     r = runner.run(inst, start_candidate(t, corner), seed)
@@ -583,6 +638,7 @@ def noise_prior_verdict(measured: float, prior: float, factor: float = 2.0) -> s
 def _run_edits(
     c: _Checker,
     t: InnerTask,
+    space: EditSpace,
     report: CheckReport,
     runner: Runner,
     inst: Instance,
@@ -594,16 +650,16 @@ def _run_edits(
     t0 = time.monotonic()
     failed = []
     deltas = []
-    for kind, child in children.items():
-        if which == "code" and kind in CONFIG_KINDS:
-            continue
+    for name, child in children.items():
+        if which == "code" and space.get(name).op not in ("toggle", "set"):
+            continue  # ``code``: patches and the options of categorical knobs
         r = runner.run(inst, child, seed)
         m = _metric(t, r)
-        report.edit_metrics[kind] = m
+        report.edit_metrics[name] = m
         if m is None:
-            failed.append(f"{kind} ({r.status}: {r.message[:100]})")
+            failed.append(f"{name} ({r.status}: {r.message[:100]})")
         else:
-            deltas.append(f"{kind} {m - base:+.3g}")
+            deltas.append(f"{name} {m - base:+.3g}")
     n = len(report.edit_metrics)
     if failed:
         c.add(
@@ -621,4 +677,11 @@ def _run_edits(
         )
 
 
-__all__ = ["CheckItem", "CheckReport", "check_task", "noise_prior_verdict"]
+__all__ = [
+    "COSTLY_ROLES",
+    "CheckItem",
+    "CheckReport",
+    "check_task",
+    "costly_corner",
+    "noise_prior_verdict",
+]

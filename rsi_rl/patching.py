@@ -6,10 +6,10 @@ does not match raises :class:`~rsi_rl.errors.PatchError` showing its first lines
 user sees at once what to fix. No fuzz: an edit that applies "approximately" would train a
 different program than the one the ledger records.
 
-Patch files a task carries (``<program_dir>/patches/*.diff``) name their edit kind in a
-header line before the first ``---``::
+Patch files a task carries (``<program_dir>/patches/*.diff``) name their edit in a header
+line before the first ``---`` (``# kind:`` is read the same way as ``# name:``)::
 
-    # kind: label_smoothing
+    # name: label_smoothing
     # description: label smoothing 0.1 on the cross-entropy loss
     --- a/train.py
     +++ b/train.py
@@ -17,9 +17,10 @@ header line before the first ``---``::
     -loss_fn = nn.CrossEntropyLoss()
     +loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
 
-Without a ``# kind:`` line the kind is the file name's stem up to the first ``.`` (so
-``warmup.long.diff`` is a ``warmup`` edit). A kind outside the shared vocabulary is a
-*task-only* edit.
+Without a ``# name:`` line the name is the file name's stem up to the first ``.`` (so
+``warmup.long.diff`` is called ``warmup``). ``rsi-rl try edit=<name>`` and the example
+proposer apply patch files by that name; they are user edits, not part of the task's edit
+space (:class:`rsi_rl.edits.EditSpace`), which holds the task's declared patches.
 
 Example:
     >>> src = {"train.py": "a = 1\\nb = 2\\n"}
@@ -64,9 +65,9 @@ class FilePatch:
 
 @dataclass
 class PatchFile:
-    """A diff file a task carries: its edit ``kind``, ``description`` and diff text."""
+    """A diff file a task carries: its edit's ``name``, ``description`` and diff text."""
 
-    kind: str
+    name: str
     description: str
     text: str
     path: Path | None = None
@@ -185,27 +186,29 @@ def apply_unified_diff(source: dict[str, str], diff: str) -> dict[str, str]:
 
 
 def read_patch_file(path: str | Path) -> PatchFile:
-    """Read a ``.diff`` file and its kind (``# kind:`` header, else the file-name stem)."""
+    """Read a ``.diff`` file and its name (``# name:`` or ``# kind:`` header, else the
+    file-name stem)."""
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as exc:
         raise PatchError(f"cannot read patch file {p}: {exc.strerror}") from None
-    kind = p.name.split(".", 1)[0]
+    name = p.name.split(".", 1)[0]
     description = f"patch {p.name}"
+    header = "name"
     for line in text.splitlines():
         if line.startswith("--- "):
             break
-        m = re.match(r"#\s*(kind|description)\s*:\s*(.+)", line)
-        if m and m.group(1) == "kind":
-            kind = m.group(2).strip()
-        elif m:
+        m = re.match(r"#\s*(name|kind|description)\s*:\s*(.+)", line)
+        if m and m.group(1) == "description":
             description = m.group(2).strip()
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", kind):
+        elif m:
+            name, header = m.group(2).strip(), m.group(1)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise PatchError(
-            f"patch file {p}: kind {kind!r} is not an identifier (fix its '# kind:' line)"
+            f"patch file {p}: name {name!r} is not an identifier (fix its '# {header}:' line)"
         )
-    return PatchFile(kind, description, text, p)
+    return PatchFile(name, description, text, p)
 
 
 def task_patch_files(program_dir: str | Path) -> list[PatchFile]:

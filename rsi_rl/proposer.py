@@ -7,7 +7,8 @@ stdin (``request``)::
 
     {"task": "digits_mlp", "metric": "val_acc", "direction": "maximize",
      "source": {"train.py": "..."}, "config": {"lr": 0.001, ...},
-     "knobs": {"lr": {"key": "lr", "low": 1e-05, "high": 0.3}, ...},
+     "knobs": {"lr": {"role": "learning_rate", "scale": "log", "low": 1e-05, "high": 0.3,
+                      "choices": null}, ...},
      "toggles": ["grad_clip"], "incumbent_metric": 0.91, "seed": 123, "step": 4,
      "history": [{"kind": "lr_up", "status": "ok", "metric": 0.9, "kept": false,
                   "description": "...", "message": "", "diff": "..."}, ...],
@@ -103,9 +104,9 @@ def _check_config(
             raise ProposerError(
                 f"config {key}={value!r}: values must be plain numbers, strings or booleans"
             )
-        knob = next((k for k in task.knobs if k.key == key), None)
+        knob = task.knob(key)
         if knob is not None:
-            if knob.scale == "choice":
+            if knob.choices:
                 if value not in knob.choices:
                     raise ProposerError(
                         f"config {key}={value!r} is not one of {list(knob.choices)}"
@@ -192,7 +193,13 @@ class Proposer:
             r["diff"] = (r.get("diff") or "")[:4000]
             rows.append(r)
         knobs = {
-            k.kind: {"key": k.key, "low": k.low, "high": k.high, "choices": list(k.choices) or None}
+            k.key: {
+                "role": k.role,
+                "scale": k.scale,
+                "low": k.low,
+                "high": k.high,
+                "choices": list(k.choices) or None,
+            }
             for k in task.knobs
         }
         return {

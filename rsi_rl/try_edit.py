@@ -4,8 +4,9 @@
     rsi-rl try task=digits_mlp edit=envs/digits_mlp/patches/silu.diff
     rsi-rl try task=digits_mlp edit=my_train.py +config.epochs=4
 
-``edit`` is a vocabulary or task kind, a task patch file's kind or name (from the task's
-``patches/`` folder), a path to a unified diff (``.diff``/``.patch``), or a path to a
+``edit`` is one of the task's edits (``lr_up``, ``width_max``, ``act=gelu``, a patch name;
+an unknown one lists them), a task patch file's name (from the task's ``patches/``
+folder), a path to a unified diff (``.diff``/``.patch``), or a path to a
 full replacement of one program file (matched by file name, else the entry file). The
 incumbent is the instance's start config (with ``config`` overrides) and pristine source;
 the command trains it and the edited child on the same seed and prints the child's
@@ -26,29 +27,28 @@ from rsi_rl.runner import Runner
 from rsi_rl.sandbox import SandboxLimits
 from rsi_rl.seeds import evaluation_seed
 from rsi_rl.task import InnerTask
-from rsi_rl.vocab import META_KINDS, VOCABULARY
 
 
 def _not_text(spec: str) -> str:
     return (
-        f"edit={spec}: not a UTF-8 text file (binary?); give a kind, a .diff/.patch, or a "
+        f"edit={spec}: not a UTF-8 text file (binary?); give an edit name, a .diff/.patch, or a "
         "replacement program file in text"
     )
 
 
 def resolve_edit(task: InnerTask, cand: Candidate, edit: str) -> tuple[Candidate, str, str]:
-    """Apply a user edit spec to ``cand``: returns (child, kind, description).
+    """Apply a user edit spec to ``cand``: returns (child, edit name, description).
 
     Raises:
         EditError: unknown spec, a diff that does not apply (:class:`PatchError` naming the
             hunk), or a replacement file the program does not have.
     """
     spec = str(edit).strip()
-    if spec in VOCABULARY or task.patch(spec) is not None:
+    if spec in task.edit_space().index:
         child, description = apply_edit(task, cand, spec)
         return child, spec, description
     patch_files = task_patch_files(task.program_dir)
-    named = [p for p in patch_files if spec in (p.kind, p.path.stem if p.path else None)]
+    named = [p for p in patch_files if spec in (p.name, p.path.stem if p.path else None)]
     path = Path(spec).expanduser()
     if named or path.suffix in (".diff", ".patch"):
         try:
@@ -56,8 +56,8 @@ def resolve_edit(task: InnerTask, cand: Candidate, edit: str) -> tuple[Candidate
         except UnicodeDecodeError:
             raise EditError(_not_text(spec)) from None
         source = apply_unified_diff(cand.source, pf.text)
-        child = Candidate(dict(cand.config), source, cand.toggles, cand.hash, pf.kind)
-        return child, pf.kind, f"{pf.description} ({pf.path.name if pf.path else spec})"
+        child = Candidate(dict(cand.config), source, cand.toggles, cand.hash, pf.name)
+        return child, pf.name, f"{pf.description} ({pf.path.name if pf.path else spec})"
     if path.is_file():
         target = path.name if path.name in cand.source else task.entry
         source = dict(cand.source)
@@ -67,11 +67,10 @@ def resolve_edit(task: InnerTask, cand: Candidate, edit: str) -> tuple[Candidate
             raise EditError(_not_text(spec)) from None
         child = Candidate(dict(cand.config), source, cand.toggles, cand.hash, "replace")
         return child, "replace", f"replace {target} with {path}"
-    kinds = sorted({k for k in task.supported_kinds() if k not in META_KINDS})
-    extra = [p.kind for p in patch_files]
+    names = task.edit_names() + [p.name for p in patch_files]
     raise EditError(
-        f"edit={spec!r} is neither a kind ({', '.join(kinds + extra)}) nor an existing "
-        ".diff/.patch or replacement file; fix the edit= override"
+        f"edit={spec!r} is neither an edit of task {task.name!r} ({', '.join(names)}) nor an "
+        "existing .diff/.patch or replacement file; fix the edit= override"
     )
 
 
@@ -143,7 +142,7 @@ def try_job(cfg: Any) -> dict[str, Any]:
     from rsi_rl.registry import make_task
 
     if not cfg.get("edit"):
-        raise ConfigError("rsi-rl try needs edit=<kind>|path/to.diff|path/to/train.py")
+        raise ConfigError("rsi-rl try needs edit=<edit name>|path/to.diff|path/to/train.py")
     seed = check_seed(cfg.seed)
     task = make_task(cfg.task)
     instance = check_instance(cfg.instance, task)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rsi_rl.edits import Candidate, apply_edit, start_candidate, valid_kinds
+from rsi_rl.edits import Candidate, apply_edit, start_candidate, valid_edits
 from rsi_rl.executor import Executor, make_executor
 from rsi_rl.registry import make_task
 from rsi_rl.runner import Runner
@@ -40,8 +40,8 @@ def candidates(task: Any, start: Candidate, n: int, seed: int = 0) -> list[Candi
     while len(out) < n:
         cand = start
         for _ in range(int(rng.integers(1, 4))):
-            kinds = sorted(k for k, ok in valid_kinds(task, cand).items() if ok)
-            cand, _ = apply_edit(task, cand, str(rng.choice(kinds)))
+            names = sorted(name for name, ok in valid_edits(task, cand).items() if ok)
+            cand, _ = apply_edit(task, cand, str(rng.choice(names)))
         out.setdefault(cand.hash, cand)
     return list(out.values())
 

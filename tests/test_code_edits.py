@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsi_rl.edits import apply_edit, start_candidate, valid_kinds
+from rsi_rl.edits import apply_edit, start_candidate, valid_edits
 from rsi_rl.registry import make_task
+from rsi_rl.roles import PATCH_ROLES
 from rsi_rl.runner import Runner
 from rsi_rl.sandbox import SandboxLimits
-from rsi_rl.vocab import CODE_KINDS
 
 TASKS = ("digits_mlp", "tabular")
 SMALL = {
@@ -27,25 +27,25 @@ SMALL = {
 
 
 def _pairs(name: str) -> list[tuple[str, str]]:
-    return list(itertools.combinations([p.kind for p in make_task(name).patches], 2))
+    return list(itertools.combinations([p.name for p in make_task(name).patches], 2))
 
 
 @pytest.mark.parametrize("name", TASKS)
 def test_every_operator_is_a_real_source_change(name):
     task = make_task(name)
     assert len(task.patches) >= 10
-    assert {p.kind for p in task.patches} >= set(CODE_KINDS) - {"dropout_placement"}
+    assert {p.name for p in task.patches} >= set(PATCH_ROLES)  # the shared patch names
     cand = start_candidate(task, task.make_instance(task.heldout_seeds[0]).start_config)
     for patch in task.patches:
-        child, description = apply_edit(task, cand, patch.kind)
+        child, description = apply_edit(task, cand, patch.name)
         assert child.source != cand.source and child.hash != cand.hash
         assert description.startswith("+")
         diff = child.diff(cand)
         assert diff.startswith("--- a/train.py") and "\n-" in diff and "\n+" in diff
         compile(child.source[patch.file], patch.file, "exec")
-        back, _ = apply_edit(task, child, patch.kind)  # toggle off
+        back, _ = apply_edit(task, child, patch.name)  # toggle off
         assert back.source == cand.source and back.hash == cand.hash
-        assert valid_kinds(task, child)[patch.kind]  # the toggle-off stays available
+        assert valid_edits(task, child)[patch.name]  # the toggle-off stays available
 
 
 @pytest.mark.parametrize("name", TASKS)
@@ -87,12 +87,12 @@ def test_every_operator_changes_behaviour(name, tmp_path):
         status, base = _predictions(runner, inst, cand)
         assert status == "ok" and base is not None
         for patch in task.patches:
-            child, _ = apply_edit(task, cand, patch.kind)
+            child, _ = apply_edit(task, cand, patch.name)
             status, pred = _predictions(runner, inst, child)
-            assert status == "ok", f"{patch.kind}: {status}"
+            assert status == "ok", f"{patch.name}: {status}"
             assert pred is not None and pred.shape == base.shape
             assert not np.allclose(pred, base, atol=1e-6), (
-                f"{patch.kind} did not change the predictions"
+                f"{patch.name} did not change the predictions"
             )
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rsi_rl.actions import MAX_SLOTS
 from rsi_rl.agents import RandomAgent, TPEAgent
-from rsi_rl.agents.base import EDIT_ACTIONS
 from rsi_rl.edits import Candidate, apply_edit
 from rsi_rl.env import ResearchEnv
 from rsi_rl.errors import ConfigError
@@ -23,7 +23,6 @@ from rsi_rl.executor import (
     make_executor,
 )
 from rsi_rl.search import run_campaign
-from rsi_rl.vocab import VOCABULARY
 
 INSTANCE = 10_000
 
@@ -37,8 +36,8 @@ def alive(pid: int) -> bool:
 
 
 def edits_of_incumbent(env: ResearchEnv, n: int) -> list[tuple[Candidate, str, str]]:
-    kinds = [VOCABULARY[i] for i in np.flatnonzero(env.action_masks() & EDIT_ACTIONS)][:n]
-    return [(*apply_edit(env.task, env.incumbent, k), k) for k in kinds]
+    names = [env.action_names[i] for i in np.flatnonzero(env.action_masks()[:MAX_SLOTS])][:n]
+    return [(*apply_edit(env.task, env.incumbent, name), name) for name in names]
 
 
 def outcome(results: list) -> list[tuple]:

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rsi_rl.actions import PROPOSE
 from rsi_rl.env import OBSERVATION_FEATURES, ResearchEnv
 from rsi_rl.ledger import read_ledger
-from rsi_rl.vocab import VOCABULARY
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
 
@@ -116,7 +116,7 @@ class Campaign:
             )
         )
         self.program.write_text(json.dumps({"diff": diff, "description": "red team"}))
-        obs, reward, term, trunc, info = self.env.step(VOCABULARY.index("propose"))
+        obs, reward, term, trunc, info = self.env.step(PROPOSE)
         self.rows += 1
         self.obs = obs
         assert info["experiment"]["status"] == self.env.last["status"]
@@ -478,6 +478,6 @@ def test_failures_are_counted_in_the_observation(campaign):
     assert f[f"status_{env.last['status']}"] == 1.0
     # and the campaign goes on: an ordinary edit still trains and scores
     env.runner.limits = dataclasses.replace(env.runner.limits, timeout=60.0)
-    _, _, _, _, info = env.step(VOCABULARY.index("grad_clip"))
+    _, _, _, _, info = env.step(env.action_index("grad_clip"))
     assert info["experiment"]["status"] == "ok"
     assert np.isfinite(info["experiment"]["metric"])

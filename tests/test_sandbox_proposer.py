@@ -7,13 +7,12 @@ import sys
 
 import pytest
 
+from rsi_rl.actions import PROPOSE
 from rsi_rl.edits import start_candidate
 from rsi_rl.env import ResearchEnv
 from rsi_rl.proposer import Proposer, ProposerError, apply_proposal, parse_proposal
 from rsi_rl.proposers import sample_patches
-from rsi_rl.vocab import VOCABULARY
 
-PROPOSE = VOCABULARY.index("propose")
 SAMPLE = [sys.executable, "-m", "rsi_rl.proposers.sample_patches"]
 
 
@@ -83,3 +82,46 @@ def test_env_masks_propose_without_a_proposer_and_runs_it_with_one(tmp_path):
         assert env.status_counts["invalid"] == 3 and env.experiments_used == 4
     finally:
         env.close()
+
+
+def test_request_lists_knobs_by_key_with_role_and_scale(digits):
+    cand = start_candidate(digits, digits.make_instance(0).start_config)
+    knobs = Proposer(SAMPLE).request(digits, cand, [], seed=1)["knobs"]
+    assert list(knobs) == [k.key for k in digits.knobs]
+    assert knobs["lr"] == {
+        "role": "learning_rate",
+        "scale": "log",
+        "low": 1e-5,
+        "high": 0.3,
+        "choices": None,
+    }
+    assert knobs["batch_size"]["scale"] == "choice" and knobs["batch_size"]["choices"][0] == 16
+    json.dumps(knobs)  # the request is JSON
+
+
+def test_sampled_config_move_doubles_or_halves_a_numeric_knob(digits):
+    cand = start_candidate(digits, digits.make_instance(0).start_config)
+    req = Proposer(SAMPLE).request(digits, cand, [], seed=1)
+    for step in range(8):
+        move = sample_patches.propose({**req, "step": step}, config_move=1.0)["config"]
+        ((key, value),) = move.items()
+        knob = digits.knob(key)
+        assert not knob.choices and value in (2 * cand.config[key], cand.config[key] / 2)
+        assert knob.low <= value <= knob.high
+
+
+def test_proposed_option_of_a_categorical_knob_must_be_one_of_its_choices(digits):
+    from rsi_rl.knob import Knob
+
+    class WithActivation(type(digits)):
+        knobs = (
+            *type(digits).knobs,
+            Knob("act", "activation", "categorical", choices=("relu", "gelu")),
+        )
+
+    task = WithActivation()
+    cand = start_candidate(task, {**task.make_instance(0).start_config, "act": "relu"})
+    child, _ = apply_proposal(task, cand, parse_proposal(json.dumps({"config": {"act": "gelu"}})))
+    assert child.config["act"] == "gelu"
+    with pytest.raises(ProposerError, match=r"config act='swish' is not one of \['relu', 'gelu'\]"):
+        apply_proposal(task, cand, parse_proposal(json.dumps({"config": {"act": "swish"}})))

@@ -1,44 +1,14 @@
-"""The inner-task API: knobs, code patches, instances, splits."""
+"""The inner-task API: code patches, class data checks, instances, splits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from rsi_rl.actions import MAX_SLOTS
 from rsi_rl.errors import PatchError, TaskError
-from rsi_rl.task import CodePatch, Knob
-
-
-def test_log_knob_moves_within_bounds():
-    k = Knob("lr", "lr", "log", 1e-4, 1e-1, 2.0)
-    assert k.move(1e-3, up=True) == pytest.approx(2e-3)
-    assert k.move(1e-3, up=False) == pytest.approx(5e-4)
-    assert k.move(0.08, up=True) is None  # 0.16 > high
-    assert k.move(1e-4, up=False) is None
-    assert 0.0 <= k.position(1e-3) <= 1.0
-    assert k.position(1e-4) == 0.0 and k.position(1e-1) == 1.0
-
-
-def test_zero_ok_knob_reaches_and_leaves_zero():
-    k = Knob("wd", "weight_decay", "log", 1e-5, 1e-1, 10.0, zero_ok=True)
-    assert k.move(0.0, up=True) == pytest.approx(1e-5)
-    assert k.move(1e-5, up=False) == 0.0
-    assert k.move(0.0, up=False) is None
-
-
-def test_integer_and_choice_knobs():
-    depth = Knob("depth", "depth", "linear", 1, 4, 1, integer=True)
-    assert depth.move(1, up=True) == 2 and depth.move(4, up=True) is None
-    assert isinstance(depth.move(2, up=False), int)
-    batch = Knob("batch", "batch_size", "choice", choices=(16, 32, 64))
-    assert batch.move(32, up=True) == 64 and batch.move(64, up=True) is None
-    assert batch.move(16, up=False) is None
-    assert batch.position(32) == 0.5
-
-
-def test_knob_rejects_unknown_kind():
-    with pytest.raises(TaskError, match="not in the vocabulary"):
-        Knob("momentum", "m", "linear")
+from rsi_rl.roles import PATCH_ROLES, ROLES
+from rsi_rl.task import CodePatch, InnerTask, Knob
 
 
 def test_code_patch_applies_reverts_and_reports_missing_hunk():
@@ -84,12 +54,59 @@ def test_tabular_family_varies(tabular):
     )
 
 
-def test_every_builtin_task_covers_the_vocabulary(digits, tabular):
-    from rsi_rl.vocab import VOCABULARY
+@pytest.mark.parametrize("name", ["digits_mlp", "tabular", "char_lm"])
+def test_builtin_tasks_declare_roles_and_fit_the_edit_slots(name):
+    from rsi_rl.registry import make_task
 
-    for task in (digits, tabular):
-        assert set(task.supported_kinds()) == set(VOCABULARY)
-        assert len(task.patches) >= 10
+    task = make_task(name)
+    assert len(task.patches) >= 9 and 0 < len(task.edit_space()) <= MAX_SLOTS
+    assert all(k.role in ROLES for k in task.knobs)
+    assert {k.role for k in task.knobs} >= {"learning_rate", "width", "depth", "duration"}
+    for p in task.patches:  # the shared patch names keep their shared role
+        assert p.role == PATCH_ROLES.get(p.name, p.role) and p.role in ROLES
+    assert task.describe()["edits"] == len(task.edit_names())
+
+
+def test_code_patch_role_default_alias_and_refusal():
+    assert CodePatch("warmup", "warm up", (("a", "b"),)).role == "schedule"
+    assert CodePatch("my_trick", "?", (("a", "b"),)).role == "other"
+    assert CodePatch("warmup", "warm up", (("a", "b"),), role="optimizer").role == "optimiser"
+    with pytest.raises(TaskError, match="patch 'warmup' role 'magic' is not a role"):
+        CodePatch("warmup", "warm up", (("a", "b"),), role="magic")
+
+
+def _task(knobs=(), patches=(), files=("train.py",)) -> InnerTask:
+    class Toy(InnerTask):
+        name = "toy"
+        program_files = files
+
+        def make_instance(self, seed):
+            raise NotImplementedError
+
+    Toy.knobs, Toy.patches = tuple(knobs), tuple(patches)
+    return Toy()
+
+
+def test_task_refuses_shared_keys_names_and_unknown_files():
+    lr = Knob("lr", "learning_rate", "log", 1e-4, 1e-1)
+    gelu = CodePatch("gelu", "relu -> gelu", (("relu", "gelu"),))
+    with pytest.raises(TaskError, match="two knobs share a config key"):
+        _task(knobs=[lr, Knob("lr", "other", "linear")])
+    with pytest.raises(TaskError, match="two patches share a name"):
+        _task(patches=[gelu, gelu])
+    with pytest.raises(TaskError, match="patch 'gelu' edits unknown file 'model.py'"):
+        _task(patches=[CodePatch("gelu", "", (("relu", "gelu"),), file="model.py")])
+
+
+def test_knobs_may_share_a_role():
+    task = _task(
+        knobs=[
+            Knob("width1", "width", "log", 8, 256, 2.0, integer=True),
+            Knob("width2", "width", "log", 8, 256, 2.0, integer=True),
+        ]
+    )
+    assert [k.role for k in task.knobs] == ["width", "width"]
+    assert task.knob("width2") is task.knobs[1] and task.knob("width3") is None
 
 
 def test_evaluator_rejects_wrong_shapes(digits):

@@ -48,36 +48,52 @@ def test_no_newline_at_end_of_file():
     assert apply_unified_diff(src, diff)["train.py"] == "x = 2\n"
 
 
-def test_task_patch_files_have_kinds_and_apply(digits):
+def test_task_patch_files_have_names_and_apply(digits):
     files = task_patch_files(digits.program_dir)
     assert len(files) >= 2
-    kinds = {f.kind for f in files}
-    assert "adamw" in kinds and "label_smoothing" in kinds  # task-only and vocabulary kinds
+    names = {f.name for f in files}
+    assert "adamw" in names and "label_smoothing" in names  # read from '# kind:' headers
     for pf in files:
         out = apply_unified_diff(digits.source(), pf.text)
         assert out != digits.source()
-        compile(out["train.py"], pf.kind, "exec")
+        compile(out["train.py"], pf.name, "exec")
 
 
-def test_kind_from_file_name(tmp_path):
+def test_patch_file_name_from_header_or_file_name(tmp_path):
     p = tmp_path / "warmup.long.diff"
-    p.write_text("--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n")
-    assert read_patch_file(p).kind == "warmup"
-    p.write_text("# kind: not an id\n" + p.read_text())
-    with pytest.raises(PatchError, match="kind"):
-        read_patch_file(p)
+    body = "--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n"
+    p.write_text(body)
+    assert read_patch_file(p).name == "warmup"
+    p.write_text("# name: warmup_long\n# description: longer warmup\n" + body)
+    assert (read_patch_file(p).name, read_patch_file(p).description) == (
+        "warmup_long",
+        "longer warmup",
+    )
+    p.write_text("# kind: warmup_old\n" + body)
+    assert read_patch_file(p).name == "warmup_old"
+    for header in ("name", "kind"):
+        p.write_text(f"# {header}: not an id\n" + body)
+        with pytest.raises(
+            PatchError, match=f"name 'not an id' is not an identifier.*'# {header}:'"
+        ):
+            read_patch_file(p)
 
 
 def test_resolve_edit_specs(digits, tmp_path):
     cand = start_candidate(digits, digits.make_instance(0).start_config)
     assert resolve_edit(digits, cand, "grad_clip")[1] == "grad_clip"
     assert resolve_edit(digits, cand, "silu")[1] == "activation_silu"
+    child, name, desc = resolve_edit(digits, cand, "width_max")
+    assert name == "width_max" and child.config["width"] == 1024 and desc.startswith("width ")
     replacement = tmp_path / "train.py"
     replacement.write_text("print('hi')\n")
     child, kind, _ = resolve_edit(digits, cand, str(replacement))
     assert kind == "replace" and child.source["train.py"] == "print('hi')\n"
-    with pytest.raises(EditError, match="neither a kind"):
+    with pytest.raises(
+        EditError, match="neither an edit of task 'digits_mlp' \\(lr_down, lr_up,"
+    ) as e:
         resolve_edit(digits, cand, "no_such_edit")
+    assert all(name in str(e.value) for name in [*digits.edit_names(), "adamw"])
 
 
 def test_try_edit_runs_incumbent_and_child(tabular):
@@ -126,8 +142,8 @@ def test_cli_try_binary_edit_is_one_line(tmp_path, capsys, monkeypatch):
         assert exc.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [
-            f"rsi-rl: error: edit={name}: not a UTF-8 text file (binary?); give a kind, a "
-            ".diff/.patch, or a replacement program file in text"
+            f"rsi-rl: error: edit={name}: not a UTF-8 text file (binary?); give an edit name, "
+            "a .diff/.patch, or a replacement program file in text"
         ]
 
 

@@ -5,8 +5,9 @@
 It reads the proposer request (JSON) on stdin, lists ``<patches_dir>/*.diff`` (or
 ``--patches``), shuffles them with the request's seed, and prints the first one that
 applies to the current source, as ``{"diff": ..., "description": ...}``. With probability
-``--config-move`` it proposes a config move instead (one knob doubled or halved, within
-bounds), so a campaign can see both kinds of proposals. It exits 1 when nothing applies.
+``--config-move`` it proposes a config move instead (one numeric knob doubled or halved,
+within bounds), so a campaign can see both kinds of proposals. It exits 1 when nothing
+applies.
 
 It stands in for a code LLM: a real proposer reads the same request (source, config,
 recent ledger rows) and prints a unified diff. Use it from Python::
@@ -32,8 +33,8 @@ from rsi_rl.patching import apply_unified_diff, read_patch_file
 def _config_move(request: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:
     config = request.get("config") or {}
     moves = []
-    for spec in (request.get("knobs") or {}).values():
-        key, value = spec["key"], config.get(spec["key"])
+    for key, spec in (request.get("knobs") or {}).items():
+        value = config.get(key)
         if spec.get("choices") or not isinstance(value, (int, float)) or value <= 0:
             continue
         for factor in (2.0, 0.5):
@@ -62,7 +63,7 @@ def propose(
             apply_unified_diff(source, pf.text)
         except RsiRlError:
             continue
-        return {"diff": pf.text, "description": f"{pf.kind}: {pf.description}"}
+        return {"diff": pf.text, "description": f"{pf.name}: {pf.description}"}
     raise LookupError(f"no patch file in {folder} applies to the current source")
 
 
