@@ -20,7 +20,6 @@ import yaml
 
 from rsi_rl.agents.base import Agent, CandidateAgent
 from rsi_rl.env import ResearchEnv
-from rsi_rl.vocab import KIND_INDEX, VOCABULARY
 
 
 def _shorten(text: str, width: int) -> str:
@@ -95,7 +94,7 @@ def run_campaign(
             for kind, step, record in zip(kinds, steps, records, strict=False):
                 obs, reward, terminated, truncated, info = step
                 rewards += reward
-                agent.observe(KIND_INDEX.get(kind, -1), reward, obs, info)
+                agent.observe(_action_of(env, kind), reward, obs, info)
                 if on_experiment:
                     on_experiment(record, info)
                 done = terminated or truncated
@@ -153,6 +152,12 @@ def run_campaign(
     return summary
 
 
+def _action_of(env: ResearchEnv, kind: str) -> int:
+    """The edit slot of a batch entry's label: the edit's action, or -1 for a whole
+    candidate's label (``tpe``) that names no edit of the task."""
+    return env.action_names.index(kind) if kind in env.space.index else -1
+
+
 def _propose_batch(env: ResearchEnv, agent: Agent) -> list[tuple[Any, str, str]]:
     """The agent's next batch, cut to the budget left; [] when it takes one step instead."""
     if getattr(agent, "batch_size", 1) <= 1 or not agent.supports_batch:
@@ -184,4 +189,4 @@ def save_best(env: ResearchEnv, run_dir: str | Path, summary: dict[str, Any]) ->
     return best
 
 
-__all__ = ["VOCABULARY", "format_progress", "run_campaign", "save_best"]
+__all__ = ["format_progress", "run_campaign", "save_best"]

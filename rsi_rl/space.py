@@ -1,9 +1,15 @@
 """The whole-candidate search space of a task around one start config.
 
-:class:`CandidateSpace` is what a whole-candidate proposer (the ``tpe`` baseline) searches:
-for each knob of the task the values its up/down moves reach from the start config (an
-ordered index, so TPE models it as ordinal) and for each code patch an on/off toggle. It
-is the space the edit agents reach, so no proposer searches a larger one.
+:class:`CandidateSpace` is what a whole-candidate proposer (the ``tpe`` and
+``random_search`` baselines) searches, one parameter per knob and per code patch of the
+task, keyed by the knob's config key or the patch's name:
+
+* a numeric or ordinal knob: the values its up/down moves reach from the start config, as
+  an ordered index (``IntDistribution``), so TPE models it as ordinal;
+* a categorical knob: its options (``CategoricalDistribution``), the value itself;
+* a code patch: on or off (``CategoricalDistribution([False, True])``).
+
+It is the space the edit agents reach, so no proposer searches a larger one.
 """
 
 from __future__ import annotations
@@ -12,15 +18,25 @@ import warnings
 from typing import Any
 
 from rsi_rl.edits import Candidate, start_candidate
+from rsi_rl.errors import TaskError
 from rsi_rl.task import InnerTask
 
 
 class CandidateSpace:
-    """The knob lattice and code toggles of a task around one start config.
+    """The knob values and code toggles of a task around one start config.
 
     Args:
         task: the inner task.
-        start_config: the instance's start config (the origin of the lattice).
+        start_config: the instance's start config (the origin of the knobs' lattices; a
+            categorical knob's start value is one of its options even if the knob does
+            not list it, so the start is a point of the space).
+
+    Raises:
+        TaskError: a patch is named like a knob's config key (one parameter each).
+
+    Example:
+        >>> space = CandidateSpace(task, instance.start_config)  # doctest: +SKIP
+        >>> cand, description = space.candidate(space.params_of(space.start), "tpe")  # doctest: +SKIP
     """
 
     def __init__(self, task: InnerTask, start_config: dict[str, Any]):
@@ -28,29 +44,47 @@ class CandidateSpace:
 
         self.task = task
         self.start = start_candidate(task, dict(start_config))
+        #: the values of each knob, by config key: lattice values in ascending order, or
+        #: a categorical knob's options
         self.values: dict[str, list[Any]] = {}
         self.distributions: dict[str, Any] = {}
         for knob in task.knobs:
-            values = knob.reachable(self.start.config.get(knob.key))
-            self.values[knob.kind] = values
-            self.distributions[knob.kind] = IntDistribution(0, len(values) - 1)
+            start = self.start.config.get(knob.key)
+            if knob.categorical:
+                options = list(knob.choices)
+                if start not in options:
+                    options.append(start)
+                self.values[knob.key] = options
+                self.distributions[knob.key] = CategoricalDistribution(options)
+            else:
+                values = knob.reachable(start)
+                self.values[knob.key] = values
+                self.distributions[knob.key] = IntDistribution(0, len(values) - 1)
         for patch in task.patches:
-            self.distributions[patch.kind] = CategoricalDistribution([False, True])
+            if patch.name in self.distributions:
+                raise TaskError(
+                    f"task {task.name!r}: patch {patch.name!r} is named like a knob's config "
+                    "key; rename the patch"
+                )
+            self.distributions[patch.name] = CategoricalDistribution([False, True])
 
     def params_of(self, cand: Candidate) -> dict[str, Any]:
-        """The parameters of ``cand``: lattice index per knob (nearest), toggle per patch."""
+        """The parameters of ``cand``: per knob its lattice index (the nearest, off the
+        lattice) or categorical value (the start's, if not an option), per patch on/off."""
         params: dict[str, Any] = {}
         for knob in self.task.knobs:
-            values, value = self.values[knob.kind], cand.config.get(knob.key)
-            if value in values:
-                params[knob.kind] = values.index(value)
+            values, value = self.values[knob.key], cand.config.get(knob.key)
+            if knob.categorical:
+                params[knob.key] = value if value in values else self.start.config.get(knob.key)
+            elif value in values:
+                params[knob.key] = values.index(value)
             else:  # off the lattice (e.g. a user's edit): the nearest position
                 pos = knob.position(value)
-                params[knob.kind] = min(
+                params[knob.key] = min(
                     range(len(values)), key=lambda i: abs(knob.position(values[i]) - pos)
                 )
         for patch in self.task.patches:
-            params[patch.kind] = patch.kind in cand.toggles
+            params[patch.name] = patch.name in cand.toggles
         return params
 
     def candidate(self, params: dict[str, Any], label: str) -> tuple[Candidate, str]:
@@ -63,16 +97,17 @@ class CandidateSpace:
         config = dict(self.start.config)
         changes = []
         for knob in self.task.knobs:
-            value = self.values[knob.kind][int(params[knob.kind])]
+            param = params[knob.key]
+            value = param if knob.categorical else self.values[knob.key][int(param)]
             if value != config.get(knob.key):
                 changes.append(f"{knob.key}={value}")
             config[knob.key] = value
         source = dict(self.start.source)
         toggles = []
         for patch in self.task.patches:
-            if params.get(patch.kind):
+            if params.get(patch.name):
                 source[patch.file] = patch.apply(source[patch.file])
-                toggles.append(patch.kind)
+                toggles.append(patch.name)
         desc = " ".join(changes + [f"+{t}" for t in toggles]) or "start config"
         return Candidate(config, source, frozenset(toggles), self.start.hash, label), desc
 

@@ -14,15 +14,26 @@ a test::
 
 A failing test prints the checker's one-line diagnosis (what to fix). Set
 ``run_edits = "code"`` to also train every code edit once.
+
+For tests of agents and tools, :class:`ToyTask` is a task whose space has what the
+built-in tasks may lack (two knobs of one role, categorical knobs, a patch), and
+:func:`instant_runs` replaces an env's training by a formula, so campaigns take
+milliseconds; :func:`untrained_policy` saves a policy of the env's current action and
+observation layout (random weights) for tests that load one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 
 from rsi_rl.checker import CheckReport, RunEdits, check_task
+from rsi_rl.edits import Candidate
+from rsi_rl.task import CodePatch, InnerTask, Instance, Knob
 
 
 class InnerTaskTestCase:
@@ -95,4 +106,68 @@ class InnerTaskTestCase:
         assert check_report.ok, check_report.format()
 
 
-__all__ = ["InnerTaskTestCase"]
+class ToyTask(InnerTask):
+    """A task for agent tests, never trained (pair it with :func:`instant_runs`).
+
+    Its knobs: ``lr`` and ``head_lr`` (both ``learning_rate``), ``act`` (categorical
+    strings), ``mix`` (categorical of a string, an int, a float and a bool) and ``width``
+    (ordinal); one patch, ``norm_layer``.
+    """
+
+    name = "toy"
+    metric = "val_acc"
+    direction = "maximize"
+    program_dir = Path(__file__).parent
+    preload = ()
+    knobs = (
+        Knob("lr", "learning_rate", "log", 1e-3, 1e-1, 2.0),
+        Knob("head_lr", "learning_rate", "log", 1e-3, 1e-1, 2.0),
+        Knob("act", "activation", "categorical", choices=("relu", "tanh", "gelu")),
+        Knob("mix", "other", "categorical", choices=("auto", 2, 0.5, False)),
+        Knob("width", "width", "choice", choices=(8, 16, 32)),
+    )
+    patches = (CodePatch("norm_layer", "use a norm", (("use_norm = False", "use_norm = True"),)),)
+    heldout_seeds = range(1000, 1010)
+
+    def source(self) -> dict[str, str]:
+        return {"train.py": "use_norm = False\n"}
+
+    def make_instance(self, seed: int) -> Instance:
+        start = {"lr": 0.01, "head_lr": 0.01, "act": "relu", "mix": "auto", "width": 16}
+        return Instance(task=self.name, seed=seed, data={}, start_config=start)
+
+
+def instant_runs(env: Any, metric: Callable[[Candidate], float]) -> None:
+    """Replace ``env``'s training by ``metric(candidate)``: every run is ``ok`` at once
+    (one charged second), on every split, so a campaign of any agent takes milliseconds."""
+    from rsi_rl.runner import ExperimentResult
+
+    def run(instance: Instance, cand: Candidate, seed: int, split: str = "val") -> Any:
+        value = float(metric(cand))
+        return ExperimentResult("ok", {env.task.metric_for(split): value}, seconds=1.0)
+
+    env.runner.run = run
+
+
+def untrained_policy(path: str | Path, algo: str = "maskable_ppo", seed: int = 0) -> Path:
+    """Save a policy with random weights (one hidden layer of 8) for the env's current
+    action and observation layout, with its metadata (:func:`~rsi_rl.agents.sb3.save_policy`);
+    returns the path. It acts, poorly, wherever a trained policy would load."""
+    import gymnasium as gym
+
+    from rsi_rl.actions import N_ACTIONS, OBSERVATION_FEATURES
+    from rsi_rl.agents.sb3 import build_algorithm, save_policy
+
+    class _Layout(gym.Env[np.ndarray, np.int64]):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (len(OBSERVATION_FEATURES),), np.float32)
+        action_space = gym.spaces.Discrete(N_ACTIONS)
+
+        def action_masks(self) -> np.ndarray:
+            return np.ones(N_ACTIONS, dtype=bool)
+
+    hyperparams = {"policy_kwargs": {"net_arch": [8]}}
+    model = build_algorithm(_Layout(), algo, hyperparams=hyperparams, seed=seed)
+    return save_policy(model, path, algo, task="untrained")
+
+
+__all__ = ["InnerTaskTestCase", "ToyTask", "instant_runs", "untrained_policy"]

@@ -1,8 +1,7 @@
-"""policy_bundle: the shipped policy's best few edits, applied together as one experiment."""
+"""policy_bundle: a policy's best few edits, applied together as one experiment. The
+policy is an untrained one of today's layout: these tests check the bundling rules."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -12,27 +11,34 @@ from rsi_rl.edits import apply_edit
 from rsi_rl.env import ResearchEnv
 from rsi_rl.errors import ConfigError
 from rsi_rl.search import run_campaign
-
-SHIPPED = Path(__file__).resolve().parents[1] / "policies" / "tabular_maskable_ppo.zip"
-
-
-def test_edit_group_is_the_knob_or_the_patch():
-    assert edit_group("lr_up") == edit_group("lr_hi") == edit_group("lr_max") == "lr"
-    assert edit_group("batch_down") == "batch"
-    assert edit_group("input_norm") == "input_norm"
-    assert edit_group("weight_ema") == "weight_ema"
+from rsi_rl.testing import ToyTask, instant_runs, untrained_policy
 
 
-def test_bundle_is_the_policys_best_edits_one_per_knob(tabular):
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory):
+    return untrained_policy(tmp_path_factory.mktemp("policy") / "policy.zip")
+
+
+def test_edit_group_is_the_knob_or_the_patch(tabular):
+    space = tabular.edit_space()
+    assert edit_group(space, "lr_up") == edit_group(space, "lr_hi") == "lr"
+    assert edit_group(space, "batch_size_down") == "batch_size"
+    assert edit_group(space, "input_norm") == "input_norm"
+    toy = ToyTask().edit_space()
+    assert edit_group(toy, "act=gelu") == edit_group(toy, "act=tanh") == "act"
+    assert edit_group(toy, "head_lr_max") == "head_lr" != edit_group(toy, "lr_max")
+
+
+def test_bundle_is_the_policys_best_edits_one_per_knob(tabular, policy):
     env = ResearchEnv(task=tabular, budget=3, instances=[10_000])
     try:
-        agent = PolicyBundleAgent(path=SHIPPED, bundle=3, seed=0)
+        agent = PolicyBundleAgent(path=policy, bundle=3, seed=0)
         obs, info = env.reset(seed=0, options={"instance": 10_000})
         agent.reset(obs, info)
-        ranked = agent.ranked_kinds(env)
+        ranked = agent.ranked_edits(env)
         child, description = agent.propose(env)
         picked = description.removeprefix("policy bundle: ").split(" + ")
-        assert len(picked) == 3 and len({edit_group(k) for k in picked}) == 3
+        assert len(picked) == 3 and len({edit_group(env.space, k) for k in picked}) == 3
         # the first pick is the policy's own choice; the others follow in score order
         assert picked[0] == ranked[0]
         assert [ranked.index(k) for k in picked] == sorted(ranked.index(k) for k in picked)
@@ -45,10 +51,10 @@ def test_bundle_is_the_policys_best_edits_one_per_knob(tabular):
         env.close()
 
 
-def test_a_reverted_bundle_makes_its_best_edit_tabu(tabular):
+def test_a_reverted_bundle_makes_its_best_edit_tabu(tabular, policy):
     env = ResearchEnv(task=tabular, budget=20, instances=[10_000])
     try:
-        agent = make_agent("policy_bundle", path=str(SHIPPED), bundle=2, seed=0)
+        agent = make_agent("policy_bundle", path=str(policy), bundle=2, seed=0)
         summary = run_campaign(env, agent, seed=0, test=False)
         recs = [r for r in env.log if r["split"] == "val" and r["kind"] != "baseline"]
         assert summary["experiments"] == 20 and all(r["kind"] == "policy_bundle" for r in recs)
@@ -63,6 +69,27 @@ def test_a_reverted_bundle_makes_its_best_edit_tabu(tabular):
         env.close()
 
 
-def test_bad_bundle_size():
+def test_bad_bundle_size(policy):
     with pytest.raises(ConfigError, match="bundle must be a positive number"):
-        PolicyBundleAgent(path=SHIPPED, bundle=0)
+        PolicyBundleAgent(path=policy, bundle=0)
+
+
+def test_bundle_sets_one_option_per_categorical_knob(policy):
+    """On a task with two learning-rate knobs and categorical knobs, a bundle changes each
+    knob at most once (two settings of ``act`` would overwrite each other), and both
+    learning-rate knobs can be in one bundle."""
+    env = ResearchEnv(task=ToyTask(), budget=8, instances=[1000])
+    instant_runs(env, lambda c: 0.5)
+    try:
+        agent = PolicyBundleAgent(path=policy, bundle=26, seed=0)  # as many as the edits
+        obs, info = env.reset(seed=0)
+        agent.reset(obs, info)
+        child, description = agent.propose(env)
+        picked = description.removeprefix("policy bundle: ").split(" + ")
+    finally:
+        env.close()
+    groups = [edit_group(env.space, k) for k in picked]
+    assert len(groups) == len(set(groups))
+    assert set(groups) == {"lr", "head_lr", "act", "mix", "width", "norm_layer"}
+    start = env.log[0]["config"]
+    assert sum(child.config[k] != start[k] for k in start) == 5

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from rsi_rl.actions import REEVALUATE
 from rsi_rl.agents import TPEAgent, make_agent
 from rsi_rl.edits import apply_edit, start_candidate
 from rsi_rl.env import ResearchEnv
+from rsi_rl.errors import TaskError
 from rsi_rl.search import run_campaign
-from rsi_rl.task import Knob
+from rsi_rl.space import CandidateSpace
+from rsi_rl.task import CodePatch, Knob
+from rsi_rl.testing import ToyTask, instant_runs
 
 
 def test_knob_reachable_values_follow_the_moves():
@@ -118,38 +122,120 @@ def test_try_candidate_keeps_only_a_clear_improvement(tabular):
 def test_env_masks_duplicate_experiments(tabular):
     """Toggling input_norm again rebuilds a candidate already trained on this seed (its
     parent if kept, itself if reverted): masked, since it would teach nothing."""
-    from rsi_rl.vocab import KIND_INDEX
-
     env = ResearchEnv(task=tabular, budget=3, instances=[10_000])
     try:
         env.reset(seed=0)
-        a = KIND_INDEX["input_norm"]
+        a = env.action_index("input_norm")
         assert env.action_masks()[a]
         env.step(a)
         assert not env.action_masks()[a]
-        assert env.action_masks()[KIND_INDEX["reevaluate"]]
+        assert env.action_masks()[REEVALUATE]
     finally:
         env.close()
 
 
-def test_candidate_space_round_trips_parameters(tabular):
+def _random_params(space, rng):
+    """A parameter set drawn uniformly from a space's distributions."""
+    params = {}
+    for name, dist in space.distributions.items():
+        if hasattr(dist, "choices"):
+            params[name] = dist.choices[int(rng.integers(len(dist.choices)))]
+        else:
+            params[name] = int(rng.integers(dist.low, dist.high + 1))
+    return params
+
+
+@pytest.mark.parametrize("which", ["tabular", "toy"])
+def test_candidate_space_round_trips_parameters(tabular, which):
     """TPE's parameters <-> candidates: every parameter set builds a candidate whose
-    parameters read back unchanged (knob lattice index, patch toggles)."""
+    parameters read back unchanged, values and types (lattice index, categorical option
+    of any type, patch toggle)."""
     import numpy as np
 
-    from rsi_rl.space import CandidateSpace
-
-    space = CandidateSpace(tabular, tabular.make_instance(10_000).start_config)
+    task = tabular if which == "tabular" else ToyTask()
+    space = CandidateSpace(task, task.make_instance(task.heldout_seeds[0]).start_config)
+    assert set(space.distributions) == {k.key for k in task.knobs} | {p.name for p in task.patches}
     rng = np.random.default_rng(0)
-    for _ in range(20):
-        params = {
-            k: int(rng.integers(len(space.values[k])))
-            if k in space.values
-            else bool(rng.random() < 0.5)
-            for k in space.distributions
-        }
+    for _ in range(30):
+        params = _random_params(space, rng)
         cand, desc = space.candidate(params, "tpe")
-        assert space.params_of(cand) == params and desc
+        back = space.params_of(cand)
+        assert back == params and desc
+        assert [type(v) for v in back.values()] == [type(v) for v in params.values()]
+    assert space.params_of(space.start) == space.params_of(
+        space.candidate(space.params_of(space.start), "x")[0]
+    )
+
+
+def test_candidate_space_categorical_knobs_are_their_options():
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    task = ToyTask()
+    space = CandidateSpace(task, task.make_instance(1000).start_config)
+    assert space.distributions["act"] == CategoricalDistribution(["relu", "tanh", "gelu"])
+    assert space.distributions["mix"] == CategoricalDistribution(["auto", 2, 0.5, False])
+    assert space.distributions["width"] == IntDistribution(0, 2)  # ordinal: an index
+    assert space.distributions["norm_layer"] == CategoricalDistribution([False, True])
+    params = {**space.params_of(space.start), "act": "gelu", "mix": False, "norm_layer": True}
+    cand, desc = space.candidate(params, "tpe")
+    assert cand.config["act"] == "gelu" and cand.config["mix"] is False
+    assert cand.toggles == {"norm_layer"} and cand.source["train.py"] == "use_norm = True\n"
+    assert desc == "act=gelu mix=False +norm_layer"
+    # a start value the knob does not list is still a point of the space
+    odd = CandidateSpace(task, {**task.make_instance(1000).start_config, "act": "swish"})
+    assert odd.values["act"] == ["relu", "tanh", "gelu", "swish"]
+    assert odd.params_of(odd.start)["act"] == "swish"
+
+
+def test_candidate_space_refuses_a_patch_named_like_a_knob():
+    class Clash(ToyTask):
+        patches = (CodePatch("act", "clash", (("use_norm = False", "use_norm = True"),)),)
+
+    with pytest.raises(TaskError, match="patch 'act' is named like a knob"):
+        CandidateSpace(Clash(), Clash().make_instance(1000).start_config)
+
+
+def _toy_score(cand):
+    """Best with act=gelu, mix=0.5 and both learning rates high."""
+    c = cand.config
+    return (
+        0.3
+        + 0.2 * (c["act"] == "gelu")
+        + 0.1 * (c["mix"] == 0.5)
+        + 0.05 * (c["lr"] >= 0.05)
+        + 0.05 * (c["head_lr"] >= 0.05)
+    )
+
+
+@pytest.mark.parametrize("name", ["tpe", "random_search"])
+def test_whole_candidate_agents_search_the_whole_space(name):
+    """TPE and random search set every knob of a role and every categorical knob, to
+    values of the space, and model a categorical knob by its options."""
+    from optuna.distributions import CategoricalDistribution
+
+    task = ToyTask()
+    env = ResearchEnv(task=task, budget=30, instances=[1000])
+    instant_runs(env, _toy_score)
+    try:
+        kwargs = {"n_startup_trials": 6} if name == "tpe" else {}
+        agent = make_agent(name, seed=0, **kwargs)
+        summary = run_campaign(env, agent, seed=0, test=False)
+        configs = [r["config"] for r in env.log[1:]]
+        patched = ["use_norm = True" in r["diff"] for r in env.log[1:]]
+    finally:
+        env.close()
+    assert len(configs) == 30 and all(r["kind"] == name for r in env.log[1:])
+    for key in ("lr", "head_lr", "act", "mix", "width"):
+        assert len({c[key] for c in configs}) >= 2, key  # every knob is searched
+    assert {c["act"] for c in configs} == {"relu", "tanh", "gelu"}
+    assert {repr(c["mix"]) for c in configs} <= {"'auto'", "2", "0.5", "False"}
+    lr = task.knob("lr")
+    assert all(c["lr"] in lr.reachable(0.01) for c in configs)
+    assert any(patched)  # the patch is searched too
+    last = agent.study.trials[-1]
+    assert isinstance(last.distributions["act"], CategoricalDistribution)
+    assert last.params["act"] in ("relu", "tanh", "gelu")
+    assert summary["best_metric"] > summary["start_metric"]
 
 
 def _small_task(tabular):
@@ -194,6 +280,6 @@ def test_tpe_never_reruns_a_candidate_and_learns_from_timeouts(tabular, batch_si
         env.close()
     assert len(hashes) == 31 and len(set(hashes)) == len(hashes)  # no candidate twice
     assert timed_out  # the region was tried...
-    failed = [t for t in study.trials if t.params.get("batch", 0) >= 3 and t.value is not None]
+    failed = [t for t in study.trials if t.params.get("batch_size", 0) >= 3 and t.value is not None]
     assert failed and all(t.value <= env.start_metric for t in failed)  # ...and told as bad
     assert len(timed_out) < 15

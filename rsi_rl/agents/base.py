@@ -7,15 +7,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rsi_rl.actions import MAX_SLOTS, N_ACTIONS, REEVALUATE, STOP
 from rsi_rl.errors import ConfigError
-from rsi_rl.vocab import KIND_INDEX, META_KINDS, VOCABULARY
 
-#: actions that edit the incumbent (config moves and code edits)
-EDIT_ACTIONS = np.array([k not in META_KINDS for k in VOCABULARY])
+#: actions that edit the incumbent: the edit slots (not the meta-actions)
+EDIT_ACTIONS = np.arange(N_ACTIONS) < MAX_SLOTS
 
 
 class Agent(ABC):
-    """Picks one action (an index into the vocabulary) per step.
+    """Picks one action per step: an edit slot or a meta-action (:mod:`rsi_rl.actions`).
 
     Subclasses implement :meth:`_act`; :meth:`act` checks the mask first. Agents see what a
     policy sees: the observation, the action mask and the step's ``info``; never the env.
@@ -51,7 +51,7 @@ class Agent(ABC):
     def act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
         """The next action; ``mask[i]`` is True where action ``i`` is valid."""
         if not np.any(mask):
-            return KIND_INDEX["stop"]
+            return STOP
         return int(self._act(obs, np.asarray(mask, dtype=bool), info))
 
     @abstractmethod
@@ -72,7 +72,7 @@ class Agent(ABC):
     def _uniform(self, allowed: np.ndarray) -> int:
         idx = np.flatnonzero(allowed)
         if len(idx) == 0:
-            return KIND_INDEX["reevaluate"]
+            return REEVALUATE
         return int(self.rng.choice(idx))
 
 

@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from rsi_rl.actions import PROPOSE, REEVALUATE, STOP
 from rsi_rl.agents.base import EDIT_ACTIONS, Agent
-from rsi_rl.edits import apply_edit
-from rsi_rl.vocab import KIND_INDEX, VOCABULARY
 
 
 class RandomAgent(Agent):
@@ -32,18 +31,18 @@ class RandomAgent(Agent):
 
     def _act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
         allowed = mask.copy()
-        allowed[KIND_INDEX["stop"]] = False
+        allowed[STOP] = False
         return self._uniform(allowed)
 
     def propose_batch(self, env: Any, n: int) -> list[tuple[Any, str, str]]:
         idx = np.flatnonzero(env.action_masks() & EDIT_ACTIONS)
         out, seen = [], set()
         for a in self.rng.choice(idx, size=min(int(n), len(idx)), replace=False):
-            kind = VOCABULARY[int(a)]
-            child, description = apply_edit(env.task, env.incumbent, kind)
+            name = env.action_names[int(a)]
+            child, description = env.space.apply(env.incumbent, name)
             if child.hash not in seen:  # two edits that build the same child: train it once
                 seen.add(child.hash)
-                out.append((child, description, kind))
+                out.append((child, description, name))
         return out
 
 
@@ -63,10 +62,10 @@ class GreedyAgent(Agent):
             allowed[a] = False
         # an external proposer (autoresearch's LLM) is one more idea per step; each call
         # proposes afresh, so it is never tabu
-        allowed[KIND_INDEX["propose"]] = bool(mask[KIND_INDEX["propose"]])
+        allowed[PROPOSE] = bool(mask[PROPOSE])
         if not allowed.any():
             self.tried.clear()
-            return KIND_INDEX["reevaluate"]
+            return REEVALUATE
         return self._uniform(allowed)
 
     def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:

@@ -1,18 +1,17 @@
 """The learned policy's best few edits, applied together in one experiment.
 
-The shipped policy acts one edit per experiment, and on tabular its lead over TPE is in
-the first three experiments (docs/benchmarks.md, session 5): its meta-learned ranking of
-edits is good, but spending one experiment per edit stalls where several knobs and
-patches must change together. ``policy_bundle`` reads the same policy's scores over the
-valid edits of the incumbent and builds one candidate from its ``bundle`` best, at most
-one per knob (a jump and a move of the same knob would overwrite each other), applied
-in order of score. It runs as one experiment through ``env.try_candidate`` under the
-same budget and keep-or-revert rule as every agent. The best-scored edit of a reverted
-bundle is tabu until something is kept (as the policy's own reverted edit is), so the
-next bundle slides one edit down the ranking. With ``bundle=1`` each proposal is the
-edit ``agent=policy`` would pick from the same observation; the campaign can still differ
-from the policy's, because a whole candidate is not counted in the env's per-kind edit
-history, which is part of the observation.
+A policy acts one edit per experiment: its meta-learned ranking of edits is good, but
+spending one experiment per edit stalls where several knobs and patches must change
+together. ``policy_bundle`` reads the same policy's scores over the valid edits of the
+incumbent and builds one candidate from its ``bundle`` best, at most one per knob or patch
+(a jump and a move of the same knob, or two settings of a categorical knob, would
+overwrite each other), applied in order of score. It runs as one experiment through
+``env.try_candidate`` under the same budget and keep-or-revert rule as every agent. The
+best-scored edit of a reverted bundle is tabu until something is kept (as the policy's own
+reverted edit is), so the next bundle slides one edit down the ranking. With ``bundle=1``
+each proposal is the edit ``agent=policy`` would pick from the same observation; the
+campaign can still differ from the policy's, because a whole candidate is not counted in
+the env's per-edit history, which is part of the observation.
 """
 
 from __future__ import annotations
@@ -22,16 +21,16 @@ from typing import Any
 
 import numpy as np
 
+from rsi_rl.actions import is_edit_action
 from rsi_rl.agents.base import CandidateAgent
 from rsi_rl.agents.sb3 import PolicyAgent, action_scores
-from rsi_rl.edits import Candidate, apply_edit
+from rsi_rl.edits import Candidate, EditSpace
 from rsi_rl.errors import ConfigError, EditError
-from rsi_rl.vocab import KIND_INDEX, KNOB_KINDS, META_KINDS, VOCABULARY
 
 
-def edit_group(kind: str) -> str:
-    """The part of a candidate an edit kind changes: its knob, or its own code patch."""
-    return kind.rsplit("_", 1)[0] if kind in KNOB_KINDS else kind
+def edit_group(space: EditSpace, name: str) -> str:
+    """The part of a candidate edit ``name`` changes: its knob's key or its patch's name."""
+    return space.get(name).target
 
 
 class PolicyBundleAgent(CandidateAgent):
@@ -67,32 +66,34 @@ class PolicyBundleAgent(CandidateAgent):
         self.policy.masker.reset()
         self._obs, self._last = obs, []
 
-    def ranked_kinds(self, env: Any) -> list[str]:
-        """Valid edit kinds of the incumbent (tabu removed), best policy score first."""
+    def ranked_edits(self, env: Any) -> list[str]:
+        """Names of the incumbent's valid edits (tabu removed), best policy score first."""
         assert self._obs is not None, "reset() first"
         allowed = self.policy.masker.apply(env.action_masks())
         scores = action_scores(self.policy.model, self._obs)
         order = np.argsort(-scores, kind="stable")
-        return [VOCABULARY[i] for i in order if allowed[i] and VOCABULARY[i] not in META_KINDS]
+        return [env.action_names[i] for i in order if allowed[i] and is_edit_action(i)]
 
     def propose(self, env: Any) -> tuple[Candidate, str]:
+        space: EditSpace = env.space
         child: Candidate = env.incumbent
         picked: list[str] = []
         groups: set[str] = set()
-        for kind in self.ranked_kinds(env):
+        for name in self.ranked_edits(env):
             if len(picked) == self.bundle:
                 break
-            if edit_group(kind) in groups:
+            group = edit_group(space, name)
+            if group in groups:
                 continue
             try:
-                nxt, _ = apply_edit(env.task, child, kind)
+                nxt, _ = space.apply(child, name)
             except EditError:  # does not compose with the edits already in the bundle
                 continue
             if nxt.hash == child.hash:
                 continue
-            child, groups = nxt, groups | {edit_group(kind)}
-            picked.append(kind)
-        self._last = [KIND_INDEX[k] for k in picked]
+            child, groups = nxt, groups | {group}
+            picked.append(name)
+        self._last = [env.action_index(name) for name in picked]
         if not picked:  # every edit is tabu: rerun the incumbent (a repeat, charged)
             return env.incumbent, "policy bundle: no untried edit"
         return child, "policy bundle: " + " + ".join(picked)

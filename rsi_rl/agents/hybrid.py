@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from rsi_rl.actions import is_edit_action
 from rsi_rl.agents.base import CandidateAgent
 from rsi_rl.agents.bundle import PolicyBundleAgent
 from rsi_rl.agents.sb3 import PolicyAgent
 from rsi_rl.agents.tpe import TPEAgent, trial_value
-from rsi_rl.edits import Candidate, apply_edit
+from rsi_rl.edits import Candidate, EditSpace
 from rsi_rl.errors import ConfigError, EditError
-from rsi_rl.vocab import META_KINDS, VOCABULARY
 
 
 class _PolicyAndTPE(CandidateAgent):
@@ -91,7 +91,8 @@ class PolicyTPEAgent(_PolicyAndTPE):
         self._seen: list[tuple[Candidate, float | None]] = []
         self._parent: Candidate | None = None
         self._proposed: Candidate | None = None  # the bundle of the experiment under way
-        self._task: Any = None
+        self._space: EditSpace | None = None
+        self._names: tuple[str, ...] = ()  # the env's action names
         self._switched = False
 
     def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
@@ -106,7 +107,8 @@ class PolicyTPEAgent(_PolicyAndTPE):
 
     def proposes(self, env: Any) -> bool:
         if env.experiments_used < self.switch_after:
-            self._parent, self._task = env.incumbent, env.task  # the edit's parent
+            self._parent, self._space = env.incumbent, env.space  # the edit's parent
+            self._names = env.action_names
             return self.bundler is not None  # a bundle is a whole candidate
         if not self._switched:
             self._switched = True
@@ -134,11 +136,13 @@ class PolicyTPEAgent(_PolicyAndTPE):
             self._proposed = None
             return
         self.policy.observe(action, reward, obs, info)
-        kind = VOCABULARY[action] if 0 <= action < len(VOCABULARY) else None
-        if kind is None or kind in META_KINDS or self._parent is None or exp.get("seed") is None:
-            return  # a rerun on a fresh seed (or no experiment) tells TPE nothing new
+        space, parent = self._space, self._parent
+        if space is None or parent is None or exp.get("seed") is None:
+            return  # no experiment
+        if not is_edit_action(action) or not self._names[action]:
+            return  # a rerun on a fresh seed tells TPE nothing new; a proposal is no edit
         try:
-            child, _ = apply_edit(self._task, self._parent, kind)
+            child, _ = space.apply(parent, self._names[action])
         except EditError:
             return
         self._seen.append((child, trial_value(exp)))

@@ -3,8 +3,9 @@
 * :func:`build_algorithm` makes a MaskablePPO (sb3-contrib), PPO, A2C or DQN model from
   an ``agent=<algo>`` config (``conf/agent/*.yaml``, instantiated with ``_partial_``).
 * :func:`save_policy` writes ``policy.zip`` with an ``rsi_rl.json`` entry inside: the
-  vocabulary version, observation size and feature names it was trained with, so that
-  :func:`load_policy` refuses a policy that cannot act on this version of the env and
+  edit-space version (:data:`rsi_rl.actions.SPACE_VERSION`: edit slots, observation
+  features, meta-actions), observation size and feature names it was trained with, so
+  that :func:`load_policy` refuses a policy that cannot act on this version of the env and
   says which of the two differs.
 * :class:`PolicyAgent` (``agent=policy agent.path=...zip``) acts with a saved policy:
   the highest-scoring *valid* action (masked logits or Q-values), deterministically by
@@ -24,16 +25,24 @@ from typing import Any
 
 import numpy as np
 
+from rsi_rl.actions import (
+    MAX_SLOTS,
+    N_ACTIONS,
+    OBSERVATION_FEATURES,
+    REEVALUATE,
+    SPACE_VERSION,
+    STOP,
+    is_edit_action,
+)
 from rsi_rl.agents.base import Agent
 from rsi_rl.errors import ConfigError, RsiRlError
-from rsi_rl.vocab import KIND_INDEX, META_KINDS, VOCAB_VERSION, VOCABULARY
 
 #: name of the metadata entry inside a saved policy zip
 META_ENTRY = "rsi_rl.json"
 
 
 class PolicyLoadError(RsiRlError, ValueError):
-    """A saved policy cannot be used: missing file, other vocabulary or observation size."""
+    """A saved policy cannot be used: missing file, other edit space or observation size."""
 
 
 def algorithm_classes() -> dict[str, type[Any]]:
@@ -101,14 +110,12 @@ def _plain(obj: Any) -> Any:
 
 
 def policy_metadata(algo: str, obs_size: int, **extra: Any) -> dict[str, Any]:
-    """The metadata saved with a policy (vocabulary, observation layout, algorithm)."""
-    from rsi_rl.env import OBSERVATION_FEATURES
-
+    """The metadata saved with a policy (edit space, observation layout, algorithm)."""
     return {
         "format": 1,
         "algo": algo,
-        "vocab_version": VOCAB_VERSION,
-        "n_actions": len(VOCABULARY),
+        "space_version": SPACE_VERSION,
+        "n_actions": N_ACTIONS,
         "obs_size": int(obs_size),
         "observation_features": list(OBSERVATION_FEATURES),
         **extra,
@@ -197,25 +204,31 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def check_compatible(meta: dict[str, Any], path: str | Path, obs_size: int | None = None) -> None:
-    """Raise :class:`PolicyLoadError` naming what differs (vocabulary or observation size)."""
-    from rsi_rl.env import OBSERVATION_FEATURES
-
-    if meta.get("vocab_version") != VOCAB_VERSION:
-        theirs = str(meta.get("vocab_version", "?")).split(",")
-        ours = VOCAB_VERSION.split(",")
-        diff = next(
-            (f"{a!r} vs {b!r}" for a, b in zip(theirs, ours, strict=False) if a != b),
-            f"{len(theirs)} vs {len(ours)} entries",
-        )
+    """Raise :class:`PolicyLoadError` naming what differs (edit space or observation size)."""
+    if meta.get("space_version") != SPACE_VERSION:
         raise PolicyLoadError(
-            f"policy {path} was trained with another edit vocabulary ({diff}); retrain it"
+            f"policy {path} was trained with another edit space ({_space_difference(meta)}); "
+            "retrain it with rsi-rl train"
         )
     want = len(OBSERVATION_FEATURES) if obs_size is None else int(obs_size)
     if int(meta.get("obs_size", -1)) != want:
         raise PolicyLoadError(
             f"policy {path} expects observations of size {meta.get('obs_size')}, the env gives "
-            f"{want} (observation features changed); retrain it"
+            f"{want} (observation features changed); retrain it with rsi-rl train"
         )
+
+
+def _space_difference(meta: dict[str, Any]) -> str:
+    """What differs between a policy's edit space and this one's, in a few words."""
+    theirs = meta.get("space_version")
+    if theirs is None:
+        vocab = str(meta.get("vocab_version", "")).split(":", 1)[0]
+        return f"the fixed edit vocabulary {vocab}".rstrip() + f", not {MAX_SLOTS} edit slots"
+    theirs_items, ours = str(theirs).split(","), SPACE_VERSION.split(",")
+    return next(
+        (f"{a!r} vs {b!r}" for a, b in zip(theirs_items, ours, strict=False) if a != b),
+        f"{len(theirs_items)} vs {len(ours)} entries",
+    )
 
 
 def load_policy(
@@ -276,17 +289,17 @@ class TabuMask:
         exp = info.get("experiment") or {}
         if exp.get("kept"):
             self.tried.clear()
-        elif exp.get("kind") not in META_KINDS:  # a fresh proposal is never a repeat
+        elif is_edit_action(action):  # a rerun or a fresh proposal is never a repeat
             self.tried.add(int(action))
 
     def apply(self, mask: np.ndarray) -> np.ndarray:
         out = np.asarray(mask, dtype=bool).copy()
-        out[KIND_INDEX["stop"]] = self.allow_stop  # always a valid action; the env may mask it
+        out[STOP] = self.allow_stop  # always a valid action; the env may mask it
         if self.tabu:
             for a in self.tried:
                 out[a] = False
         if not out.any():
-            out[KIND_INDEX["reevaluate"]] = True
+            out[REEVALUATE] = True
         return out
 
 

@@ -2,11 +2,13 @@
 
 How TPE maps onto the edit-based env (the fair-comparison choice):
 
-* **Same space.** TPE searches over exactly the candidates the edit agents can reach: for
-  each knob of the task, the values reachable from the start config by ``<knob>_up`` /
-  ``<knob>_down`` moves within bounds (an ordered integer index, so TPE models it as
-  ordinal), and for each code edit of the task a boolean toggle. Meta-actions
-  (``reevaluate``, ``propose``, ``stop``) have no TPE counterpart.
+* **Same space.** TPE searches over exactly the candidates the edit agents can reach
+  (:class:`~rsi_rl.space.CandidateSpace`), every knob and patch of the task, however many
+  share a role: for a numeric or ordinal knob the values reachable from the start config
+  by ``<key>_up`` / ``<key>_down`` moves within bounds (an ordered integer index, so TPE
+  models it as ordinal), for a categorical knob its options, and for each code patch a
+  boolean toggle. Meta-actions (``reevaluate``, ``propose``, ``stop``) have no TPE
+  counterpart.
 * **Same budget.** Each TPE trial is *one* experiment: the proposed whole candidate runs
   through the env's own runner on the campaign's evaluation seed
   (:meth:`~rsi_rl.env.ResearchEnv.try_candidate`), is charged to the same K experiments
@@ -56,8 +58,9 @@ def failure_value(values: list[float], direction: str) -> float:
 
 
 class StudyAgent(CandidateAgent):
-    """An Optuna study (ask/tell, seeded) over the task's knobs and code toggles, one trial
-    per experiment; subclasses choose the sampler (:meth:`_sampler`).
+    """An Optuna study (ask/tell, seeded) over the task's knobs and code toggles
+    (:class:`~rsi_rl.space.CandidateSpace`), one trial per experiment; subclasses choose
+    the sampler (:meth:`_sampler`).
 
     Args:
         seed: seed of the sampler (and so of the campaign's proposals).
