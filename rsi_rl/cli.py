@@ -25,16 +25,10 @@ from rsi_rl.config_checks import (
     check_instances,
     check_seed,
 )
+from rsi_rl.confpaths import conf_dir, executor_spec
 from rsi_rl.errors import ConfigError, RsiRlError, RunDirError, user_message
 
 log = logging.getLogger("rsi_rl")
-
-
-def conf_dir() -> Path:
-    """The folder of Hydra configs (``conf/``, installed as ``rsi_rl.conf``)."""
-    import rsi_rl.conf
-
-    return Path(next(iter(rsi_rl.conf.__path__)))
 
 
 def _fail(message: str) -> None:
@@ -250,16 +244,6 @@ def _proposer(cfg: Any) -> Any:
     cmd = spec["command"]
     if isinstance(cmd, list) and cmd and cmd[0] == "python":
         spec["command"] = [sys.executable, *cmd[1:]]
-    return spec
-
-
-def executor_spec(cfg: Any) -> dict[str, Any] | None:
-    """The ``executor`` group of a job's config as a plain mapping (None: serial)."""
-    if cfg.get("executor") is None:
-        return None
-    from omegaconf import OmegaConf
-
-    spec: dict[str, Any] = OmegaConf.to_container(cfg.executor, resolve=True)  # type: ignore[assignment]
     return spec
 
 
@@ -571,8 +555,8 @@ def train_job(cfg: Any) -> Any:
 
 
 def bench_job(cfg: Any) -> Any:
-    """``rsi-rl bench``: agents side by side on held-out instances (see :mod:`rsi_rl.bench`)."""
-    from rsi_rl.bench import bench_job as job
+    """``rsi-rl bench``: agents side by side on held-out instances (:mod:`rsi_rl.analysis.bench`)."""
+    from rsi_rl.analysis.bench import bench_job as job
 
     check_env_settings(cfg.env)
     check_instances(cfg.instances)
@@ -585,8 +569,8 @@ def bench_job(cfg: Any) -> Any:
 
 # ---------------------------------------------------------------------------- report, export
 def report_job(cfg: Any) -> Any:
-    """``rsi-rl report RUN_DIR``: HTML page and PNGs from a ledger (see :mod:`rsi_rl.report`)."""
-    from rsi_rl.report import report_job as job
+    """``rsi-rl report RUN_DIR``: HTML page and PNGs from a ledger (:mod:`rsi_rl.analysis.report`)."""
+    from rsi_rl.analysis.report import report_job as job
 
     return job(cfg)
 

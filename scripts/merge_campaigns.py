@@ -1,13 +1,11 @@
-"""Summarise campaign rows from several ``rsi-rl bench`` jobs as if they were one job.
+"""Summarise the campaigns of several ``rsi-rl bench`` jobs as one bench.
 
-Every agent of ``rsi-rl bench`` is deterministic given its (instance, seed) pair, so an
-agent's campaigns come out the same in every job; this recomputes bench.json's metrics
-(regret against the best any listed campaign found per instance, paired tests, Cotra
-milestones) over rows taken from several ``campaigns.jsonl`` files. It prints the
-bench table and writes the merged bench.json. A single job is still the protocol (and
-what the targets count); this is for adding one agent to an expensive earlier job.
-``agent=label`` takes an agent's rows under another name, to set variants of one agent
-(run in separate jobs) side by side. The merge of the tabular table of docs/results.md::
+A thin command over :func:`rsi_rl.analysis.folders.merge_benches`: each source is a bench
+folder (its campaigns.jsonl, oracle.jsonl and bench.json's setup) or a campaigns.jsonl
+file, optionally followed by the agents to take (``:agent1,agent2``; ``agent=label``
+takes an agent under another name, to set variants of one agent side by side). It prints
+the bench table and writes the merged bench.json. ``--budget`` is needed only for files
+without a bench.json beside them. The merge of the tabular table of docs/results.md::
 
     .venv/bin/python scripts/merge_campaigns.py --budget 20 \\
         --out docs/figures/bench_tabular_k20_s7_merged.json \\
@@ -16,50 +14,42 @@ what the targets count); this is for adding one agent to an expensive earlier jo
         docs/figures/bench_tabular_k20_s6_policy_bundle_campaigns.jsonl:policy_bundle \\
         docs/figures/bench_tabular_k20_s7_policy_bundle_tpe_campaigns.jsonl:policy_bundle_tpe
 
-and two variants of ``policy_tpe`` under their own names::
+and two bench folders, ``tpe`` of the second under its own name::
 
-    .venv/bin/python scripts/merge_campaigns.py --budget 20 --out /tmp/switch.json \\
-        docs/figures/val_policy_tpe_switch5_campaigns.jsonl:policy_tpe=switch5 \\
-        docs/figures/val_policy_tpe_switch10_campaigns.jsonl:policy_tpe=switch10
+    .venv/bin/python scripts/merge_campaigns.py --out merged.json \\
+        runs/bench/2026-01-01/12-00-00 runs/bench/2026-01-02/09-00-00:tpe=tpe_new
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 
-def main() -> None:
-    from rsi_rl.bench import format_table, summarise
+def main(argv: list[str] | None = None) -> None:
+    from rsi_rl.analysis.folders import merge_benches, write_bench_json
+    from rsi_rl.analysis.tables import format_table
+    from rsi_rl.errors import RsiRlError
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument(
-        "sources",
-        nargs="+",
-        help="FILE.jsonl:agent1,agent2=label (agents to take, optionally renamed)",
+        "sources", nargs="+", help="bench folder or FILE.jsonl, then :agent1,agent2=label"
     )
-    ap.add_argument("--budget", type=int, default=20, help="K of the jobs")
+    ap.add_argument("--budget", type=int, help="K of the jobs (default: their bench.json's)")
     ap.add_argument("--minimize", action="store_true", help="the metric is minimised")
-    ap.add_argument("--out", type=Path, help="write the merged summary here")
-    args = ap.parse_args()
-    rows, agents = [], []
-    for source in args.sources:
-        path, _, names = source.rpartition(":")
-        if not path:
-            raise SystemExit(f"{source!r}: write FILE.jsonl:agent1,agent2")
-        # "agent" keeps its name, "agent=label" renames it
-        label = {a: new or a for a, _, new in (n.partition("=") for n in names.split(","))}
-        found = [json.loads(line) for line in Path(path).read_text().splitlines()]
-        missing = set(label) - {r["agent"] for r in found}
-        if missing:
-            raise SystemExit(f"{path} has no campaigns of {', '.join(sorted(missing))}")
-        rows += [{**r, "agent": label[r["agent"]]} for r in found if r["agent"] in label]
-        agents += [a for a in label.values() if a not in agents]
-    result = summarise(rows, agents, args.budget, not args.minimize)
+    ap.add_argument("--out", type=Path, help="write the merged bench.json here")
+    args = ap.parse_args(argv)
+    try:
+        result = merge_benches(
+            args.sources, budget=args.budget, maximize=False if args.minimize else None
+        )
+    except RsiRlError as exc:
+        print(f"merge_campaigns: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(format_table(result))
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2, default=str))
+        write_bench_json(args.out, result)
 
 
 if __name__ == "__main__":

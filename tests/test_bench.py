@@ -1,4 +1,5 @@
-"""rsi-rl bench: statistics, the equal-budget comparison, and its bad inputs."""
+"""rsi-rl bench: summaries of campaign rows, the equal-budget comparison, merging bench
+folders, and the bad inputs of each."""
 
 from __future__ import annotations
 
@@ -10,14 +11,10 @@ import numpy as np
 import pytest
 
 from rsi_rl.agents.base import Agent
-from rsi_rl.bench import (
-    bench,
-    bootstrap_ci,
-    format_table,
-    normalised_regret,
-    paired_test,
-    summarise,
-)
+from rsi_rl.analysis.bench import bench
+from rsi_rl.analysis.results import parse_row
+from rsi_rl.analysis.results import summarise as summarise_rows
+from rsi_rl.analysis.tables import format_table
 from rsi_rl.errors import ConfigError, UnknownAgentError
 
 
@@ -28,20 +25,9 @@ class CrashingAgent(Agent):
         raise RuntimeError("boom")
 
 
-def test_normalised_regret():
-    assert normalised_regret(0.9, 0.5, 0.9) == 0.0
-    assert normalised_regret(0.5, 0.5, 0.9) == 1.0
-    assert normalised_regret(0.7, 0.5, 0.9) == pytest.approx(0.5)
-    assert normalised_regret(1.0, 2.0, 0.0, maximize=False) == pytest.approx(0.5)
-    assert normalised_regret(0.5, 0.5, 0.5) == 0.0
-
-
-def test_bootstrap_ci_and_paired_test():
-    lo, hi = bootstrap_ci([0.1, 0.2, 0.3, 0.4])
-    assert 0.1 <= lo <= 0.25 <= hi <= 0.4
-    p = paired_test([0.0] * 12, list(np.linspace(0.1, 0.5, 12)))
-    assert p["wins"] == 12 and p["losses"] == 0 and p["p_value"] < 0.01
-    assert paired_test([0.2, 0.3], [0.2, 0.3])["p_value"] == 1.0
+def summarise(rows, agents, budget, maximize):
+    """bench.json's mapping of the campaign rows (dicts, as campaigns.jsonl holds them)."""
+    return summarise_rows([parse_row(r) for r in rows], agents, budget, maximize).to_dict()
 
 
 def test_summarise_pairs_by_instance_and_seed():
@@ -123,7 +109,8 @@ def test_noise_sd_pools_the_reruns_of_final_incumbents():
     assert res["noise_regret_median"] == pytest.approx(1 / 3)
     assert res["agents"]["a"]["gap_in_noise_sd_median"] == pytest.approx(0.0)
     assert res["agents"]["b"]["gap_in_noise_sd_median"] == pytest.approx(1.0)
-    assert "1.00 seed-noise sd" in format_table(res)
+    rows = [parse_row(r) for r in rows]
+    assert "1.00 seed-noise sd" in format_table(summarise_rows(rows, ["a", "b"], 1, True))
 
 
 def test_experiments_to_reference_counts_misses_in_the_censored_median():
@@ -167,7 +154,7 @@ def test_bench_runs_agents_side_by_side(tmp_path, tabular):
         seeds=2,
         instances=1,
         agent_cfgs=agent_cfgs,
-    )
+    ).to_dict()
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["setup"]["budget"] == 2 and data["setup"]["instances"] == [10_000]
     for a in ("greedy", "random"):
@@ -259,7 +246,7 @@ def test_curve_of_a_batched_agent_is_each_experiments_own(tabular):
     """A batch is recorded experiment by experiment: each point of the best-so-far curves
     is that experiment's incumbent and cumulative seconds, not the end of its batch."""
     from rsi_rl.agents import make_agent
-    from rsi_rl.bench import run_one
+    from rsi_rl.analysis.bench import run_one
     from rsi_rl.env import ResearchEnv
 
     env = ResearchEnv(task=tabular, budget=6, instances=[10_000])
@@ -270,9 +257,9 @@ def test_curve_of_a_batched_agent_is_each_experiments_own(tabular):
     finally:
         env.close()
     assert len(exps) == 6
-    assert row["curve"] == [r["incumbent_metric"] for r in exps]
-    assert row["seconds"] == pytest.approx(np.cumsum([r["seconds"] for r in exps]).tolist())
-    assert [r["seconds_used"] for r in exps] == pytest.approx(row["seconds"])
+    assert row.curve == [r["incumbent_metric"] for r in exps]
+    assert row.seconds == pytest.approx(np.cumsum([r["seconds"] for r in exps]).tolist())
+    assert [r["seconds_used"] for r in exps] == pytest.approx(row.seconds)
 
 
 def test_oracle_env_has_the_campaigns_env_settings(tmp_path, tabular, monkeypatch):
@@ -355,8 +342,8 @@ def test_summarise_stores_each_pair_once_in_list_order():
         }
         for a, b in (("z", 0.9), ("a", 0.7), ("m", 0.6))
     ]
-    res = summarise(rows, ["z", "a", "m"], budget=1, maximize=True)
-    assert list(res["paired"]) == ["z_vs_a", "z_vs_m", "a_vs_m"]
+    res = summarise_rows([parse_row(r) for r in rows], ["z", "a", "m"], budget=1, maximize=True)
+    assert list(res.to_dict()["paired"]) == ["z_vs_a", "z_vs_m", "a_vs_m"]
     table = format_table(res)
     assert [line.split(":")[0] for line in table.splitlines() if "_vs_" in line] == [
         "z_vs_a",
@@ -369,7 +356,7 @@ def test_plot_clips_regret_band_and_titles_the_regret(tmp_path, monkeypatch):
     """The 95% band of a regret near 0 (or 1) stays within [0, 1]; the title names the regret."""
     import matplotlib.axes
 
-    from rsi_rl.bench import plot
+    from rsi_rl.analysis.plots import plot_regret_curves
 
     bands, titles = [], []
     real_fill, real_title = matplotlib.axes.Axes.fill_between, matplotlib.axes.Axes.set_title
@@ -384,11 +371,125 @@ def test_plot_clips_regret_band_and_titles_the_regret(tmp_path, monkeypatch):
 
     monkeypatch.setattr(matplotlib.axes.Axes, "fill_between", fill)
     monkeypatch.setattr(matplotlib.axes.Axes, "set_title", title)
-    rows = [
-        {"agent": "x", "regret_curve": c, "seconds": [1.0, 2.0]}
-        for c in ([0.0, 0.0], [0.4, 0.0], [1.0, 1.0], [0.2, 0.0])
-    ]
-    plot(rows, ["x"], 2, tmp_path, "accuracy")
-    ((lo, hi),) = bands
+    curves = [[0.0, 0.0], [0.4, 0.0], [1.0, 1.0], [0.2, 0.0]]
+    path = plot_regret_curves({"x": curves, "empty": []}, tmp_path / "r.png")
+    assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
+    ((lo, hi),) = bands  # one band: the agent without campaigns draws nothing
     assert lo.min() >= 0.0 and hi.max() <= 1.0 and lo[0] == 0.0
     assert titles[0] == "normalised regret of best-so-far vs experiments"
+    assert plot_regret_curves({}, tmp_path / "none.png") is None
+
+
+# --------------------------------------------------------------------------- merging folders
+def _rows(agents, seeds, instances=(1, 2)):
+    """Campaign rows with a curve per (agent, seed), different across agents and seeds."""
+    out = []
+    for a_i, agent in enumerate(agents):
+        for seed in seeds:
+            inst = instances[seed % len(instances)]
+            curve = [0.5 + 0.05 * ((a_i + seed + k) % 4) for k in range(3)]
+            curve = list(np.maximum.accumulate(curve))
+            out.append(
+                {"agent": agent, "instance": inst, "seed": seed, "start": 0.45 + 0.01 * seed,
+                 "best": curve[-1], "curve": curve, "seconds": [1.0, 2.0, 3.0], "reference": 0.6,
+                 "start_fresh": 0.5, "final_fresh": curve[-1] - 0.01,
+                 "final_fresh_values": [curve[-1] - 0.02, curve[-1]]}
+            )  # fmt: skip
+    return out
+
+
+def _folder(path, rows, agents, budget=3, direction="maximize", oracle=()):
+    from rsi_rl.analysis.folders import write_campaigns
+
+    path.mkdir(parents=True)
+    write_campaigns(path / "campaigns.jsonl", [parse_row(r) for r in rows])
+    if oracle:
+        write_campaigns(path / "oracle.jsonl", [parse_row(r) for r in oracle])
+    setup = {"task": "t", "metric": "m", "direction": direction, "agents": agents, "budget": budget}
+    (path / "bench.json").write_text(json.dumps({"setup": setup}))
+    return path
+
+
+def test_merge_of_folders_equals_one_summary_over_all_their_rows(tmp_path):
+    """Pairs split across two jobs, and agents split across two jobs: the merge is the
+    summary of all the rows at once (order of rows and of folders does not matter)."""
+    from rsi_rl.analysis.folders import merge_benches
+
+    rows = _rows(["x", "y", "z"], seeds=range(6), instances=(1, 2, 3))
+    whole = summarise_rows([parse_row(r) for r in rows], ["x", "y", "z"], 3, True).to_dict()
+    assert set(whole["paired"]["x_vs_y"]) >= {"p_holm", "auc", "gap", "fresh", "to_reference"}
+    by_seed = [
+        _folder(tmp_path / f"s{i}", [r for r in rows if r["seed"] % 2 == i], ["x", "y", "z"])
+        for i in (0, 1)
+    ]
+    by_agent = [
+        _folder(tmp_path / "xy", [r for r in rows if r["agent"] != "z"], ["x", "y"]),
+        _folder(tmp_path / "z", [r for r in rows if r["agent"] == "z"], ["z"]),
+    ]
+    for folders in (by_seed, by_agent, by_seed[::-1]):
+        merged = merge_benches(folders).to_dict()
+        setup = merged.pop("setup")
+        assert merged == whole
+        assert setup["budget"] == 3 and setup["task"] == "t" and setup["agents"] == ["x", "y", "z"]
+
+
+def test_merge_takes_agents_by_name_and_counts_the_oracle(tmp_path):
+    from rsi_rl.analysis.folders import BenchSource, merge_benches
+
+    rows = _rows(["x", "y"], seeds=range(4))
+    oracle = [{"agent": "_oracle", "instance": 1, "seed": 0, "start": 0.5, "best": 0.95,
+               "curve": [0.95], "seconds": [1.0]}]  # fmt: skip
+    a = _folder(tmp_path / "a", rows, ["x", "y"], oracle=oracle)
+    stuck = [
+        {**r, "best": r["start"], "curve": [r["start"]] * 3} for r in rows if r["agent"] == "y"
+    ]
+    b = _folder(tmp_path / "b", stuck, ["y"])
+    res = merge_benches([f"{a}:x,y=y_old", BenchSource(b, {"y": "y_new"})])
+    assert list(res.agents) == ["x", "y_old", "y_new"]
+    assert res.best_known[1] == 0.95  # the oracle's best counts, though it is no agent
+    assert [p.key for p in res.pairs] == ["x_vs_y_old", "x_vs_y_new", "y_old_vs_y_new"]
+    assert res.agents["y_new"].regret_mean == 1.0  # never left the start
+    assert res.setup["sources"] == [f"{a}:x,y=y_old", f"{b}:y=y_new"]
+
+
+def test_merge_refuses_what_it_cannot_merge(tmp_path):
+    from rsi_rl.analysis.folders import merge_benches
+
+    rows = _rows(["x"], seeds=range(2))
+    a = _folder(tmp_path / "a", rows, ["x"])
+    with pytest.raises(ConfigError, match=r"agent x has a campaign on instance 1 seed 0 in both"):
+        merge_benches([a, _folder(tmp_path / "b", rows, ["x"])])
+    with pytest.raises(ConfigError, match=r"has budget 5; merge benches of the same budget"):
+        merge_benches([a, _folder(tmp_path / "c", _rows(["y"], [0]), ["y"], budget=5)])
+    with pytest.raises(ConfigError, match=r"has direction minimize"):
+        merge_benches([a, _folder(tmp_path / "d", _rows(["y"], [0]), ["y"], direction="minimize")])
+    with pytest.raises(ConfigError, match=r"has no campaigns of nope; it has x"):
+        merge_benches([f"{a}:nope"])
+    with pytest.raises(ConfigError, match=r"does not exist"):
+        merge_benches([tmp_path / "missing"])
+    loose = tmp_path / "loose.jsonl"  # a file without bench.json: the budget must be given
+    loose.write_text((a / "campaigns.jsonl").read_text())
+    with pytest.raises(ConfigError, match=r"budget of .* is unknown .* --budget"):
+        merge_benches([loose])
+    assert merge_benches([loose], budget=3).agents["x"].campaigns == 2
+    (tmp_path / "bad.jsonl").write_text('{"agent": "x", "instance": 1}\n{"agent": "x"}\n')
+    with pytest.raises(ConfigError, match=r"bad.jsonl line 1: missing seed, start, best"):
+        merge_benches([tmp_path / "bad.jsonl"], budget=3)
+
+
+def test_merge_of_two_bench_jobs_equals_one_job_over_both_agents(tmp_path, tabular):
+    """Every agent is deterministic given its (instance, seed) pair: greedy and random run
+    in separate jobs and merged give bench.json's numbers of one job running both."""
+    from rsi_rl.analysis.folders import merge_benches
+
+    kw = {"budget": 3, "seeds": 3, "instances": 2, "plots": False, "remeasure_seeds": 2}
+    one = bench(tabular, ["greedy", "random"], tmp_path / "both", **kw).to_dict()
+    bench(tabular, ["greedy"], tmp_path / "g", **kw)
+    bench(tabular, ["random"], tmp_path / "r", **kw)
+    merged = merge_benches([tmp_path / "g", tmp_path / "r"]).to_dict()
+    for res in (one, merged):  # the timings differ from run to run
+        res.pop("setup")
+        for entry in res["agents"].values():
+            entry.pop("seconds_mean")
+    assert merged == one
+    assert set(one["agents"]) == {"greedy", "random"} and "greedy_vs_random" in one["paired"]

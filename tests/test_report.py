@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from rsi_rl.analysis.folders import unordered_pairs
+from rsi_rl.analysis.report import render_report
+from rsi_rl.analysis.runs import load_run
+from rsi_rl.analysis.stats import regret_band
+from rsi_rl.analysis.tables import kind_table
 from rsi_rl.errors import ConfigError
-from rsi_rl.report import kind_table, load_run, regret_band, render_report, unordered_pairs
 
 
 def fake_run(path: Path) -> Path:
@@ -130,16 +134,11 @@ def test_report_without_embedding_links_the_pngs(fake_dir, tmp_path):
 
 
 def test_kind_table_mean_effect_and_success(fake_dir):
-    table = {r["kind"]: r for r in kind_table(load_run(fake_dir))}
-    assert (
-        table["lr_up"]["mean_effect"] == pytest.approx(0.10)
-        and table["lr_up"]["success_rate"] == 1.0
-    )
-    assert (
-        table["width_up"]["mean_effect"] == pytest.approx(-0.05) and table["width_up"]["kept"] == 0
-    )
-    assert table["residual"]["failed"] == 1 and table["residual"]["mean_effect"] is None
-    assert table["depth_up"]["mean_effect"] == pytest.approx(0.05)
+    table = {r.kind: r for r in kind_table(load_run(fake_dir))}
+    assert table["lr_up"].mean_effect == pytest.approx(0.10) and table["lr_up"].success_rate == 1.0
+    assert table["width_up"].mean_effect == pytest.approx(-0.05) and table["width_up"].kept == 0
+    assert table["residual"].failed == 1 and table["residual"].mean_effect is None
+    assert table["depth_up"].mean_effect == pytest.approx(0.05)
     assert list(table)[0] in ("lr_up", "depth_up")  # sorted by success, then effect
 
 
@@ -400,8 +399,8 @@ def test_run_bench_and_multirun_pages_fit_1400px_in_a_headless_browser(fake_dir,
 def test_refused_run_counts_as_failed_and_masked_action_does_not(tmp_path):
     """An ``invalid`` row with a seed ran and was refused (tampered scratch files): a failed
     experiment. One without a seed is a masked action that never ran: not a failure."""
+    from rsi_rl.analysis.report.run_page import tree_html
     from rsi_rl.ledger import Ledger
-    from rsi_rl.report import _tree_html
 
     path = tmp_path / "run"
     path.mkdir()
@@ -419,8 +418,8 @@ def test_refused_run_counts_as_failed_and_masked_action_does_not(tmp_path):
                 "message": "edit 'width_up' is not valid"})  # fmt: skip
     led.close()
     data = load_run(path)
-    table = {r["kind"]: r for r in kind_table(data)}
-    assert table["lr_up"]["failed"] == 1  # refused run: failed
-    assert table["width_up"]["failed"] == 0 and table["width_up"]["tries"] == 1  # masked
-    tree = _tree_html(data, 1)
+    table = {r.kind: r for r in kind_table(data)}
+    assert table["lr_up"].failed == 1  # refused run: failed
+    assert table["width_up"].failed == 0 and table["width_up"].tries == 1  # masked
+    tree = tree_html(data, 1)
     assert "lr_up" in tree and "width_up" not in tree

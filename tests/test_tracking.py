@@ -297,7 +297,7 @@ def test_wandb_mode_rules(monkeypatch):
 
 
 def test_core_never_imports_wandb():
-    code = "import sys, rsi_rl, rsi_rl.env, rsi_rl.search, rsi_rl.tracking, rsi_rl.report; print('wandb' in sys.modules)"
+    code = "import sys, rsi_rl, rsi_rl.env, rsi_rl.search, rsi_rl.tracking, rsi_rl.analysis.report; print('wandb' in sys.modules)"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.stdout.strip() == "False", p.stderr
 

@@ -55,7 +55,7 @@ def log_bench(tracker: Tracker, run_dir: str | Path, result: dict[str, Any]) -> 
     if rows:
         cols = list(dict.fromkeys(c for r in rows for c in r))
         tracker.log_table("bench/agents", rows, cols)
-    from rsi_rl.report import unordered_pairs
+    from rsi_rl.analysis.folders import unordered_pairs
 
     paired = [  # a_vs_b and b_vs_a are one test: each pair once
         {"pair": k, **v}

@@ -1,0 +1,247 @@
+"""Statistics of a bench: intervals, paired tests, multiple-comparison correction, regret.
+
+Numbers in, numbers out: nothing here knows about campaigns or files. ``scipy.stats``
+does the resampling and the Wilcoxon test (imported on first use).
+
+Example::
+
+    >>> normalised_regret(best=0.7, start=0.5, best_known=0.9)
+    0.5
+    >>> holm([0.01, 0.04, 0.03, 0.005])
+    [0.03, 0.06, 0.06, 0.02]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: differences at most this large are ties
+TIE = 1e-12
+
+
+def finite(values: Iterable[float | None]) -> list[float]:
+    """The finite numbers among ``values`` (None and NaN dropped)."""
+    return [float(v) for v in values if v is not None and math.isfinite(v)]
+
+
+def mean_or_none(values: Iterable[float | None]) -> float | None:
+    """The mean of the finite ``values``, None when there is none."""
+    x = finite(values)
+    return float(np.mean(x)) if x else None
+
+
+def median_or_none(values: Iterable[float | None]) -> float | None:
+    """The median of the finite ``values``, None when there is none."""
+    x = finite(values)
+    return float(np.median(x)) if x else None
+
+
+def bootstrap_ci(
+    values: Sequence[float | None], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean (``scipy.stats.bootstrap``).
+
+    Non-finite values are left out; no value gives ``(nan, nan)``, one value (or values
+    all equal) a zero-width interval.
+    """
+    x = np.asarray(finite(values), dtype=float)
+    if len(x) == 0:
+        return (math.nan, math.nan)
+    if len(x) == 1 or float(np.ptp(x)) == 0.0:
+        return (float(x[0]), float(x[0]))
+    from scipy.stats import bootstrap
+
+    res = bootstrap(
+        (x,),
+        np.mean,
+        n_resamples=int(n_boot),
+        confidence_level=1.0 - alpha,
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    ci = res.confidence_interval
+    return (float(ci.low), float(ci.high))
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Paired comparison of ``a`` with ``b`` (lower is better) over the same pairs.
+
+    ``wins`` counts pairs where ``a`` is lower, ``losses`` where it is higher;
+    ``p_value`` is the two-sided Wilcoxon signed-rank p-value (1.0 when every pair ties),
+    ``p_holm`` the same after Holm's correction over its family of comparisons (set by
+    :func:`holm_correct`; None until then).
+    """
+
+    n: int
+    wins: int
+    ties: int
+    losses: int
+    mean_diff: float
+    p_value: float
+    p_holm: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "n": self.n,
+            "wins": self.wins,
+            "ties": self.ties,
+            "losses": self.losses,
+            "mean_diff": self.mean_diff,
+            "p_value": self.p_value,
+        }
+        if self.p_holm is not None:
+            out["p_holm"] = self.p_holm
+        return out
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
+    """Wins of ``a`` over ``b`` (lower is better) and the Wilcoxon signed-rank p-value.
+
+    Pairs where either value is not finite are left out. Zero differences are dropped
+    before ranking (``zero_method="wilcox"``); scipy picks the exact distribution for
+    small samples without ties, the normal approximation otherwise.
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired_test needs pairs: {len(x)} values against {len(y)}")
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    d = x - y
+    p = 1.0
+    if (np.abs(d) > TIE).any():
+        from scipy.stats import wilcoxon
+
+        try:
+            p = float(wilcoxon(x, y, zero_method="wilcox").pvalue)
+        except ValueError:  # too few non-zero differences for scipy
+            p = 1.0
+        if not math.isfinite(p):
+            p = 1.0
+    return PairedTest(
+        n=int(len(d)),
+        wins=int((d < -TIE).sum()),
+        ties=int((np.abs(d) <= TIE).sum()),
+        losses=int((d > TIE).sum()),
+        mean_diff=float(d.mean()) if len(d) else math.nan,
+        p_value=p,
+    )
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (same order as given; a NaN counts as 1).
+
+    The i-th smallest of m p-values is multiplied by ``m - i + 1`` (i from 1), capped at
+    1, and made non-decreasing in that order; rejecting where the adjusted value is below
+    alpha controls the family-wise error rate at alpha.
+    """
+    p = np.asarray([v if math.isfinite(v) else 1.0 for v in p_values], dtype=float)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return [float(v) for v in out]
+
+
+def holm_correct(tests: Sequence[PairedTest]) -> list[PairedTest]:
+    """``tests`` (one family of comparisons) with ``p_holm`` set by :func:`holm`."""
+    from dataclasses import replace
+
+    adjusted = holm([t.p_value for t in tests])
+    return [replace(t, p_holm=p) for t, p in zip(tests, adjusted, strict=True)]
+
+
+def improvement(a: float, b: float, maximize: bool = True) -> float:
+    """How much metric value ``a`` beats ``b`` (negative when worse), whichever the direction."""
+    return float(a - b) if maximize else float(b - a)
+
+
+def normalised_regret(best: float, start: float, best_known: float, maximize: bool = True) -> float:
+    """``(best_known - best) / (best_known - start)`` in [0, 1] (0 when nothing was found)."""
+    gap = improvement(best_known, start, maximize)
+    if gap <= TIE:
+        return 0.0
+    return float(min(1.0, max(0.0, improvement(best_known, best, maximize) / gap)))
+
+
+def beats(a: float, b: float, maximize: bool = True) -> bool:
+    """Whether metric value ``a`` is better than ``b`` (by more than a tie)."""
+    return improvement(a, b, maximize) > TIE
+
+
+def reaches(a: float, target: float, maximize: bool = True) -> bool:
+    """Whether metric value ``a`` is at least as good as ``target`` (ties reach it)."""
+    return improvement(a, target, maximize) >= -TIE
+
+
+def first_hit(curve: Sequence[float], target: float, maximize: bool = True) -> int | None:
+    """The first k (from 1) at which ``curve[k - 1]`` reaches ``target``; None if never."""
+    return next((k for k, v in enumerate(curve, start=1) if reaches(v, target, maximize)), None)
+
+
+def censored(hit: int | None, budget: int) -> int:
+    """A first hit with a miss counted as ``budget + 1`` (censored at the budget)."""
+    return hit if hit is not None else budget + 1
+
+
+def censored_median(hits: Sequence[int | None], budget: int) -> float:
+    """Median of first hits over all campaigns, each miss counted as ``budget + 1``.
+
+    The median among hits alone flatters an agent that is fast when it succeeds but often
+    fails; this one does not.
+    """
+    if not hits:
+        return math.nan
+    return float(np.median([censored(h, budget) for h in hits]))
+
+
+def pooled_sd(groups: Iterable[Sequence[float]]) -> float | None:
+    """Pooled standard deviation of ``groups`` (each group's own mean removed).
+
+    Groups of fewer than two values carry no spread and are left out; None when none is
+    left.
+    """
+    sq, dof = 0.0, 0
+    for g in groups:
+        x = np.asarray(g, dtype=float)
+        if len(x) < 2:
+            continue
+        sq += float(((x - x.mean()) ** 2).sum())
+        dof += len(x) - 1
+    return math.sqrt(sq / dof) if dof else None
+
+
+def regret_band(runs: Sequence[Sequence[float]]) -> tuple[Any, Any, Any]:
+    """Mean regret curve and its 95% normal band, the band clipped to [0, 1].
+
+    Regret lives in [0, 1]: a band around a mean near 0 must not dip below it.
+    """
+    arr = np.asarray(runs, dtype=float)
+    mean = arr.mean(axis=0)
+    se = arr.std(axis=0, ddof=1) / math.sqrt(len(arr)) if len(arr) > 1 else 0 * mean
+    return mean, np.clip(mean - 1.96 * se, 0.0, 1.0), np.clip(mean + 1.96 * se, 0.0, 1.0)
+
+
+__all__ = [
+    "PairedTest",
+    "beats",
+    "bootstrap_ci",
+    "censored",
+    "censored_median",
+    "first_hit",
+    "holm",
+    "holm_correct",
+    "improvement",
+    "normalised_regret",
+    "paired_test",
+    "pooled_sd",
+    "reaches",
+    "regret_band",
+]
