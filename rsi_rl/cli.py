@@ -416,6 +416,9 @@ def search_job(cfg: Any) -> dict[str, Any]:
         proposer=_proposer(cfg.get("proposer")),
         executor=executor_spec(cfg),
     )
+    # the fork server imports the task's modules (torch) while this process loads the
+    # instance's data and opens the ledger; the first experiment waits for what is left
+    env.runner.sandbox.spawn()
     if env.executor.workers > agent.batch_size:
         log.warning(
             f"executor={env.executor.name} has {env.executor.workers} workers but agent "

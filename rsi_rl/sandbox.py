@@ -160,12 +160,16 @@ def resolve_paths(specs: tuple[str, ...] | list[str]) -> tuple[str, ...]:
         if not sep or os.path.isabs(spec):
             out.append(os.path.abspath(spec))
             continue
+        # the top-level package's location, then the folders below it: find_spec of a
+        # dotted name would import its parents (``sklearn`` alone takes seconds)
+        top, _, sub = module.partition(".")
         try:
-            found = importlib.util.find_spec(module)
+            found = importlib.util.find_spec(top)
         except (ImportError, ValueError):
             found = None
         roots = list(found.submodule_search_locations or []) if found else []
-        out.extend(os.path.join(root, rel) for root in roots[:1])
+        below = sub.split(".") if sub else []
+        out.extend(os.path.join(root, *below, rel) for root in roots[:1])
     return tuple(out)
 
 
@@ -186,10 +190,13 @@ class Sandbox:
         self.limits = limits or SandboxLimits()
         self._proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
+        self._ready = False
         self.restarts = 0
 
     # ------------------------------------------------------------ fork server
-    def start(self) -> None:
+    def spawn(self) -> None:
+        """Start the fork server without waiting for it: its imports (``preload``) overlap
+        the caller's work until :meth:`start` (or the first run) waits for it."""
         if self._proc is not None and self._proc.poll() is None:
             return
         env = scrubbed_env(self.limits.threads)
@@ -210,16 +217,27 @@ class Sandbox:
             close_fds=True,
         )
         self._buf = b""
+        self._ready = False
+
+    def start(self) -> None:
+        """Start the fork server if it is not running and wait until it can fork."""
+        self.spawn()
+        if self._ready:
+            return
         ready = self._read_event(timeout=120.0)
         if ready is None or ready.get("event") != "ready":
             self.close()
             raise SandboxError("the sandbox fork server did not start (python -m rsi_rl._zygote)")
+        self._ready = True
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
         try:
+            if not self._ready:  # still importing: it holds no experiment
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
             if proc.stdin:
                 proc.stdin.close()
             proc.wait(timeout=5)

@@ -1,38 +1,93 @@
-"""Agents: baselines (random, greedy) and, through the same interface, learned policies."""
+"""Agents: baselines (random, greedy) and, through the same interface, learned policies.
+
+The classes are imported on first use (``rsi_rl.agents.TPEAgent`` imports
+:mod:`rsi_rl.agents.tpe`), so that a campaign of a baseline never loads Optuna or SB3.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from rsi_rl.agents.base import Agent
-from rsi_rl.agents.baselines import GreedyAgent, RandomAgent
-from rsi_rl.agents.bundle import PolicyBundleAgent
-from rsi_rl.agents.hybrid import PolicyTPEAgent, TPEPolicyAgent
-from rsi_rl.agents.sb3 import PolicyAgent
-from rsi_rl.agents.tpe import RandomSearchAgent, TPEAgent
 from rsi_rl.errors import UnknownAgentError
 
-AGENTS: dict[str, type[Agent]] = {
-    "random": RandomAgent,
-    "greedy": GreedyAgent,
-    "tpe": TPEAgent,
-    "random_search": RandomSearchAgent,
-    "policy": PolicyAgent,
-    "policy_tpe": PolicyTPEAgent,
-    "policy_bundle": PolicyBundleAgent,
-    "tpe_policy": TPEPolicyAgent,
+if TYPE_CHECKING:
+    from rsi_rl.agents.base import Agent
+    from rsi_rl.agents.baselines import GreedyAgent, RandomAgent
+    from rsi_rl.agents.bundle import PolicyBundleAgent
+    from rsi_rl.agents.hybrid import PolicyTPEAgent, TPEPolicyAgent
+    from rsi_rl.agents.sb3 import PolicyAgent
+    from rsi_rl.agents.tpe import RandomSearchAgent, TPEAgent
+
+#: public class -> the module that defines it
+_MODULES: dict[str, str] = {
+    "Agent": "rsi_rl.agents.base",
+    "GreedyAgent": "rsi_rl.agents.baselines",
+    "RandomAgent": "rsi_rl.agents.baselines",
+    "PolicyBundleAgent": "rsi_rl.agents.bundle",
+    "PolicyTPEAgent": "rsi_rl.agents.hybrid",
+    "TPEPolicyAgent": "rsi_rl.agents.hybrid",
+    "PolicyAgent": "rsi_rl.agents.sb3",
+    "RandomSearchAgent": "rsi_rl.agents.tpe",
+    "TPEAgent": "rsi_rl.agents.tpe",
 }
+
+#: agent name (``make_agent``, ``rsi-rl bench``) -> class
+_NAMES: dict[str, str] = {
+    "random": "RandomAgent",
+    "greedy": "GreedyAgent",
+    "tpe": "TPEAgent",
+    "random_search": "RandomSearchAgent",
+    "policy": "PolicyAgent",
+    "policy_tpe": "PolicyTPEAgent",
+    "policy_bundle": "PolicyBundleAgent",
+    "tpe_policy": "TPEPolicyAgent",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import an agent class on first access (PEP 562)."""
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULES})
+
+
+class _AgentTable(Mapping[str, "type[Agent]"]):
+    """Agent name -> class; a class's module is imported when it is looked up."""
+
+    def __getitem__(self, name: str) -> type[Agent]:
+        cls: type[Agent] = __getattr__(_NAMES[name])
+        return cls
+
+    def __contains__(self, name: object) -> bool:
+        return name in _NAMES
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_NAMES)
+
+    def __len__(self) -> int:
+        return len(_NAMES)
+
+
+#: agent name -> class (``name in AGENTS`` and ``sorted(AGENTS)`` import nothing)
+AGENTS: Mapping[str, type[Agent]] = _AgentTable()
 
 
 def make_agent(name: str, **kwargs: Any) -> Agent:
     """Build an agent by name; unknown names list the known ones."""
-    try:
-        cls = AGENTS[name]
-    except KeyError:
+    if name not in _NAMES:
         raise UnknownAgentError(
-            f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}"
-        ) from None
-    return cls(**kwargs)
+            f"unknown agent {name!r}; known agents: {', '.join(sorted(_NAMES))}"
+        )
+    return AGENTS[name](**kwargs)
 
 
 __all__ = [
