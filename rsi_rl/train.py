@@ -207,6 +207,70 @@ def env_kwargs_from(cfg: Any) -> dict[str, Any]:
     }
 
 
+def check_total_steps(total: int, algo: str, hyperparams: Any, n_envs: int) -> None:
+    """Fail when ``total`` env steps are fewer than one rollout of an on-policy ``algo``
+    (``n_steps x n_envs``), which SB3 would collect whole before stopping.
+
+    Raises:
+        ConfigError: naming the ``total_steps`` or ``agent.hyperparams.n_steps`` that fits.
+    """
+    import inspect
+
+    params = inspect.signature(algorithm_classes()[algo].__init__).parameters
+    if "n_steps" not in params:  # dqn: no rollouts
+        return
+    n_steps = int((_container(hyperparams) or {}).get("n_steps", params["n_steps"].default))
+    if total >= n_steps * n_envs:
+        return
+    fit = f"agent.hyperparams.n_steps<={total // n_envs}" if total >= n_envs else f"n_envs<={total}"
+    raise ConfigError(
+        f"total_steps={total} is below one rollout of {algo} (agent.hyperparams.n_steps="
+        f"{n_steps} x n_envs={n_envs} = {n_steps * n_envs} env steps), which would run whole; "
+        f"set total_steps>={n_steps * n_envs} or {fit}"
+    )
+
+
+def make_vec_envs(cfg: Any, task: Any, seed: int) -> tuple[Any, Any | None]:
+    """The training env over the meta-train instances and the evaluation env over the last
+    ``eval.instances`` held-out ones (None when ``eval.freq`` is 0).
+
+    Both are vectorised by the same class (``SubprocVecEnv`` workers when ``n_envs > 1``
+    and ``subproc``), as SB3's ``EvalCallback`` expects.
+    """
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    task_spec = _container(cfg.task)
+    env_kwargs = env_kwargs_from(cfg)
+    allow_stop = bool(cfg.get("allow_stop", False))
+    n_envs = int(cfg.n_envs)
+    vec_cls = SubprocVecEnv if (n_envs > 1 and cfg.get("subproc", True)) else DummyVecEnv
+    vec: dict[str, Any] = {
+        "vec_env_cls": vec_cls,
+        "vec_env_kwargs": {"start_method": "forkserver"} if vec_cls is SubprocVecEnv else None,
+    }
+    n_train = cfg.get("train_instances")
+    pool: str | list[int] = list(task.meta_train_seeds)[: int(n_train)] if n_train else "train"
+    train_env = make_vec_env(
+        make_env_fn(task_spec, cfg.budget, pool, env_kwargs, allow_stop, bool(n_train)),
+        n_envs=n_envs,
+        seed=seed,
+        **vec,
+    )
+    ev = cfg.get("eval") or {}
+    if int(ev.get("freq", 0) or 0) <= 0:
+        return train_env, None
+    heldout = list(task.heldout_seeds)
+    n_eval = max(1, min(int(ev.get("instances", 10)), len(heldout)))
+    eval_env = make_vec_env(
+        make_env_fn(task_spec, cfg.budget, heldout[-n_eval:], env_kwargs, allow_stop),
+        n_envs=1,
+        seed=seed + 10_000,
+        **vec,
+    )
+    return train_env, eval_env
+
+
 class ProgressCallback:
     """Progress over training steps (SB3's own bar needs ``rich``).
 
@@ -248,8 +312,6 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         ConfigError: a bad setting (not an SB3 agent, non-positive steps, ...).
     """
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     from rsi_rl.registry import make_task
 
@@ -265,39 +327,18 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         raise ConfigError(
             f"budget must be a positive integer number of experiments, got {cfg.budget!r}"
         )
+    resume = cfg.get("resume")
+    if resume and not Path(str(resume)).is_file():
+        raise ConfigError(f"resume={resume} does not exist; point it at a checkpoint .zip")
+    if not resume:  # a resumed run keeps the checkpoint's n_steps
+        check_total_steps(total, algo, spec.get("hyperparams"), n_envs)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    task_spec = _container(cfg.task)
-    task = make_task(task_spec)  # fail early on a bad task
-    env_kwargs = env_kwargs_from(cfg)
-    allow_stop = bool(cfg.get("allow_stop", False))
+    task = make_task(_container(cfg.task))  # fail early on a bad task
     seed = int(cfg.seed)
-
-    vec_cls = SubprocVecEnv if (n_envs > 1 and cfg.get("subproc", True)) else DummyVecEnv
-    vec_kwargs = {"start_method": "forkserver"} if vec_cls is SubprocVecEnv else None
-    n_train = cfg.get("train_instances")
-    pool: str | list[int] = "train"
-    if n_train:
-        pool = list(task.meta_train_seeds)[: int(n_train)]
-    train_env = make_vec_env(
-        make_env_fn(task_spec, cfg.budget, pool, env_kwargs, allow_stop, bool(n_train)),
-        n_envs=n_envs,
-        seed=seed,
-        vec_env_cls=vec_cls,
-        vec_env_kwargs=vec_kwargs,
-    )
+    train_env, eval_env = make_vec_envs(cfg, task, seed)
     callbacks: list[Any] = []
-    eval_env = None
-    ev = cfg.get("eval") or {}
-    eval_freq = int(ev.get("freq", 0) or 0)
-    if eval_freq > 0:
-        heldout = list(task.heldout_seeds)
-        n_eval = max(1, min(int(ev.get("instances", 10)), len(heldout)))
-        eval_env = make_vec_env(
-            make_env_fn(task_spec, cfg.budget, heldout[-n_eval:], env_kwargs, allow_stop),
-            n_envs=1,
-            seed=seed + 10_000,
-        )
+    if eval_env is not None:
         eval_cls: Any = EvalCallback
         if algo in MASKED_ALGOS:
             from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
@@ -306,8 +347,8 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         callbacks.append(
             eval_cls(
                 eval_env,
-                n_eval_episodes=int(ev.get("episodes", 10)),
-                eval_freq=max(1, eval_freq // n_envs),
+                n_eval_episodes=int(cfg.eval.get("episodes", 10)),
+                eval_freq=max(1, int(cfg.eval.freq) // n_envs),
                 log_path=str(run_dir / "eval"),
                 best_model_save_path=str(run_dir / "eval"),
                 deterministic=True,
@@ -329,11 +370,8 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
             log.warning("tensorboard is not installed; training without TensorBoard logs")
             tb = None
 
-    resume = cfg.get("resume")
     if resume:
         path = Path(str(resume))
-        if not path.is_file():
-            raise ConfigError(f"resume={path} does not exist; point it at a checkpoint .zip")
         changes = resume_changes(cfg.get("resume_hyperparams"), algo)
         model = algorithm_classes()[algo].load(
             str(path), env=train_env, tensorboard_log=tb, device="cpu", **changes
@@ -356,7 +394,7 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         callbacks.append(ProgressCallback(total, int(model.num_timesteps)))
     log.info(
         f"training {algo} on {task.name} meta-train instances: {remaining} steps, {n_envs} envs "
-        f"({vec_cls.__name__}), budget {cfg.budget}; run directory {run_dir}"
+        f"({type(train_env).__name__}), budget {cfg.budget}; run directory {run_dir}"
     )
     t0 = time.monotonic()
     try:
@@ -390,11 +428,11 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         **extra,
         "algo": algo,
         "n_envs": n_envs,
-        "vec_env": vec_cls.__name__,
+        "vec_env": type(train_env).__name__,
         "policy": str(policy),
         "cache": {**cache, "path": cfg.get("cache")},
     }
-    if eval_freq > 0 and (run_dir / "eval" / "evaluations.npz").is_file():
+    if eval_env is not None and (run_dir / "eval" / "evaluations.npz").is_file():
         data = np.load(run_dir / "eval" / "evaluations.npz")
         info["eval"] = {
             "timesteps": data["timesteps"].tolist(),
@@ -431,8 +469,10 @@ __all__ = [
     "CacheStats",
     "FixedSeedPool",
     "cache_stats",
+    "check_total_steps",
     "env_kwargs_from",
     "make_env_fn",
+    "make_vec_envs",
     "train",
     "train_job",
 ]

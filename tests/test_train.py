@@ -13,7 +13,8 @@ from hydra import compose, initialize_config_dir
 from rsi_rl.agents.sb3 import PolicyAgent, read_metadata
 from rsi_rl.cli import conf_dir
 from rsi_rl.errors import ConfigError
-from rsi_rl.train import resume_changes, train
+from rsi_rl.registry import make_task
+from rsi_rl.train import check_total_steps, make_vec_envs, resume_changes, train
 from rsi_rl.vocab import VOCAB_VERSION
 
 TINY = [
@@ -101,12 +102,62 @@ def test_train_refuses_a_baseline_agent(tmp_path):
         resume_changes({"exploration_fraction": 0.5}, "ppo")
 
 
+def test_total_steps_below_one_rollout_fails_naming_the_fix(tmp_path):
+    """SB3 collects whole rollouts: total_steps=256 with 4 envs of n_steps=256 would train
+    1024 steps. train refuses it before building any env."""
+    with pytest.raises(ConfigError) as err:
+        train(_cfg("total_steps=256", "n_envs=4", small=False), tmp_path / "run")
+    assert str(err.value) == (
+        "total_steps=256 is below one rollout of maskable_ppo (agent.hyperparams.n_steps=256 "
+        "x n_envs=4 = 1024 env steps), which would run whole; set total_steps>=1024 or "
+        "agent.hyperparams.n_steps<=64"
+    )
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="set total_steps>=6 or n_envs<=2"):
+        check_total_steps(2, "a2c", {"n_steps": 2}, 3)
+    check_total_steps(1024, "ppo", {"n_steps": 256}, 4)  # exactly one rollout
+    check_total_steps(8, "dqn", {}, 1)  # no rollouts
+    check_total_steps(2048, "ppo", {}, 1)  # PPO's own default n_steps=2048
+
+
+def test_cli_train_below_one_rollout_is_one_line(tmp_path):
+    cmd = [sys.executable, "-m", "rsi_rl.cli", "train", "total_steps=256"]
+    out = subprocess.run(
+        [*cmd, f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "rsi-rl: error: total_steps=256 is below one rollout of maskable_ppo "
+        "(agent.hyperparams.n_steps=256 x n_envs=4 = 1024 env steps), which would run whole; "
+        "set total_steps>=1024 or agent.hyperparams.n_steps<=64"
+    ]
+
+
+def test_train_and_eval_envs_are_vectorised_alike(recwarn):
+    """SB3's EvalCallback warns when the eval env's VecEnv class differs from the training
+    env's; with SubprocVecEnv workers (n_envs > 1) both are SubprocVecEnv."""
+    from types import SimpleNamespace
+
+    from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+
+    cfg = _cfg("n_envs=2", "budget=1")
+    train_env, eval_env = make_vec_envs(cfg, make_task("tabular"), seed=0)
+    try:
+        assert type(train_env).__name__ == type(eval_env).__name__ == "SubprocVecEnv"
+        callback = MaskableEvalCallback(eval_env, eval_freq=8)
+        callback.init_callback(SimpleNamespace(get_env=lambda: train_env, logger=None))
+    finally:
+        train_env.close()
+        eval_env.close()
+    assert not [w for w in recwarn if "not of the same type" in str(w.message)]
+
+
 @pytest.mark.slow
 def test_train_sweep_of_meta_agents(tmp_path):
     """rsi-rl train -m agent=maskable_ppo,ppo,dqn: one tiny run per agent."""
     args = [
         *TINY,
-        "total_steps=64",
+        "total_steps=256",  # one rollout of PPO's n_steps=256
         "eval.freq=0",
         "checkpoint_freq=0",
         f"hydra.sweep.dir={tmp_path}",
