@@ -514,7 +514,9 @@ def tasks_job(cfg: Any) -> None:
             )
             continue
         print(f"{name:<14} {origin:<9} {d['metric']} ({d['direction']}), {d['trust']}")
-        print("\n".join(_wrapped(f"    {len(d['edits'])} edits: ", d["edits"], sep=" ")))
+        print("\n".join(_wrapped(f"    {d['edits']} edits. knobs: ", d["knobs"])))
+        if d["patches"]:
+            print("\n".join(_wrapped("    patches: ", d["patches"])))
 
 
 def check_task_job(cfg: Any) -> Any:
@@ -622,14 +624,15 @@ def _wrapped(first: str, words: list[str], width: int = 100, sep: str = ", ") ->
     indented under the first word."""
     import textwrap
 
-    return textwrap.wrap(
-        sep.join(words),
+    lines = textwrap.wrap(
+        sep.join(w.replace(" ", "\xa0") for w in words),  # a word is never split
         width=width,
         initial_indent=first,
         subsequent_indent=" " * len(first),
         break_on_hyphens=False,
         break_long_words=False,
     )
+    return [line.replace("\xa0", " ") for line in lines]
 
 
 def usage() -> str:

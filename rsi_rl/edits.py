@@ -87,7 +87,7 @@ class Edit:
 
     ``name`` is what the ledger, the console and ``rsi-rl try`` call it: ``<key>_up``,
     ``<key>_down``, ``<key>_<level>`` (a jump: ``min``, ``lo``, ``hi``, ``max``),
-    ``<key>=<option>`` (a categorical setting) or the patch's name (a toggle).
+    ``<key>:<option>`` (a categorical setting) or the patch's name (a toggle).
     """
 
     name: str
@@ -102,7 +102,7 @@ def knob_edits(knob: Knob) -> list[Edit]:
     """The edits of one knob: a setting per option (categorical), else down, up and jumps."""
     if knob.categorical:
         return [
-            Edit(f"{knob.key}={value}", knob.key, "set", knob.role, value=value)
+            Edit(f"{knob.key}:{value}", knob.key, "set", knob.role, value=value)
             for value in knob.choices
         ]
     moves = [Edit(f"{knob.key}_{op}", knob.key, op, knob.role) for op in ("down", "up")]

@@ -4,7 +4,7 @@
     rsi-rl try task=digits_mlp edit=envs/digits_mlp/patches/silu.diff
     rsi-rl try task=digits_mlp edit=my_train.py +config.epochs=4
 
-``edit`` is one of the task's edits (``lr_up``, ``width_max``, ``act=gelu``, a patch name;
+``edit`` is one of the task's edits (``lr_up``, ``width_max``, ``act:gelu``, a patch name;
 an unknown one lists them), a task patch file's name (from the task's ``patches/``
 folder), a path to a unified diff (``.diff``/``.patch``), or a path to a
 full replacement of one program file (matched by file name, else the entry file). The

@@ -25,7 +25,7 @@ def test_edit_group_is_the_knob_or_the_patch(tabular):
     assert edit_group(space, "batch_size_down") == "batch_size"
     assert edit_group(space, "input_norm") == "input_norm"
     toy = ToyTask().edit_space()
-    assert edit_group(toy, "act=gelu") == edit_group(toy, "act=tanh") == "act"
+    assert edit_group(toy, "act:gelu") == edit_group(toy, "act:tanh") == "act"
     assert edit_group(toy, "head_lr_max") == "head_lr" != edit_group(toy, "lr_max")
 
 

@@ -127,11 +127,11 @@ def test_checker_tries_every_other_option_of_a_categorical_knob():
     c = _Checker(report, None)
     children = _check_edits(c, task, task.edit_space(), start)
     assert report.item("edits").verdict == "pass"
-    assert {"act=gelu", "act=tanh"} <= set(children) and "act=relu" not in children
-    assert children["act=tanh"].config_changes(start) == {"act": ("relu", "tanh")}
+    assert {"act:gelu", "act:tanh"} <= set(children) and "act:relu" not in children
+    assert children["act:tanh"].config_changes(start) == {"act": ("relu", "tanh")}
     runner = TimedRunner()
     _run_edits(c, task, task.edit_space(), report, runner, inst, children, 0, 0.5, "code")
-    assert set(report.edit_metrics) == {p.name for p in task.patches} | {"act=gelu", "act=tanh"}
+    assert set(report.edit_metrics) == {p.name for p in task.patches} | {"act:gelu", "act:tanh"}
     assert report.item("edit runs").verdict == "pass"
 
 

@@ -55,9 +55,9 @@ def test_edit_space_names_and_order(toy):
 
     assert toy.edit_names() == [
         *moves("lr"),
-        "act=relu",
-        "act=gelu",
-        "act=tanh",
+        "act:relu",
+        "act:gelu",
+        "act:tanh",
         *moves("width1"),
         *moves("width2"),
         "grad_clip",
@@ -69,12 +69,12 @@ def test_edit_space_names_and_order(toy):
     assert [e.level for e in space.edits[2:6]] == [0.0, 1 / 3, 2 / 3, 1.0]
     clip = space.get("grad_clip")
     assert (clip.target, clip.op, clip.role) == ("grad_clip", "toggle", "regulariser")
-    assert (space.get("act=gelu").target, space.get("act=gelu").value) == ("act", "gelu")
+    assert (space.get("act:gelu").target, space.get("act:gelu").value) == ("act", "gelu")
 
 
 @pytest.mark.parametrize(
     ("patch", "clash"),
-    [("lr_up", "lr_up"), ("act=relu", "act=relu")],
+    [("lr_up", "lr_up"), ("act:relu", "act:relu")],
 )
 def test_edit_space_refuses_two_edits_of_one_name(patch, clash):
     class Clash(Toy):
@@ -88,15 +88,15 @@ def test_edit_space_refuses_two_edits_of_one_name(patch, clash):
 
 def test_categorical_knob_sets_each_other_option(toy):
     start = toy_start(toy)
-    child, desc = apply_edit(toy, start, "act=tanh")
+    child, desc = apply_edit(toy, start, "act:tanh")
     assert child.config == {**start.config, "act": "tanh"} and child.source == start.source
-    assert child.edit == "act=tanh" and desc == "act relu -> tanh"
+    assert child.edit == "act:tanh" and desc == "act relu -> tanh"
     with pytest.raises(EditError, match="already 'relu'"):
-        apply_edit(toy, start, "act=relu")
+        apply_edit(toy, start, "act:relu")
     valid = valid_edits(toy, start)
-    assert [valid[f"act={o}"] for o in ("relu", "gelu", "tanh")] == [False, True, True]
+    assert [valid[f"act:{o}"] for o in ("relu", "gelu", "tanh")] == [False, True, True]
     assert not any(name.startswith("act_") for name in valid)  # no order: no moves or jumps
-    back, _ = apply_edit(toy, child, "act=relu")
+    back, _ = apply_edit(toy, child, "act:relu")
     assert back.hash == start.hash
 
 
