@@ -247,23 +247,45 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             research.step_index += 1
             record = {"kind": "stop", "step": research.step_index, "status": "stopped"}
             return self._obs(), 0.0, True, False, self._info(record)
+        out = self.run_proposals([self.action_proposal(action)])
+        if not out:  # the budget is spent: the campaign records nothing more
+            return self._obs(), 0.0, False, True, self._info(self.last)
+        return out[0]
+
+    def action_proposal(self, action: int) -> Proposal:
+        """The experiment action ``action`` asks for now: the child of an edit slot, a rerun
+        of the incumbent, the external proposer's patch, or (masked) a refused one."""
+        self._research("action_proposal")
+        kind = self.action_names[action] or f"slot{action}"
         if not self._mask[action]:
             what = f"edit {kind!r}" if self.action_names[action] else f"empty edit slot {action}"
-            proposal = Proposal(
-                kind,
-                refused=f"{what} is not valid for the incumbent",
-                penalty=self.invalid_penalty,
+            return Proposal(
+                kind, refused=f"{what} is not valid for the incumbent", penalty=self.invalid_penalty
             )
-        elif kind == "reevaluate":
-            proposal = Proposal(kind)
-        elif kind == "propose":
-            proposal = self._ask_proposer()
-        else:
-            child = self._children[action]
-            assert child is not None  # the mask holds only buildable edits
-            description = self.space.apply(self.incumbent, kind)[1]
-            proposal = Proposal(kind, child, description)
-        return self._results(research.run([proposal]))[0]
+        if kind in ("reevaluate", "propose"):
+            return Proposal(kind)
+        child = self._children[action]
+        assert child is not None  # the mask holds only buildable edits
+        return Proposal(kind, child, self.space.apply(self.incumbent, kind)[1])
+
+    def edit_proposal(self, name: str) -> Proposal:
+        """:meth:`action_proposal` of an edit or meta-action by name (``lr_up``)."""
+        return self.action_proposal(self.action_index(name))
+
+    def run_proposals(
+        self, proposals: list[Proposal]
+    ) -> list[tuple[np.ndarray, float, bool, bool, dict[str, Any]]]:
+        """Run experiments (:meth:`rsi_rl.campaign.Campaign.run`): ``step``'s tuple per
+        recorded one, in order. A ``propose`` proposal without a candidate asks the
+        external proposer now; a ``reevaluate`` one reruns the incumbent on a fresh seed."""
+        research = self._research("run_proposals")
+        proposals = [
+            self._ask_proposer()
+            if p.kind == "propose" and p.candidate is None and p.refused is None
+            else p
+            for p in proposals
+        ]
+        return self._results(research.run(proposals))
 
     def try_candidate(
         self, child: Candidate, description: str = "", kind: str = "jump"
@@ -278,7 +300,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         label, e.g. ``"tpe"``, leaves the history alone). Returns ``step``'s tuple.
         """
         out = self.try_candidates([child], [description], [kind])
-        if not out:  # the budget is spent: the campaign records nothing more
+        if not out:
             return self._obs(), 0.0, False, True, self._info(self.last)
         return out[0]
 
@@ -310,7 +332,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         proposals = [
             Proposal(k, c, d) for c, d, k in zip(children, descriptions, kinds, strict=True)
         ]
-        return self._results(research.run(proposals))
+        return self._results(research.run(proposals))  # candidates are never "propose" asks
 
     def _research(self, what: str) -> Campaign:
         if self.research is None:
