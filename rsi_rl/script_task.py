@@ -76,57 +76,6 @@ def resolve_path(path: str | Path, base: Path | None = None) -> Path:
     return p if p.is_absolute() else (base or Path.cwd()) / p
 
 
-_HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
-
-
-def parse_unified_diff(text: str, kind: str, description: str, origin: str) -> CodePatch:
-    """A unified diff of one file as a :class:`CodePatch` (each hunk becomes exact text).
-
-    Raises:
-        TaskError: the diff touches more than one file or holds no hunk.
-    """
-    files: list[str] = []
-    hunks: list[tuple[str, str]] = []
-    lines = text.splitlines(keepends=True)
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if line.startswith("+++ "):
-            name = line[4:].strip().split("\t")[0]
-            files.append(name[2:] if name[:2] in ("a/", "b/") else name)
-            continue
-        m = _HUNK.match(line)
-        if not m:
-            continue
-        n_old = int(m.group(1) or 1)
-        n_new = int(m.group(2) or 1)
-        old: list[str] = []
-        new: list[str] = []
-        while (n_old > 0 or n_new > 0) and i < len(lines):
-            tag, body = lines[i][:1], lines[i][1:]
-            i += 1
-            if tag == "\\":
-                continue
-            if tag == "-":
-                old.append(body)
-                n_old -= 1
-            elif tag == "+":
-                new.append(body)
-                n_new -= 1
-            else:  # context (a blank context line may have lost its leading space)
-                body = body if tag == " " else tag + body
-                old.append(body)
-                new.append(body)
-                n_old, n_new = n_old - 1, n_new - 1
-        hunks.append(("".join(old), "".join(new)))
-    if len(set(files)) != 1 or not hunks:
-        raise TaskError(
-            f"patch file {origin} must hold a unified diff of exactly one file with at least one hunk"
-        )
-    return CodePatch(kind, description, tuple(hunks), files[0])
-
-
 class ScriptTask(InnerTask):
     """An unmodified command-line training script as an inner task (self-reported metric).
 
@@ -333,7 +282,9 @@ class ScriptTask(InnerTask):
             if not diff.is_file():
                 raise fail(f"patches[{i}].diff", f"{str(diff)!r} does not exist")
             try:
-                return parse_unified_diff(diff.read_text(), kind, desc, str(diff))
+                return CodePatch.from_diff(
+                    diff.read_text(), kind, desc, str(diff), str(spec.get("role") or "")
+                )
             except TaskError as exc:
                 raise fail(f"patches[{i}].diff", str(exc)) from None
         hunks = spec.get("hunks")
@@ -443,4 +394,4 @@ def _last_line(text: str) -> str:
     return lines[-1][:120] if lines else "(no output)"
 
 
-__all__ = ["LAUNCHER", "ScriptTask", "parse_unified_diff", "resolve_path"]
+__all__ = ["LAUNCHER", "ScriptTask", "resolve_path"]

@@ -70,6 +70,31 @@ class CodePatch:
     def __post_init__(self) -> None:
         object.__setattr__(self, "role", patch_role(self.name, self.role or None))
 
+    @classmethod
+    def from_diff(
+        cls, text: str, name: str, description: str = "", origin: str = "", role: str = ""
+    ) -> CodePatch:
+        """The patch of a unified diff of one file (each hunk becomes exact text), parsed
+        by :func:`rsi_rl.patching.parse_unified_diff`: one patch type for both forms.
+
+        Raises:
+            TaskError: the diff is malformed, touches more than one file or has no hunk.
+        """
+        from rsi_rl.patching import parse_unified_diff
+
+        where = origin or "the diff"
+        try:
+            files = parse_unified_diff(text)
+        except PatchError as exc:
+            raise TaskError(f"patch file {where}: {exc}") from None
+        if len(files) != 1 or not files[0].hunks:
+            raise TaskError(
+                f"patch file {where} must hold a unified diff of exactly one file with at "
+                "least one hunk"
+            )
+        hunks = tuple(("".join(h.old), "".join(h.new)) for h in files[0].hunks)
+        return cls(name, description or name, hunks, files[0].path, role)
+
     def apply(self, source: str, reverse: bool = False) -> str:
         """Apply (or revert) the patch to ``source``; raises :class:`PatchError`."""
         out = source

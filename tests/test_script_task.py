@@ -19,7 +19,8 @@ from rsi_rl.errors import TaskError
 from rsi_rl.ledger import read_ledger
 from rsi_rl.registry import make_task
 from rsi_rl.runner import Runner
-from rsi_rl.script_task import ScriptTask, parse_unified_diff
+from rsi_rl.script_task import ScriptTask
+from rsi_rl.task import CodePatch
 
 RSI_RL = str(Path(sys.executable).with_name("rsi-rl"))
 
@@ -136,13 +137,13 @@ def test_bad_configs_give_one_line_naming_the_key(tmp_path):
         _task(script, patches=[{"kind": "grad_clip", "diff": "nope.diff"}])
     for err in ("x\n" * 2,):  # no hunk in a diff file
         (script.parent / "bad.diff").write_text(err)
-        with pytest.raises(TaskError, match=r"patches\[0\].diff .*exactly one file"):
+        with pytest.raises(TaskError, match=r"patches\[0\].diff .*(exactly one file|no hunks)"):
             _task(script, patches=[{"kind": "grad_clip", "diff": "bad.diff"}])
 
 
 def test_unified_diff_becomes_exact_hunks():
     diff = "--- a/t.py\n+++ b/t.py\n@@ -1,3 +1,3 @@\n a = 1\n-b = 2\n+b = 3\n c = 4\n"
-    patch = parse_unified_diff(diff, "warmup", "d", "x.diff")
+    patch = CodePatch.from_diff(diff, "warmup", "d", "x.diff")
     assert patch.file == "t.py"
     assert patch.apply("a = 1\nb = 2\nc = 4\n") == "a = 1\nb = 3\nc = 4\n"
 
