@@ -55,6 +55,15 @@ from rsi_rl.seeds import draw_evaluation_seed
 from rsi_rl.task import InnerTask, Instance
 
 
+def _campaign_attr(name: str, doc: str) -> Any:
+    """A read-only env attribute forwarded to the current :class:`Campaign`."""
+
+    def get(env: ResearchEnv) -> Any:
+        return getattr(env._research(name), name)
+
+    return property(get, doc=doc)
+
+
 class ResearchEnv(gym.Env[np.ndarray, np.int64]):
     """The research process on an inner task as a Gymnasium environment.
 
@@ -394,17 +403,18 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         return Proposal("propose", child, description, seconds=spent)
 
     # ------------------------------------------------------------------ campaign state
-    @property
-    def incumbent(self) -> Candidate:
-        return self._research("incumbent").incumbent
-
-    @property
-    def incumbent_scores(self) -> dict[int, float]:
-        return self._research("incumbent_scores").incumbent_scores
-
-    @property
-    def eval_seed(self) -> int:
-        return self._research("eval_seed").eval_seed
+    # the current campaign's state, read through (``reset`` first)
+    incumbent = _campaign_attr("incumbent", "the current incumbent candidate")
+    incumbent_scores = _campaign_attr("incumbent_scores", "the incumbent's score per seed")
+    eval_seed = _campaign_attr("eval_seed", "the seed every candidate is compared on")
+    status_counts = _campaign_attr("status_counts", "experiments per status")
+    scale = _campaign_attr("scale", "the instance's headroom (reward normaliser)")
+    start_score = _campaign_attr("start_score", "the start candidate's score")
+    incumbent_estimate = _campaign_attr("incumbent_estimate", "the incumbent's score")
+    noise = _campaign_attr("noise", "the noise estimate of the keep rule")
+    start_metric = _campaign_attr("start_metric", "the start candidate's metric")
+    incumbent_metric = _campaign_attr("incumbent_metric", "the incumbent's metric")
+    best_metric = _campaign_attr("best_metric", "the best metric reached")
 
     @property
     def log(self) -> list[dict[str, Any]]:
@@ -425,38 +435,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
     @property
     def step_index(self) -> int:
         return self.research.step_index if self.research is not None else 0
-
-    @property
-    def status_counts(self) -> dict[str, int]:
-        return self._research("status_counts").status_counts
-
-    @property
-    def scale(self) -> float:
-        return self._research("scale").scale
-
-    @property
-    def start_score(self) -> float:
-        return self._research("start_score").start_score
-
-    @property
-    def incumbent_estimate(self) -> float:
-        return self._research("incumbent_estimate").incumbent_estimate
-
-    @property
-    def noise(self) -> float:
-        return self._research("noise").noise
-
-    @property
-    def start_metric(self) -> float:
-        return self._research("start_metric").start_metric
-
-    @property
-    def incumbent_metric(self) -> float:
-        return self._research("incumbent_metric").incumbent_metric
-
-    @property
-    def best_metric(self) -> float:
-        return self._research("best_metric").best_metric
 
     def _info(self, record: dict[str, Any]) -> dict[str, Any]:
         exp = copy.deepcopy(

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,20 +74,24 @@ def _parser(spec: dict[str, Any], here: Path) -> argparse.ArgumentParser:
     return p
 
 
-def _in_sandbox(
-    task: Any,
-    instance: Any,
-    config: dict[str, Any],
-    source: dict[str, str],
-    args: argparse.Namespace,
-) -> int:
+@dataclass(frozen=True)
+class _Job:
+    """What one run trains: the task, its instance, the candidate's config and files."""
+
+    task: Any
+    instance: Any
+    config: dict[str, Any]
+    source: dict[str, str]
+
+
+def _in_sandbox(job: _Job, args: argparse.Namespace) -> int:
     from rsi_rl.edits import Candidate
     from rsi_rl.runner import Runner
     from rsi_rl.sandbox import SandboxLimits
 
-    metric = task.metric_for(args.split)
-    with Runner(task, SandboxLimits(timeout=args.timeout, threads=args.threads)) as runner:
-        res = runner.run(instance, Candidate(config, source), args.seed, args.split)
+    metric = job.task.metric_for(args.split)
+    with Runner(job.task, SandboxLimits(timeout=args.timeout, threads=args.threads)) as runner:
+        res = runner.run(job.instance, Candidate(job.config, job.source), args.seed, args.split)
     if res.status != "ok":
         print(f"{res.status}: {res.message}\n{res.stderr_tail}", file=sys.stderr)
         return 1
@@ -95,24 +100,17 @@ def _in_sandbox(
     return 0
 
 
-def _plain(
-    task: Any,
-    instance: Any,
-    config: dict[str, Any],
-    source: dict[str, str],
-    args: argparse.Namespace,
-    here: Path,
-) -> int:
+def _plain(job: _Job, args: argparse.Namespace, here: Path) -> int:
     work = Path(args.workdir) if args.workdir else here / "work"
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    for name, text in source.items():
+    for name, text in job.source.items():
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         (work / name).write_text(text)
-    np.savez(work / harness.INPUTS_FILE, **task.child_inputs(instance, args.split))
-    job = {"config": config, "seed": args.seed, "budget_seconds": args.timeout}
-    (work / harness.JOB_FILE).write_text(json.dumps(job))
+    np.savez(work / harness.INPUTS_FILE, **job.task.child_inputs(job.instance, args.split))
+    spec = {"config": job.config, "seed": args.seed, "budget_seconds": args.timeout}
+    (work / harness.JOB_FILE).write_text(json.dumps(spec))
     n = str(args.threads)
     env = {
         **os.environ,
@@ -121,7 +119,9 @@ def _plain(
         "OMP_NUM_THREADS": n,
         "MKL_NUM_THREADS": n,
     }
-    call = f"from rsi_rl.export_run import boot; boot({args.seed}, {args.threads}, {task.entry!r})"
+    call = (
+        f"from rsi_rl.export_run import boot; boot({args.seed}, {args.threads}, {job.task.entry!r})"
+    )
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", call], cwd=work, env=env)  # no limits here
     seconds = time.monotonic() - t0
@@ -132,7 +132,7 @@ def _plain(
     if not pred.exists():
         print("the program exited without harness.submit(predictions)", file=sys.stderr)
         return 1
-    metrics = task.evaluate(np.load(pred, allow_pickle=False), instance, args.split)
+    metrics = job.task.evaluate(np.load(pred, allow_pickle=False), job.instance, args.split)
     for key, value in metrics.items():
         print(f"{key}: {value:.6f}")
     print(f"seconds: {seconds:.2f}")
@@ -152,9 +152,8 @@ def main(here: str | Path, argv: list[str] | None = None) -> int:
     source = {name: (here / name).read_text() for name in spec["files"]}
     where = f"{task.name} instance {instance.id}, seed {args.seed}, split {args.split}"
     print(where, file=sys.stderr)
-    if args.sandbox:
-        return _in_sandbox(task, instance, config, source, args)
-    return _plain(task, instance, config, source, args, here)
+    job = _Job(task, instance, config, source)
+    return _in_sandbox(job, args) if args.sandbox else _plain(job, args, here)
 
 
 __all__ = ["USAGE", "boot", "main"]
