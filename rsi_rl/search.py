@@ -1,11 +1,11 @@
 """One campaign of an agent on a task: the loop behind ``rsi-rl search``.
 
-:func:`run_campaign` drives a :class:`~rsi_rl.env.ResearchEnv` with an
-:class:`~rsi_rl.agents.Agent` until the budget is spent or the agent stops, evaluates the
-best candidate once on the test split, and :func:`save_best` writes it to the run
-directory (config YAML, source files, diff from the start). Agents with ``batch_size`` > 1
-propose several candidates at once; :meth:`~rsi_rl.env.ResearchEnv.try_candidates` trains
-them together with the env's executor (``executor=local executor.workers=N``).
+:func:`run_campaign` runs an :class:`~rsi_rl.agents.Agent` on a
+:class:`~rsi_rl.env.ResearchEnv` through the ask/tell protocol until the budget is spent
+or the agent stops, evaluates the best candidate once on the test split, and
+:func:`save_best` writes it to the run directory (config YAML, source files, diff from the
+start). An agent with ``batch_size`` > 1 asks for several experiments at once; the env's
+executor trains them together (``executor=local executor.workers=N``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from rsi_rl.agents.base import Agent, CandidateAgent
+from rsi_rl.agents.base import Agent, ask
+from rsi_rl.agents.view import CampaignView
 from rsi_rl.env import ResearchEnv
 
 
@@ -73,47 +74,35 @@ def run_campaign(
 ) -> dict[str, Any]:
     """Run one campaign; returns its summary (start, best and test metrics, statuses...).
 
-    ``campaign`` replays into an existing campaign of the ledger (see :mod:`rsi_rl.resume`).
+    The loop: ``agent.reset(view)``, then until the budget is spent ``agent.ask(view, n)``
+    (``n`` = the agent's ``batch_size``, cut to the experiments left; ``[]`` ends the
+    campaign), :meth:`~rsi_rl.env.ResearchEnv.run_proposals`, ``agent.tell(records)``,
+    and ``on_experiment(record, info)`` per record. ``campaign`` replays into an existing
+    campaign of the ledger (see :mod:`rsi_rl.resume`).
     """
     options: dict[str, Any] = {"instance": int(instance)} if instance is not None else {}
     if campaign is not None:
         options["campaign"] = int(campaign)
     obs, info = env.reset(seed=seed, options=options)
-    agent.reset(obs, info)
+    view = CampaignView(env, obs)
+    agent.reset(view)
     if on_experiment:
         on_experiment(env.last, info)
-    done = False
     rewards = 0.0
-    while not done:
-        batch = _propose_batch(env, agent)
-        if batch:  # several experiments at once (agent.batch_size > 1), recorded in order
-            children, descriptions, kinds = (list(x) for x in zip(*batch, strict=True))
-            steps = env.try_candidates(children, descriptions, kinds)
-            records = env.log[len(env.log) - len(steps) :]
-            # steps may be fewer than the batch: the budget ran out mid-batch
-            for kind, step, record in zip(kinds, steps, records, strict=False):
-                obs, reward, terminated, truncated, info = step
-                rewards += reward
-                agent.observe(_action_of(env, kind), reward, obs, info)
-                if on_experiment:
-                    on_experiment(record, info)
-                done = terminated or truncated
-            done = done or not steps
-            continue
-        if isinstance(agent, CandidateAgent) and agent.proposes(env):  # whole candidates (TPE)
-            action = -1
-            child, description = agent.propose(env)
-            obs, reward, terminated, truncated, info = env.try_candidate(
-                child, description, agent.name
-            )
-        else:
-            action = agent.act(obs, env.action_masks(), info)
-            obs, reward, terminated, truncated, info = env.step(action)
-        rewards += reward
-        agent.observe(action, reward, obs, info)
-        if on_experiment:
-            on_experiment(env.last, info)
-        done = terminated or truncated
+    while view.experiments_left > 0:
+        proposals = ask(agent, view, min(agent.batch_size, view.experiments_left))
+        if not proposals:  # the agent stops
+            break
+        steps = env.run_proposals(proposals)
+        if not steps:  # nothing ran: the seconds cap is spent
+            break
+        records = env.log[len(env.log) - len(steps) :]
+        view.update(steps[-1][0], proposals)
+        agent.tell(records)
+        for (_, reward, _, _, step_info), record in zip(steps, records, strict=True):
+            rewards += reward
+            if on_experiment:
+                on_experiment(record, step_info)
     # a task without a test split (a script task without split_flag) reports none, rather
     # than a rerun of the validation measurement dressed as a test score
     test_record = env.evaluate_test() if test and env.task.has_test_split else None
@@ -150,19 +139,6 @@ def run_campaign(
     if env.instance is not None and env.instance.reference_config is not None:
         summary["reference_config"] = env.instance.reference_config
     return summary
-
-
-def _action_of(env: ResearchEnv, kind: str) -> int:
-    """The edit slot of a batch entry's label: the edit's action, or -1 for a whole
-    candidate's label (``tpe``) that names no edit of the task."""
-    return env.action_names.index(kind) if kind in env.space.index else -1
-
-
-def _propose_batch(env: ResearchEnv, agent: Agent) -> list[tuple[Any, str, str]]:
-    """The agent's next batch, cut to the budget left; [] when it takes one step instead."""
-    if getattr(agent, "batch_size", 1) <= 1 or not agent.supports_batch:
-        return []
-    return agent.propose_batch(env, min(agent.batch_size, env.budget - env.experiments_used))
 
 
 def save_best(env: ResearchEnv, run_dir: str | Path, summary: dict[str, Any]) -> Path:

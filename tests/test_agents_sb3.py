@@ -1,6 +1,6 @@
 """SB3 meta-agents: saved policies carry their edit-space version and observation size;
-they act greedily with masks, and a policy trained on one task acts on another (transfer),
-whatever its knobs."""
+they act greedily with masks (one edit, or their best few bundled in one experiment), and a
+policy trained on one task acts on another (transfer), whatever its knobs."""
 
 from __future__ import annotations
 
@@ -11,22 +11,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsi_rl.actions import N_ACTIONS, OBSERVATION_FEATURES, REEVALUATE, SPACE_VERSION, STOP
+from rsi_rl.actions import (
+    MAX_SLOTS,
+    META_ACTIONS,
+    N_ACTIONS,
+    OBSERVATION_FEATURES,
+    REEVALUATE,
+    SPACE_VERSION,
+    STOP,
+)
+from rsi_rl.agents import CampaignView
 from rsi_rl.agents.sb3 import (
     META_ENTRY,
     PolicyAgent,
     PolicyLoadError,
     TabuMask,
+    action_scores,
     build_algorithm,
     load_policy,
     read_metadata,
     resolve_policy_path,
     save_policy,
 )
+from rsi_rl.campaign import Proposal
+from rsi_rl.edits import apply_edit
 from rsi_rl.env import ResearchEnv
 from rsi_rl.errors import ConfigError, user_message
 from rsi_rl.search import run_campaign
-from rsi_rl.testing import ToyTask, instant_runs
+from rsi_rl.testing import ToyTask, instant_runs, untrained_policy
 
 SHIPPED = Path(__file__).resolve().parents[1] / "policies" / "tabular_maskable_ppo.zip"
 
@@ -47,6 +59,12 @@ def tiny_policy(tmp_path_factory):
     return save_policy(
         model, tmp_path_factory.mktemp("pol") / "policy.zip", "maskable_ppo", task="tabular"
     )
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory):
+    """A policy of today's layout with random weights (for how agents act, not how well)."""
+    return untrained_policy(tmp_path_factory.mktemp("untrained") / "policy.zip")
 
 
 def _rewrite_meta(src, dst, drop=(), **changes):
@@ -137,30 +155,56 @@ def test_unknown_algo_is_a_config_error():
         build_algorithm(None, "sac")
 
 
-def test_policy_acts_greedily_with_masks(tiny_policy):
-    agent = PolicyAgent(tiny_policy, seed=0)
-    obs = np.zeros(len(OBSERVATION_FEATURES), dtype=np.float32)
+class _FixedView:
+    """What a policy reads of a view, fixed: a zero observation and a given mask."""
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = mask
+        self.action_names = tuple(f"e{i}" for i in range(MAX_SLOTS)) + META_ACTIONS
+
+    def observation(self) -> np.ndarray:
+        return np.zeros(len(OBSERVATION_FEATURES), dtype=np.float32)
+
+    def action_masks(self) -> np.ndarray:
+        return self.mask.copy()
+
+    def proposal(self, name: str) -> Proposal:
+        return Proposal(name)
+
+
+def test_policy_acts_greedily_with_masks(policy):
+    agent = PolicyAgent(policy, seed=0)
     mask = np.zeros(N_ACTIONS, dtype=bool)
     mask[[5, STOP]] = True
-    agent.reset(obs, {})
-    assert agent.act(obs, mask, {}) == 5  # stop masked by default
-    a1, a2 = agent.act(obs, np.ones_like(mask), {}), agent.act(obs, np.ones_like(mask), {})
-    assert a1 == a2 and a1 != STOP
+    agent.reset(_FixedView(mask))  # type: ignore[arg-type]
+    assert agent.ask(_FixedView(mask), 1) == [Proposal("e5")]  # type: ignore[arg-type]
+    full = _FixedView(np.ones_like(mask))
+    a1, a2 = agent.ask(full, 1), agent.ask(full, 1)  # type: ignore[arg-type]
+    assert a1 == a2 and a1[0].kind != "stop"
+
+
+def test_a_policy_that_may_stop_ends_the_campaign(policy):
+    agent = PolicyAgent(policy, allow_stop=True, tabu=False, seed=0)
+    only_stop = np.zeros(N_ACTIONS, dtype=bool)
+    only_stop[STOP] = True
+    assert agent.ask(_FixedView(only_stop), 1) == []  # type: ignore[arg-type]
 
 
 def test_tabu_mask_blocks_repeats_until_a_keep():
     m = TabuMask()
+    names = _FixedView(np.ones(N_ACTIONS, dtype=bool)).action_names
     full = np.ones(N_ACTIONS, dtype=bool)
-    m.update(0, {"experiment": {"kind": "lr_down", "kept": False}})
-    assert not m.apply(full)[0] and not m.apply(full)[STOP]
-    m.update(REEVALUATE, {"experiment": {"kind": "reevaluate", "kept": False}})
-    assert m.apply(full)[REEVALUATE]
-    m.update(1, {"experiment": {"kind": "lr_up", "kept": True}})
-    assert m.apply(full)[0]
+    m.update({"kind": "e0", "kept": False})
+    assert not m.apply(full, names)[0] and not m.apply(full, names)[STOP]
+    m.update({"kind": "reevaluate", "kept": False})
+    assert m.apply(full, names)[REEVALUATE]
+    m.update({"kind": "e1", "kept": True})
+    assert m.apply(full, names)[0]
     only = np.zeros_like(full)
     only[0] = True
-    m.update(0, {"experiment": {"kind": "lr_down", "kept": False}})
-    assert m.apply(only)[REEVALUATE]  # something is always valid
+    m.update({"kind": "e0", "kept": False})
+    assert m.apply(only, names)[REEVALUATE]  # something is always valid
+    assert TabuMask(tabu=False).apply(only, names)[0]
 
 
 def test_transfer_tabular_policy_acts_on_digits(tiny_policy, digits):
@@ -175,18 +219,94 @@ def test_transfer_tabular_policy_acts_on_digits(tiny_policy, digits):
         env.close()
 
 
-def test_policy_acts_on_any_knobs_of_a_task(tiny_policy):
+def test_policy_acts_on_any_knobs_of_a_task(policy):
     """The policy acts on a task with two knobs of one role and categorical knobs: its
     edits are the task's own, by name, and the tabu mask never repeats a reverted one."""
     env = ResearchEnv(task=ToyTask(), budget=12, instances=[1000])
     instant_runs(env, lambda c: 0.5)  # nothing improves: every edit is reverted
     try:
-        run_campaign(env, PolicyAgent(tiny_policy), seed=0, test=False)
+        run_campaign(env, PolicyAgent(policy), seed=0, test=False)
         kinds = [r["kind"] for r in env.log[1:] if r["kind"] != "reevaluate"]
     finally:
         env.close()
     assert kinds and set(kinds) <= set(env.space.index)
     assert len(kinds) == len(set(kinds))  # no reverted edit twice
+
+
+# ---------------------------------------------------------------------------- bundles
+def _bundle_picks(description: str) -> list[str]:
+    return description.removeprefix("policy bundle: ").split(" + ")
+
+
+def test_bundle_is_the_policys_best_edits_one_per_knob(tabular, policy):
+    env = ResearchEnv(task=tabular, budget=3, instances=[10_000])
+    try:
+        agent = PolicyAgent(policy, bundle=3, seed=0)
+        obs, _ = env.reset(seed=0, options={"instance": 10_000})
+        view = CampaignView(env, obs)
+        agent.reset(view)
+        allowed = agent.masker.apply(view.action_masks(), view.action_names)
+        ranked = agent.ranked_edits(view, allowed, action_scores(agent.model, obs))
+        (proposal,) = agent.ask(view, 1)
+        assert proposal.kind == "policy_bundle"
+        picked = _bundle_picks(proposal.description)
+        assert len(picked) == 3 and len({env.space.get(k).target for k in picked}) == 3
+        # the first pick is the policy's own choice; the others follow in score order
+        assert picked[0] == ranked[0]
+        assert [ranked.index(k) for k in picked] == sorted(ranked.index(k) for k in picked)
+        # the candidate is the incumbent with exactly those edits applied in order
+        cand = env.incumbent
+        for kind in picked:
+            cand, _ = apply_edit(tabular, cand, kind)
+        assert cand.hash == proposal.candidate.hash
+    finally:
+        env.close()
+
+
+def test_a_reverted_bundle_makes_its_best_edit_tabu(policy):
+    env = ResearchEnv(task=ToyTask(), budget=12, instances=[1000])
+    instant_runs(env, lambda c: 0.5 + 0.1 * (c.config["act"] == "gelu"))
+    try:
+        summary = run_campaign(env, PolicyAgent(policy, bundle=2, seed=0), seed=0, test=False)
+    finally:
+        env.close()
+    recs = env.log[1:]
+    assert summary["experiments"] == 12 and summary["agent"] == "policy"
+    tabu: set[str] = set()
+    for rec in recs:
+        if rec["kind"] == "reevaluate":
+            continue
+        assert rec["kind"] == "policy_bundle"
+        pick = _bundle_picks(rec["description"])
+        assert not tabu & set(pick)  # no edit tabu since the last keep is in the bundle
+        tabu = set() if rec["kept"] else tabu | {pick[0]}
+    assert sum(not r["kept"] for r in recs) > 0  # the rule was exercised
+
+
+def test_bad_bundle_size(policy):
+    with pytest.raises(ConfigError, match="agent.bundle must be a positive number"):
+        PolicyAgent(policy, bundle=0)
+
+
+def test_bundle_sets_one_option_per_categorical_knob(policy):
+    """On a task with two learning-rate knobs and categorical knobs, a bundle changes each
+    knob at most once (two settings of ``act`` would overwrite each other), and both
+    learning-rate knobs can be in one bundle."""
+    env = ResearchEnv(task=ToyTask(), budget=8, instances=[1000])
+    instant_runs(env, lambda c: 0.5)
+    try:
+        agent = PolicyAgent(policy, bundle=26, seed=0)  # as many as the edits
+        obs, _ = env.reset(seed=0)
+        view = CampaignView(env, obs)
+        agent.reset(view)
+        (proposal,) = agent.ask(view, 1)
+    finally:
+        env.close()
+    groups = [env.space.get(k).target for k in _bundle_picks(proposal.description)]
+    assert len(groups) == len(set(groups))
+    assert set(groups) == {"lr", "head_lr", "act", "mix", "width", "norm_layer"}
+    start = env.log[0]["config"]
+    assert sum(proposal.candidate.config[k] != start[k] for k in start) == 5
 
 
 def _shipped_is_current() -> bool:

@@ -21,7 +21,7 @@ from rsi_rl.errors import ConfigError, UnknownAgentError
 class CrashingAgent(Agent):
     name = "crashing"
 
-    def _act(self, obs, mask, info):
+    def ask(self, view, n):
         raise RuntimeError("boom")
 
 

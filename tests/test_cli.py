@@ -257,10 +257,10 @@ def test_an_agent_key_the_agent_does_not_take_names_it_and_what_it_takes(
     tmp_path, capsys, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    line = _one_line_error(capsys, ["search", "task=tabular", "agent=tpe", "+agent.storage=x"])
+    line = _one_line_error(capsys, ["search", "task=tabular", "agent=tpe", "+agent.sampler=x"])
     assert line == (
-        "rsi-rl: error: agent tpe does not take 'storage' (it takes: n_startup_trials, "
-        "multivariate, batch_size, seed_offset); fix or drop the override agent.storage"
+        "rsi-rl: error: agent tpe does not take 'sampler' (it takes: n_startup_trials, "
+        "multivariate, batch_size, seed_offset, storage); fix or drop the override agent.sampler"
     )
     assert not list(tmp_path.iterdir())  # failed before Hydra made a run directory
 
@@ -283,8 +283,8 @@ def test_an_agent_error_inside_the_job_keeps_its_cause():
     from rsi_rl.cli import _cause
 
     with pytest.raises(Exception) as info:
-        instantiate({"_target_": "rsi_rl.agents.TPEAgent", "storage": "x"})
-    assert "storage" in _cause(info.value) and "Error in call" not in _cause(info.value)
+        instantiate({"_target_": "rsi_rl.agents.TPEAgent", "sampler": "x"})
+    assert "sampler" in _cause(info.value) and "Error in call" not in _cause(info.value)
 
 
 def test_help_says_which_agents_search_and_which_train_without_torch(tmp_path):
@@ -292,7 +292,7 @@ def test_help_says_which_agents_search_and_which_train_without_torch(tmp_path):
 
     roles = agent_roles()
     assert {n for n, r in roles.items() if r == "train"} == {"a2c", "dqn", "maskable_ppo", "ppo"}
-    assert roles["policy_bundle_tpe"] == roles["greedy"] == "search"
+    assert roles["policy_tpe"] == roles["sequence"] == roles["greedy"] == "search"
     text = usage()
     search_line = next(ln for ln in text.splitlines() if ln.startswith("  search, bench:"))
     train_line = next(ln for ln in text.splitlines() if ln.startswith("  train:"))

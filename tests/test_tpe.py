@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rsi_rl.actions import REEVALUATE
-from rsi_rl.agents import TPEAgent, make_agent
+from rsi_rl.agents import CampaignView, TPEAgent, make_agent
 from rsi_rl.edits import apply_edit, start_candidate
 from rsi_rl.env import ResearchEnv
 from rsi_rl.errors import TaskError
@@ -29,10 +29,13 @@ def test_knob_reachable_values_follow_the_moves():
 def test_tpe_candidates_are_reachable_by_edits(tabular):
     env = ResearchEnv(task=tabular, budget=3, instances=[10_000])
     try:
-        env.reset(seed=0)
+        obs, _ = env.reset(seed=0)
+        view = CampaignView(env, obs)
         agent = TPEAgent(seed=0)
-        agent.reset(None, {})  # type: ignore[arg-type]
-        cand, desc = agent.propose(env)
+        agent.reset(view)
+        (proposal,) = agent.ask(view, 1)
+        cand, desc = proposal.candidate, proposal.description
+        assert proposal.kind == "tpe" and proposal.refused is None
         start = start_candidate(tabular, env.instance.start_config)
         # every value it sets is a knob value some chain of edits reaches
         for knob in tabular.knobs:
@@ -283,3 +286,37 @@ def test_tpe_never_reruns_a_candidate_and_learns_from_timeouts(tabular, batch_si
     failed = [t for t in study.trials if t.params.get("batch_size", 0) >= 3 and t.value is not None]
     assert failed and all(t.value <= env.start_metric for t in failed)  # ...and told as bad
     assert len(timed_out) < 15
+
+
+@pytest.mark.parametrize("name", ["tpe", "random_search"])
+def test_an_agent_config_with_storage_persists_each_campaigns_study(name, tmp_path):
+    """``agent.storage=sqlite:///...``: each campaign's study is kept in the database,
+    under its own name (a second campaign of the same name gets ``-2``), with every
+    experiment of the campaign as a complete trial."""
+    import optuna
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from rsi_rl.confpaths import conf_dir
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    cfg = OmegaConf.load(conf_dir() / "agent" / f"{name}.yaml")
+    cfg.storage = url
+    for _ in range(2):
+        env = ResearchEnv(task=ToyTask(), budget=4, instances=[1000])
+        instant_runs(env, _toy_score)
+        try:
+            run_campaign(env, instantiate(cfg, seed=3), seed=0, test=False)
+            configs = [dict(r["config"]) for r in env.log]
+        finally:
+            env.close()
+    studies = sorted(optuna.get_all_study_summaries(url), key=lambda s: s.study_name)
+    assert [s.study_name for s in studies] == [
+        f"{name}-toy-toy/1000-c1-s3",
+        f"{name}-toy-toy/1000-c1-s3-2",
+    ]
+    study = optuna.load_study(study_name=studies[1].study_name, storage=url)
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == 5  # the start and the four experiments
+    space = CandidateSpace(ToyTask(), ToyTask().make_instance(1000).start_config)
+    assert [space.candidate(t.params, "x")[0].config for t in done] == configs

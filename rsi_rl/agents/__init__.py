@@ -1,4 +1,5 @@
-"""Agents: baselines (random, greedy) and, through the same interface, learned policies.
+"""Agents: baselines (random, greedy, TPE, random search), learned policies and sequences
+of them, all speaking one ask/tell protocol (:mod:`rsi_rl.agents.base`).
 
 The classes are imported on first use (``rsi_rl.agents.TPEAgent`` imports
 :mod:`rsi_rl.agents.tpe`), so that a campaign of a baseline never loads Optuna or SB3.
@@ -15,21 +16,20 @@ from rsi_rl.errors import UnknownAgentError
 if TYPE_CHECKING:
     from rsi_rl.agents.base import Agent
     from rsi_rl.agents.baselines import GreedyAgent, RandomAgent
-    from rsi_rl.agents.bundle import PolicyBundleAgent
-    from rsi_rl.agents.hybrid import PolicyTPEAgent, TPEPolicyAgent
     from rsi_rl.agents.sb3 import PolicyAgent
+    from rsi_rl.agents.sequence import SequenceAgent
     from rsi_rl.agents.tpe import RandomSearchAgent, TPEAgent
+    from rsi_rl.agents.view import CampaignView
 
 #: public class -> the module that defines it
 _MODULES: dict[str, str] = {
     "Agent": "rsi_rl.agents.base",
+    "CampaignView": "rsi_rl.agents.view",
     "GreedyAgent": "rsi_rl.agents.baselines",
     "RandomAgent": "rsi_rl.agents.baselines",
-    "PolicyBundleAgent": "rsi_rl.agents.bundle",
-    "PolicyTPEAgent": "rsi_rl.agents.hybrid",
-    "TPEPolicyAgent": "rsi_rl.agents.hybrid",
     "PolicyAgent": "rsi_rl.agents.sb3",
     "RandomSearchAgent": "rsi_rl.agents.tpe",
+    "SequenceAgent": "rsi_rl.agents.sequence",
     "TPEAgent": "rsi_rl.agents.tpe",
 }
 
@@ -40,9 +40,7 @@ _NAMES: dict[str, str] = {
     "tpe": "TPEAgent",
     "random_search": "RandomSearchAgent",
     "policy": "PolicyAgent",
-    "policy_tpe": "PolicyTPEAgent",
-    "policy_bundle": "PolicyBundleAgent",
-    "tpe_policy": "TPEPolicyAgent",
+    "sequence": "SequenceAgent",
 }
 
 
@@ -93,13 +91,12 @@ def make_agent(name: str, **kwargs: Any) -> Agent:
 __all__ = [
     "AGENTS",
     "Agent",
+    "CampaignView",
     "GreedyAgent",
     "PolicyAgent",
-    "PolicyBundleAgent",
-    "PolicyTPEAgent",
     "RandomAgent",
     "RandomSearchAgent",
+    "SequenceAgent",
     "TPEAgent",
-    "TPEPolicyAgent",
     "make_agent",
 ]

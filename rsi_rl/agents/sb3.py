@@ -9,17 +9,21 @@
   says which of the two differs.
 * :class:`PolicyAgent` (``agent=policy agent.path=...zip``) acts with a saved policy:
   the highest-scoring *valid* action (masked logits or Q-values), deterministically by
-  default; ``stop`` is masked unless ``allow_stop``.
+  default; ``stop`` is masked unless ``allow_stop``. With ``bundle`` > 1 it applies its
+  best few edits together as one experiment.
 
 Example:
     >>> agent = PolicyAgent("policies/tabular_maskable_ppo.zip")  # doctest: +SKIP
-    >>> action = agent.act(obs, env.action_masks(), info)  # doctest: +SKIP
+    >>> agent.reset(view)  # doctest: +SKIP
+    >>> agent.ask(view, 1)  # doctest: +SKIP
+    [Proposal(kind='input_norm', ...)]
 """
 
 from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +38,11 @@ from rsi_rl.actions import (
     STOP,
     is_edit_action,
 )
-from rsi_rl.agents.base import Agent
-from rsi_rl.errors import ConfigError, RsiRlError
+from rsi_rl.agents.base import Agent, Record, Tabu
+from rsi_rl.agents.view import CampaignView
+from rsi_rl.campaign import Proposal
+from rsi_rl.edits import EditSpace
+from rsi_rl.errors import ConfigError, EditError, RsiRlError
 
 #: name of the metadata entry inside a saved policy zip
 META_ENTRY = "rsi_rl.json"
@@ -261,15 +268,15 @@ def action_scores(model: Any, obs: np.ndarray) -> np.ndarray:
     return np.asarray(scores.cpu().numpy()).reshape(-1)
 
 
-class TabuMask:
+class TabuMask(Tabu):
     """The mask a policy acts under: the env's, minus ``stop`` and exact repeats.
 
     An edit that was just reverted would, applied to the same incumbent, build the same
     candidate and run it on the same seed: a duplicate experiment (the runner serves it
     from its cache, charged at full cost). So once an edit fails on the incumbent it is
-    masked until another edit is kept (greedy's tabu list). ``reevaluate`` (a fresh seed)
-    stays valid, so some action always is. ``stop`` is allowed exactly when
-    ``allow_stop``, whether or not the env's mask has it.
+    masked until an experiment is kept (greedy's :class:`~rsi_rl.agents.base.Tabu`).
+    ``reevaluate`` (a fresh seed) stays valid, so some action always is. ``stop`` is
+    allowed exactly when ``allow_stop``, whether or not the env's mask has it.
 
     Training uses the env's own mask (``ResearchEnv(allow_stop=...)``): with the env's
     default ``mask_duplicates`` it already masks these repeats, so a policy acts (here,
@@ -277,27 +284,13 @@ class TabuMask:
     """
 
     def __init__(self, allow_stop: bool = False, tabu: bool = True):
+        super().__init__()
         self.allow_stop = allow_stop
         self.tabu = tabu
-        self.tried: set[int] = set()
 
-    def reset(self) -> None:
-        self.tried.clear()
-
-    def update(self, action: int, info: dict[str, Any]) -> None:
-        """Record the outcome of ``action`` (``info`` of the env step)."""
-        exp = info.get("experiment") or {}
-        if exp.get("kept"):
-            self.tried.clear()
-        elif is_edit_action(action):  # a rerun or a fresh proposal is never a repeat
-            self.tried.add(int(action))
-
-    def apply(self, mask: np.ndarray) -> np.ndarray:
-        out = np.asarray(mask, dtype=bool).copy()
+    def apply(self, mask: np.ndarray, action_names: Sequence[str]) -> np.ndarray:
+        out = self.allowed(mask, action_names) if self.tabu else np.asarray(mask, bool).copy()
         out[STOP] = self.allow_stop  # always a valid action; the env may mask it
-        if self.tabu:
-            for a in self.tried:
-                out[a] = False
         if not out.any():
             out[REEVALUATE] = True
         return out
@@ -306,6 +299,13 @@ class TabuMask:
 class PolicyAgent(Agent):
     """An agent that acts with a saved SB3 policy (``agent=policy agent.path=...zip``).
 
+    It scores the actions on ``view.observation()`` and takes the best valid one under
+    :class:`TabuMask`. With ``bundle`` = k > 1 each experiment is instead one candidate:
+    the policy's k best-scoring valid edits of the incumbent, at most one per knob or
+    patch (a jump and a move of one knob, or two options of a categorical knob, would
+    overwrite each other), applied in score order. A reverted bundle makes its best edit
+    tabu until something is kept, so the next bundle slides one edit down the ranking.
+
     Args:
         path: the policy zip written by ``rsi-rl train`` or :func:`save_policy`.
         deterministic: take the best valid action; otherwise sample from the masked
@@ -313,6 +313,7 @@ class PolicyAgent(Agent):
         allow_stop: let the policy end a campaign early (masked by default: with no
             compute cost, stopping never helps and a learned ``stop`` only wastes budget).
         tabu: mask edits that already failed on the incumbent (see :class:`TabuMask`).
+        bundle: edits per experiment (1: the policy's own actions, one edit each).
         seed: seed of sampling when not deterministic.
     """
 
@@ -324,28 +325,79 @@ class PolicyAgent(Agent):
         deterministic: bool = True,
         allow_stop: bool = False,
         tabu: bool = True,
+        bundle: int = 1,
         seed: int | None = None,
     ):
         super().__init__(seed)
+        if isinstance(bundle, bool) or not isinstance(bundle, int) or bundle < 1:
+            raise ConfigError(f"agent.bundle must be a positive number of edits, got {bundle!r}")
+        self.bundle = bundle
         self.path = resolve_policy_path(path)
         self.model, self.meta = load_policy(self.path)
         self.deterministic = deterministic
         self.masker = TabuMask(allow_stop, tabu)
+        self._bundled: tuple[str, str] | None = None  # (candidate hash, best edit) asked
 
-    def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
-        self.masker.reset()
+    @property
+    def bundle_kind(self) -> str:
+        """The records' ``kind`` of a bundle (``policy_bundle``)."""
+        return f"{self.name}_bundle"
 
-    def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
-        self.masker.update(action, info)
+    def reset(self, view: CampaignView) -> None:
+        self.masker.clear()
+        self._bundled = None
 
-    def _act(self, obs: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> int:
-        allowed = self.masker.apply(mask)
-        scores = action_scores(self.model, obs)
-        scores = np.where(allowed, scores, -np.inf)
+    def tell(self, records: Sequence[Record]) -> None:
+        for record in records:
+            edit = None
+            if self._bundled is not None and record.get("candidate") == self._bundled[0]:
+                edit = self._bundled[1]  # a bundle counts as its best edit
+            self.masker.update(record, edit)
+
+    def ask(self, view: CampaignView, n: int) -> list[Proposal]:
+        allowed = self.masker.apply(view.action_masks(), view.action_names)
+        scores = action_scores(self.model, view.observation())
+        if self.bundle > 1:
+            return [self._bundle(view, allowed, scores)]
+        action = self._pick(np.where(allowed, scores, -np.inf), allowed)
+        if action == STOP:
+            return []
+        return [view.proposal(view.action_names[action])]
+
+    def _pick(self, scores: np.ndarray, allowed: np.ndarray) -> int:
         if self.deterministic:
             return int(np.argmax(scores))
         z = np.exp(scores - scores[allowed].max())
         return int(self.rng.choice(len(z), p=z / z.sum()))
+
+    def ranked_edits(
+        self, view: CampaignView, allowed: np.ndarray, scores: np.ndarray
+    ) -> list[str]:
+        """Names of the allowed edits, best score first."""
+        order = np.argsort(-scores, kind="stable")
+        return [view.action_names[i] for i in order if allowed[i] and is_edit_action(int(i))]
+
+    def _bundle(self, view: CampaignView, allowed: np.ndarray, scores: np.ndarray) -> Proposal:
+        space: EditSpace = view.space
+        child = view.incumbent
+        picked: list[str] = []
+        for name in self.ranked_edits(view, allowed, scores):
+            if len(picked) == self.bundle:
+                break
+            if space.get(name).target in {space.get(p).target for p in picked}:
+                continue
+            try:
+                nxt, _ = space.apply(child, name)
+            except EditError:  # does not compose with the edits already in the bundle
+                continue
+            if nxt.hash != child.hash:
+                child = nxt
+                picked.append(name)
+        if not picked:  # every edit is tabu: measure the incumbent again
+            self._bundled = None
+            return view.proposal("reevaluate")
+        self._bundled = (child.hash, picked[0])
+        return Proposal(self.bundle_kind, child, "policy bundle: " + " + ".join(picked))
 
 
 __all__ = [

@@ -9,10 +9,10 @@ How TPE maps onto the edit-based env (the fair-comparison choice):
   models it as ordinal), for a categorical knob its options, and for each code patch a
   boolean toggle. Meta-actions (``reevaluate``, ``propose``, ``stop``) have no TPE
   counterpart.
-* **Same budget.** Each TPE trial is *one* experiment: the proposed whole candidate runs
-  through the env's own runner on the campaign's evaluation seed
-  (:meth:`~rsi_rl.env.ResearchEnv.try_candidate`), is charged to the same K experiments
-  and seconds cap, and is kept only if it beats the incumbent by the same noise margin.
+* **Same budget.** Each TPE trial is *one* experiment: the proposed whole candidate (a
+  :class:`~rsi_rl.campaign.Proposal` labelled with the agent's name) runs through the
+  campaign on its evaluation seed, is charged to the same K experiments and seconds cap,
+  and is kept only if it beats the incumbent by the same noise margin.
   TPE does not pay one experiment per edit on the way to a far configuration (that would
   handicap it); it never proposes a candidate the campaign already ran (a repeat would be
   charged in full for a known result): a repeated ask is dropped and asked again, up to
@@ -22,7 +22,8 @@ How TPE maps onto the edit-based env (the fair-comparison choice):
   :func:`failure_value`: the worst value of the campaign so far (at worst the start's),
   so TPE models its region as bad.
 * **Same start.** The start config's baseline run (free for every agent) is told to the
-  study as its first trial, so TPE knows what the edit agents know.
+  study as its first trial, so TPE knows what the edit agents know; so is every
+  experiment another agent runs in the same campaign.
 
 Example:
     rsi-rl search task=tabular agent=tpe budget=20
@@ -30,18 +31,19 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import numpy as np
-
-from rsi_rl.agents.base import CandidateAgent
+from rsi_rl.agents.base import Agent, Record
+from rsi_rl.agents.view import CampaignView
+from rsi_rl.campaign import Proposal
 from rsi_rl.edits import Candidate
 from rsi_rl.errors import EditError
 from rsi_rl.space import CandidateSpace, random_sampler, tpe_sampler
-from rsi_rl.task import InnerTask
 
 
-def trial_value(exp: dict[str, Any]) -> float | None:
+def trial_value(exp: Record) -> float | None:
     """The metric an experiment record tells a study: None for a run that failed."""
     metric = exp.get("metric")
     return float(metric) if exp.get("status") == "ok" and metric is not None else None
@@ -57,10 +59,15 @@ def failure_value(values: list[float], direction: str) -> float:
     return min(values) if direction == "maximize" else max(values)
 
 
-class StudyAgent(CandidateAgent):
+class StudyAgent(Agent):
     """An Optuna study (ask/tell, seeded) over the task's knobs and code toggles
     (:class:`~rsi_rl.space.CandidateSpace`), one trial per experiment; subclasses choose
     the sampler (:meth:`_sampler`).
+
+    Every record on the campaign's evaluation seed becomes a trial, whoever asked for it:
+    an edit of another agent (e.g. the policy before it in a
+    :class:`~rsi_rl.agents.sequence.SequenceAgent`) is told as the candidate it built, so
+    the study models it and never proposes it again.
 
     Args:
         seed: seed of the sampler (and so of the campaign's proposals).
@@ -68,34 +75,59 @@ class StudyAgent(CandidateAgent):
         seed_offset: added to ``seed`` for the sampler only (the bench gives campaign i
             seed i): a nonzero offset is another, independent draw of the same agent on
             the same instances and evaluation seeds, an A/A test of a bench's resolution.
+        storage: an Optuna storage URL (``sqlite:///runs/studies.db``) that keeps each
+            campaign's study, named ``<agent>-<task>-<instance>-c<campaign>-s<seed>``
+            (``-2``, ``-3``, ... if the name is taken); None keeps it in memory.
     """
 
     supports_batch: ClassVar[bool] = True
 
-    def __init__(self, seed: int | None = None, batch_size: int = 1, seed_offset: int = 0):
+    def __init__(
+        self,
+        seed: int | None = None,
+        batch_size: int = 1,
+        seed_offset: int = 0,
+        storage: str | None = None,
+    ):
         super().__init__(seed, batch_size)
-        self.sampler_seed = None if seed is None else int(seed) + int(seed_offset)
+        self.seed_offset = int(seed_offset)
+        self.storage = None if storage is None else str(storage)
         self.study: Any = None
         # asked, not yet told (in the order they are recorded), with their candidate's hash
         self._trials: list[tuple[Any, str]] = []
         self._values: list[float] = []  # metrics of the campaign's runs told so far
         self._run: set[str] = set()  # hashes of the candidates run (or under way)
 
-    def reset(self, obs: np.ndarray, info: dict[str, Any]) -> None:
-        self.study = None  # built lazily on the first proposal, from the env's task
-        self._trials = []
-        self._values = []
-        self._run = set()
+    @property
+    def sampler_seed(self) -> int | None:
+        return None if self.seed is None else int(self.seed) + self.seed_offset
 
-    def _setup(self, env: Any) -> None:
+    def reset(self, view: CampaignView) -> None:
         import optuna
 
-        task: InnerTask = env.task
-        self.space = CandidateSpace(task, dict(env.instance.start_config))
-        self.start = self.space.start
+        self._view = view
+        self.space = CandidateSpace(view.task, view.start_config)
         self.distributions = self.space.distributions
-        self.study = optuna.create_study(direction=task.direction, sampler=self._sampler())
-        self._tell_known(self.start, float(env.start_metric))
+        self._trials, self._values, self._run = [], [], set()
+        self.study = self._create_study(optuna, view)
+        self._tell_known(self.space.start, float(view.start_metric))
+
+    def _create_study(self, optuna: Any, view: CampaignView) -> Any:
+        direction = view.task.direction
+        if self.storage is None:
+            return optuna.create_study(direction=direction, sampler=self._sampler())
+        base = f"{self.name}-{view.task.name}-{view.instance_id}-c{view.campaign}-s{self.seed}"
+        for i in itertools.count(1):
+            try:
+                return optuna.create_study(
+                    storage=self.storage,
+                    study_name=base if i == 1 else f"{base}-{i}",
+                    direction=direction,
+                    sampler=self._sampler(),
+                )
+            except optuna.exceptions.DuplicatedStudyError:
+                continue
+        raise AssertionError("unreachable")
 
     def _sampler(self) -> Any:
         raise NotImplementedError
@@ -122,62 +154,60 @@ class StudyAgent(CandidateAgent):
         self._values.append(float(value))
         return float(value)
 
-    def warm_start(self, env: Any, experiments: list[tuple[Candidate, float | None]]) -> None:
-        """Start the study from a campaign's experiments so far (``(candidate, metric)``,
-        metric None for a failed run), all on the evaluation seed: TPE then models them as
-        its own trials (and counts them towards ``n_startup_trials``)."""
-        if self.study is None:
-            self._setup(env)
-        for cand, value in experiments:
-            self._tell_known(cand, value)
-
-    def candidate(self, task: InnerTask, params: dict[str, Any]) -> tuple[Candidate, str]:
-        """The candidate of a parameter set: knob values and code toggles applied to the start."""
-        return self.space.candidate(params, "tpe")
-
-    def propose(self, env: Any) -> tuple[Candidate, str]:
-        child, description, _ = self.propose_batch(env, 1)[0]
-        return child, description
-
-    def propose_batch(self, env: Any, n: int) -> list[tuple[Any, str, str]]:
-        if self.study is None:
-            self._setup(env)
+    def ask(self, view: CampaignView, n: int) -> list[Proposal]:
         self._fail_pending()
-        self._run.update(  # what else ran on the evaluation seed (e.g. a hybrid's edits)
-            r["candidate"]
-            for r in getattr(env, "log", [])
-            if r.get("split") == "val" and r.get("seed") == env.eval_seed and r.get("candidate")
-        )
-        out: list[tuple[Any, str, str]] = []
+        out: list[Proposal] = []
         for _ in range(int(n)):
-            trial, child, description = self._ask_new(env)
+            trial, child, description = self._ask_new()
             self._trials.append((trial, child.hash))
             self._run.add(child.hash)
-            out.append((child, description, self.name))
+            out.append(Proposal(self.name, child, description))
         return out
 
-    def _ask_new(self, env: Any) -> tuple[Any, Candidate, str]:
+    def tell(self, records: Sequence[Record]) -> None:
+        for record in records:
+            cand_hash = record.get("candidate")
+            if record.get("split", "val") != "val" or cand_hash is None:
+                continue
+            if record.get("seed") != self._view.eval_seed:
+                continue  # a rerun on a fresh seed, or refused: no trial of this seed
+            mine = next((t for t in self._trials if t[1] == cand_hash), None)
+            if mine is not None:
+                self._trials.remove(mine)
+                self.study.tell(mine[0], self._told(trial_value(record)))
+            elif cand_hash not in self._run:  # another agent's experiment
+                cand = self._view.candidate(str(cand_hash))
+                if cand is None:  # an external proposer's code: outside the space
+                    self._run.add(str(cand_hash))
+                else:
+                    self._tell_known(cand, trial_value(record))
+
+    def candidate(self, params: dict[str, Any]) -> tuple[Candidate, str]:
+        """The candidate of a parameter set: knob values and code toggles applied to the start."""
+        return self.space.candidate(params, self.name)
+
+    def _ask_new(self) -> tuple[Any, Candidate, str]:
         """A trial whose candidate the campaign has not run: the sampler's, asked up to
         :data:`MAX_RESAMPLES` times (a repeat is told FAIL: it was never run), then a
         uniform draw from the space; a repeat only when none is found (a spent space)."""
         import optuna
 
-        trial, child, description = self._ask(env)
+        trial, child, description = self._ask()
         for attempt in range(2 * MAX_RESAMPLES):
             if child.hash not in self._run:
                 break
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             if attempt >= MAX_RESAMPLES:
                 self.study.enqueue_trial(self._uniform_params(), skip_if_exists=False)
-            trial, child, description = self._ask(env)
+            trial, child, description = self._ask()
         return trial, child, description
 
-    def _ask(self, env: Any) -> tuple[Any, Candidate, str]:
+    def _ask(self) -> tuple[Any, Candidate, str]:
         trial = self.study.ask(self.distributions)
         try:
-            child, description = self.candidate(env.task, trial.params)
+            child, description = self.candidate(trial.params)
         except EditError:  # patches that do not compose: the start config (already run)
-            child, description = self.start, "start config (proposal did not apply)"
+            child, description = self.space.start, "start config (proposal did not apply)"
         return trial, child, description
 
     def _uniform_params(self) -> dict[str, Any]:
@@ -189,12 +219,6 @@ class StudyAgent(CandidateAgent):
             else:
                 params[name] = int(self.rng.integers(dist.low, dist.high + 1))
         return params
-
-    def observe(self, action: int, reward: float, obs: np.ndarray, info: dict[str, Any]) -> None:
-        if not self._trials:
-            return
-        trial, _ = self._trials.pop(0)
-        self.study.tell(trial, self._told(trial_value(info.get("experiment") or {})))
 
     def _fail_pending(self) -> None:
         """Trials of the last batch that were never recorded (the budget ran out) fail."""
@@ -217,6 +241,8 @@ class TPEAgent(StudyAgent):
             one batch differ; their results are told in order), trained together by the
             env's executor.
         seed_offset: added to ``seed`` for the sampler only (see :class:`StudyAgent`).
+        storage: an Optuna storage URL that keeps each campaign's study (see
+            :class:`StudyAgent`); None keeps it in memory.
     """
 
     name = "tpe"
@@ -228,8 +254,9 @@ class TPEAgent(StudyAgent):
         multivariate: bool = False,
         batch_size: int = 1,
         seed_offset: int = 0,
+        storage: str | None = None,
     ):
-        super().__init__(seed, batch_size, seed_offset)
+        super().__init__(seed, batch_size, seed_offset, storage)
         self.n_startup_trials = int(n_startup_trials)
         self.multivariate = bool(multivariate)
 
@@ -250,6 +277,9 @@ class RandomSearchAgent(StudyAgent):
     Args:
         seed: seed of the sampler.
         batch_size: trials asked at once, trained together by the env's executor.
+        seed_offset: added to ``seed`` for the sampler only (see :class:`StudyAgent`).
+        storage: an Optuna storage URL that keeps each campaign's study (see
+            :class:`StudyAgent`); None keeps it in memory.
     """
 
     name = "random_search"
