@@ -369,6 +369,30 @@ def _cause(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {text.splitlines()[0]}" if text else type(cause).__name__
 
 
+#: Hydra flags that show the config instead of running the job
+SHOW_FLAGS = frozenset({"--cfg", "-c", "--resolve", "--package", "-p"})
+
+
+def _start_sandbox_ahead(cfg: Any) -> None:
+    """Start the fork server of a search's sandbox before Hydra sets up the job, so that its
+    imports (torch) overlap that set-up and the instance's data loading; the job's sandbox
+    adopts it (:func:`rsi_rl.sandbox.start_ahead`). A bad task or sandbox setting is left
+    for the job to report in its one line."""
+    from omegaconf import OmegaConf
+
+    from rsi_rl.registry import make_task
+    from rsi_rl.sandbox import SandboxLimits, start_ahead
+
+    try:
+        task = make_task(cfg.task)
+        sandbox: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
+        start_ahead(
+            task.preload, SandboxLimits(**{k: v for k, v in sandbox.items() if v is not None})
+        )
+    except Exception:  # noqa: BLE001 - the job fails on it with a clear message
+        return
+
+
 def search_job(cfg: Any) -> dict[str, Any]:
     """``rsi-rl search``: one campaign; writes the run directory and prints progress."""
     from hydra.core.hydra_config import HydraConfig
@@ -416,8 +440,8 @@ def search_job(cfg: Any) -> dict[str, Any]:
         proposer=_proposer(cfg.get("proposer")),
         executor=executor_spec(cfg),
     )
-    # the fork server imports the task's modules (torch) while this process loads the
-    # instance's data and opens the ledger; the first experiment waits for what is left
+    # the fork server (started ahead by main, else now) imports the task's modules (torch)
+    # while this process loads the instance's data; the first experiment waits for the rest
     env.runner.sandbox.spawn()
     if env.executor.workers > agent.batch_size:
         log.warning(
@@ -798,6 +822,8 @@ def main(argv: list[str] | None = None) -> None:
                 check_run_dir(rest)
             except RsiRlError as exc:
                 _fail(str(exc))
+            if command == "search" and composed is not None and not set(rest) & SHOW_FLAGS:
+                _start_sandbox_ahead(composed)
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
     _run_hydra(config_name, fn, rest)
 

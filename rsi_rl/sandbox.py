@@ -10,6 +10,7 @@ starts. See ``docs/sandbox.md`` for what is enforced on which platform.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import math
@@ -173,6 +174,34 @@ def resolve_paths(specs: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: fork servers started by :func:`start_ahead`, by command line and environment
+_AHEAD: dict[str, subprocess.Popen[bytes]] = {}
+
+
+def start_ahead(preload: tuple[str, ...] | list[str], limits: SandboxLimits) -> None:
+    """Start the fork server that a ``Sandbox(preload, limits)`` of this process will need,
+    before that Sandbox exists: the first such Sandbox adopts it instead of starting its
+    own, so that the server's imports overlap the caller's set-up. One that no Sandbox
+    adopts is killed at exit."""
+    sandbox = Sandbox(preload, limits)
+    cmd, env = sandbox._server()
+    key = json.dumps([cmd, env], sort_keys=True)
+    if key in _AHEAD:
+        return
+    sandbox.spawn()
+    assert sandbox._proc is not None
+    _AHEAD[key], sandbox._proc = sandbox._proc, None  # it belongs to the Sandbox adopting it
+
+
+@atexit.register
+def _kill_ahead() -> None:
+    for proc in _AHEAD.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    _AHEAD.clear()
+
+
 class Sandbox:
     """A warm fork server that runs one program at a time under limits.
 
@@ -194,28 +223,33 @@ class Sandbox:
         self.restarts = 0
 
     # ------------------------------------------------------------ fork server
-    def spawn(self) -> None:
-        """Start the fork server without waiting for it: its imports (``preload``) overlap
-        the caller's work until :meth:`start` (or the first run) waits for it."""
-        if self._proc is not None and self._proc.poll() is None:
-            return
+    def _server(self) -> tuple[list[str], dict[str, str]]:
+        """The fork server's command line and environment."""
         env = scrubbed_env(self.limits.threads)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rsi_rl._zygote",
-                json.dumps(self.preload),
-                "no-network" if self.limits.no_network else "network",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
+        network = "no-network" if self.limits.no_network else "network"
+        return [sys.executable, "-m", "rsi_rl._zygote", json.dumps(self.preload), network], env
+
+    def spawn(self) -> None:
+        """Start the fork server without waiting for it: its imports (``preload``) overlap
+        the caller's work until :meth:`start` (or the first run) waits for it. A server
+        :func:`start_ahead` started with the same command line and environment is adopted."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        cmd, env = self._server()
+        ahead = _AHEAD.pop(json.dumps([cmd, env], sort_keys=True), None)
+        if ahead is not None and ahead.poll() is None:
+            self._proc = ahead
+        else:
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
         self._buf = b""
         self._ready = False
 

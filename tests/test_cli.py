@@ -349,9 +349,12 @@ def test_tasks_puts_the_edits_on_wrapped_indented_lines(tmp_path):
     lines = p.stdout.splitlines()
     head = next(ln for ln in lines if ln.startswith("tabular "))
     assert head.split() == ["tabular", "built-in", "val_acc", "(maximize),", "trusted", "evaluator"]
-    edits = lines[lines.index(head) + 1]
-    assert edits.startswith("    ") and " edits: lr_up lr_down" in edits
+    body = lines[lines.index(head) + 1 :]
+    body = body[: next(i for i, ln in enumerate(body) if not ln.startswith(" "))]
+    assert body[0].startswith("    ") and " edits. knobs: lr (learning_rate, log)," in body[0]
+    assert any(ln.startswith("    patches: ") for ln in body)
     assert all(len(ln) <= 100 for ln in lines)
+    assert all(ln.count("(") == ln.count(")") for ln in body)  # no item cut across lines
 
 
 def test_progress_line_never_cuts_a_number():

@@ -48,9 +48,10 @@ def test_importing_the_cli_and_the_search_modules_loads_no_heavy_library():
     assert found == []
 
 
-def test_a_random_search_up_to_its_last_experiment_loads_no_heavy_library(tmp_path):
+def test_a_random_search_loads_no_heavy_library_and_starts_one_fork_server(tmp_path):
     """The whole search path in the parent: Hydra, the task, the env, the ledger, the
-    experiments (torch is imported by the sandbox's fork server, not here)."""
+    experiments (torch is imported by the sandbox's fork server, not here). The server
+    started ahead, while Hydra sets up the job, is the one the search's sandbox adopts."""
     argv = [
         "search",
         "task=tabular",
@@ -61,6 +62,26 @@ def test_a_random_search_up_to_its_last_experiment_loads_no_heavy_library(tmp_pa
         "logger=none",
         f"hydra.run.dir={tmp_path}",
     ]
-    found = _heavy_modules_after(f"import rsi_rl.cli\nrsi_rl.cli.main({argv!r})")
+    found = _heavy_modules_after(
+        f"""
+        import subprocess
+        import rsi_rl.cli, rsi_rl.sandbox
+
+        started, ahead, real = [], [], subprocess.Popen
+
+        class Counting(real):
+            def __init__(self, args, *a, **k):
+                started.extend(["server"] if "rsi_rl._zygote" in args else [])
+                super().__init__(args, *a, **k)
+
+        def start_ahead(*a, real_start_ahead=rsi_rl.sandbox.start_ahead):
+            real_start_ahead(*a)
+            ahead.append(len(rsi_rl.sandbox._AHEAD))
+
+        subprocess.Popen, rsi_rl.sandbox.start_ahead = Counting, start_ahead
+        rsi_rl.cli.main({argv!r})
+        assert (started, ahead, rsi_rl.sandbox._AHEAD) == (["server"], [1], {{}}), (started, ahead)
+        """
+    )
     assert found == []
     assert (tmp_path / "results.tsv").is_file()
