@@ -372,6 +372,8 @@ class RayExecutor(Executor):
                 kwargs["num_cpus"] = max(
                     os.cpu_count() or 1, math.ceil(self.workers * self.num_cpus)
                 )
+                # a new instance even where `ray start` left one (else ray.init joins it)
+                kwargs["address"] = "local"
             else:
                 kwargs["address"] = self.address
             try:

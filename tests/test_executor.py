@@ -76,6 +76,31 @@ def test_ray_missing_is_one_line(monkeypatch):
     assert str(err.value) == RAY_MISSING
 
 
+def test_a_private_ray_instance_is_new_even_beside_a_running_cluster(monkeypatch):
+    """``address: null`` asks ray.init for a new local instance: a plain ray.init() joins
+    the cluster a ``ray start`` left (RAY_ADDRESS, /tmp/ray/ray_current_cluster) and then
+    refuses the executor's num_cpus."""
+    from types import SimpleNamespace
+
+    from rsi_rl.executor import RayExecutor
+
+    calls: list[dict] = []
+
+    def init(**kwargs):
+        calls.append(kwargs)
+        raise RuntimeError("stop here")
+
+    fake = SimpleNamespace(is_initialized=lambda: False, init=init)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    with pytest.raises(ConfigError, match="could not start Ray"):
+        RayExecutor(workers=2).bind(object())  # type: ignore[arg-type]
+    assert calls[0]["address"] == "local" and calls[0]["num_cpus"] >= 2
+    calls.clear()
+    with pytest.raises(ConfigError):
+        RayExecutor(workers=2, address="auto").bind(object())  # type: ignore[arg-type]
+    assert calls[0]["address"] == "auto" and "num_cpus" not in calls[0]
+
+
 def test_batch_size_needs_an_agent_that_batches():
     from rsi_rl.agents import GreedyAgent
 
