@@ -360,8 +360,11 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             elif o.record["status"] != "invalid" or kind == "propose":
                 self._count(kind, o.delta, o.kept)
         self._mask = self._compute_mask()
-        for o in outcomes:  # one observation per outcome: the state after the batch
-            out.append((self._obs(), o.reward, False, o.truncated, self._info(o.record)))
+        n = len(outcomes)
+        for i, o in enumerate(outcomes):  # one observation per outcome: the state after the
+            # batch; info counts each outcome's own experiments, seconds and metrics
+            info = self._info(o.record, used=self.experiments_used - (n - 1 - i))
+            out.append((self._obs(), o.reward, False, o.truncated, info))
         return out
 
     def _count(self, kind: str, delta: float, kept: bool) -> None:
@@ -436,21 +439,38 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
     def step_index(self) -> int:
         return self.research.step_index if self.research is not None else 0
 
-    def _info(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _info(self, record: dict[str, Any], used: int | None = None) -> dict[str, Any]:
+        """``info`` of a step: the record (less volatile fields) and the campaign's state
+        as of that record (``used``: experiments counted up to it)."""
         exp = copy.deepcopy(
             {k: v for k, v in record.items() if k not in VOLATILE_KEYS and k != "id"}
         )
+
+        def own(key: str, now: Any) -> Any:
+            value = record.get(key)
+            return now if value is None else value
+
         return {
             "experiment": exp,
             "status": record.get("status"),
             "kind": record.get("kind"),
             "start_metric": self.start_metric,
-            "incumbent_metric": self.incumbent_metric,
-            "best_metric": self.best_metric,
-            "experiments_used": self.experiments_used,
-            "seconds_used": self.seconds_used,
+            "incumbent_metric": own("incumbent_metric", self.incumbent_metric),
+            "best_metric": own("best_metric", self.best_metric),
+            "experiments_used": self.experiments_used if used is None else used,
+            "seconds_used": own("seconds_used", self.seconds_used),
             "instance": self.instance.id if self.instance else None,
         }
+
+    def observation(self) -> np.ndarray:
+        """The observation of the campaign's current state (what ``step`` last returned)."""
+        self._research("observation")
+        return self._obs()
+
+    @property
+    def experiments_left(self) -> int:
+        """Experiments the budget still allows (0 once experiments or seconds are spent)."""
+        return self.research.experiments_left if self.research is not None else self.budget
 
     # ------------------------------------------------------------------ masks & obs
     def _compute_mask(self) -> np.ndarray:
