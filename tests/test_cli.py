@@ -116,7 +116,7 @@ def test_search_config_wires_the_example_proposer(tmp_path):
 
     from rsi_rl.cli import _proposer, conf_dir
     from rsi_rl.env import ResearchEnv
-    from rsi_rl.vocab import KIND_INDEX
+    from rsi_rl.actions import PROPOSE
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
@@ -128,8 +128,8 @@ def test_search_config_wires_the_example_proposer(tmp_path):
     env = ResearchEnv(task="digits_mlp", budget=2, proposer=spec)
     try:
         env.reset(seed=0)
-        assert env.action_masks()[KIND_INDEX["propose"]]
-        _, _, _, _, info = env.step(KIND_INDEX["propose"])
+        assert env.action_masks()[PROPOSE]
+        _, _, _, _, info = env.step(PROPOSE)
         assert info["kind"] == "propose" and info["status"] in ("ok", "invalid")
         assert info["experiment"]["diff"] or info["experiment"]["description"]
     finally:

@@ -15,7 +15,7 @@ from rsi_rl.cli import conf_dir
 from rsi_rl.errors import ConfigError
 from rsi_rl.registry import make_task
 from rsi_rl.train import check_total_steps, make_vec_envs, resume_changes, train
-from rsi_rl.vocab import VOCAB_VERSION
+from rsi_rl.actions import SPACE_VERSION
 
 TINY = [
     "task=tabular",
@@ -56,7 +56,7 @@ def test_train_writes_policy_checkpoints_and_resumes(tmp_path):
     policy = train(_cfg(), tmp_path / "run")
     run = tmp_path / "run"
     meta = read_metadata(policy)
-    assert meta["vocab_version"] == VOCAB_VERSION and meta["steps"] >= 8
+    assert meta["space_version"] == SPACE_VERSION and meta["steps"] >= 8
     assert (run / "best_policy.zip").is_file() and (run / "tb").is_dir()
     ckpts = sorted((run / "checkpoints").glob("*.zip"))
     assert ckpts
@@ -183,14 +183,15 @@ def test_training_envs_mask_stop_as_the_policy_will_act(allow_stop):
 
     from rsi_rl.agents.sb3 import TabuMask
     from rsi_rl.train import make_env_fn
-    from rsi_rl.vocab import KIND_INDEX
+    from rsi_rl.actions import STOP
 
     env = make_env_fn("tabular", 2, [10_000], {}, allow_stop, fixed_seeds=True)()
     try:
         env.reset(seed=0)
         mask = env.get_wrapper_attr("action_masks")()  # what SB3's env_method calls
-        assert bool(mask[KIND_INDEX["stop"]]) is allow_stop
-        assert np.array_equal(TabuMask(allow_stop).apply(mask), mask)
+        assert bool(mask[STOP]) is allow_stop
+        names = env.get_wrapper_attr("action_names")
+        assert np.array_equal(TabuMask(allow_stop).apply(mask, names), mask)
         assert set(env.get_wrapper_attr("cache_stats")()) == {"hits", "experiments"}
     finally:
         env.close()
