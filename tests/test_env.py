@@ -217,8 +217,8 @@ def test_duplicate_mask_already_holds_the_tabu_of_acting_policies(env):
     while not done and steps < 4:
         steps += 1
         mask = env.action_masks()
-        assert np.array_equal(tabu.apply(mask), mask)
+        assert np.array_equal(tabu.apply(mask, env.action_names), mask)
         action = int(rng.choice(np.flatnonzero(mask)))
         _, _, terminated, truncated, info = env.step(action)
-        tabu.update(action, info)
+        tabu.update(info["experiment"])
         done = terminated or truncated
