@@ -18,13 +18,15 @@ A failing test prints the checker's one-line diagnosis (what to fix). Set
 For tests of agents and tools, :class:`ToyTask` is a task whose space has what the
 built-in tasks may lack (two knobs of one role, categorical knobs, a patch), and
 :func:`instant_runs` replaces an env's training by a formula, so campaigns take
-milliseconds; :func:`untrained_policy` saves a policy of the env's current action and
+milliseconds (:func:`instant_experiments` does it for every runner, including those a
+command, a bench or an executor makes, and starts no sandbox); :func:`untrained_policy` saves a policy of the env's current action and
 observation layout (random weights) for tests that load one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -149,6 +151,61 @@ def instant_runs(env: Any, metric: Callable[[Candidate], float]) -> None:
     env.runner.run = run
 
 
+def instant_experiments(
+    metric: Callable[[Candidate], float], noise: float = 0.0
+) -> contextlib.AbstractContextManager[list[tuple[Candidate, int, str]]]:
+    """A block in which nothing trains and no sandbox starts.
+
+    Every :class:`~rsi_rl.runner.Runner` (an env's, an executor worker's, the one that
+    ``rsi-rl try``, ``bench`` or ``search`` makes) answers each run that its result cache
+    misses with ``ok`` at once: ``metric(candidate)`` plus ``noise`` times a fixed draw
+    in [-1, 1] per seed, one charged second, on every split. Caches, executors, seeds,
+    ledgers and the CLI work as usual. The block yields the list of runs made,
+    ``(candidate, seed, split)`` each, in order::
+
+        with instant_experiments(lambda cand: cand.config["lr"]) as runs:
+            main(["search", "task=tabular", "budget=3"])
+        assert len(runs) == 5  # baseline, 3 experiments, test split
+    """
+    return _instant_experiments(metric, noise)
+
+
+@contextlib.contextmanager
+def _instant_experiments(
+    metric: Callable[[Candidate], float], noise: float
+) -> Iterator[list[tuple[Candidate, int, str]]]:
+    from rsi_rl import sandbox
+    from rsi_rl.runner import ExperimentResult, Runner
+
+    runs: list[tuple[Candidate, int, str]] = []
+
+    def run_fresh(
+        self: Runner, instance: Instance, cand: Candidate, seed: int, split: str = "val"
+    ) -> ExperimentResult:
+        runs.append((cand, seed, split))
+        draw = ((int(seed) * 2654435761) % 2**32) / 2**31 - 1.0
+        value = float(metric(cand)) + noise * draw
+        return ExperimentResult("ok", {self.task.metric_for(split): value}, seconds=1.0)
+
+    def idle(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    patched = [
+        (Runner, "run_fresh", run_fresh),
+        (sandbox.Sandbox, "spawn", idle),
+        (sandbox.Sandbox, "start", idle),
+        (sandbox, "start_ahead", idle),
+    ]
+    saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in patched]
+    try:
+        for owner, name, value in patched:
+            setattr(owner, name, value)
+        yield runs
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+
+
 def untrained_policy(path: str | Path, algo: str = "maskable_ppo", seed: int = 0) -> Path:
     """Save a policy with random weights (one hidden layer of 8) for the env's current
     action and observation layout, with its metadata (:func:`~rsi_rl.agents.sb3.save_policy`);
@@ -170,4 +227,10 @@ def untrained_policy(path: str | Path, algo: str = "maskable_ppo", seed: int = 0
     return save_policy(model, path, algo, task="untrained")
 
 
-__all__ = ["InnerTaskTestCase", "ToyTask", "instant_runs", "untrained_policy"]
+__all__ = [
+    "InnerTaskTestCase",
+    "ToyTask",
+    "instant_experiments",
+    "instant_runs",
+    "untrained_policy",
+]

@@ -1,17 +1,40 @@
-"""Shared fixtures. W&B never leaves the temp folder; runs go to tmp_path."""
+"""Shared fixtures. W&B never leaves a temp folder (removed at exit); no test leaves a run
+folder in the repository."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
 _WANDB = tempfile.mkdtemp(prefix="rsi_rl_wandb_")
+atexit.register(shutil.rmtree, _WANDB, ignore_errors=True)
 for key in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
     os.environ[key] = _WANDB
-os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ["WANDB_MODE"] = "disabled"  # tests that need a run set offline themselves
 os.environ.pop("WANDB_API_KEY", None)
+
+REPO = Path(__file__).resolve().parents[1]
+#: where commands started in the repository write runs (Hydra, W&B): three levels of runs/
+RUN_FOLDERS = ("runs/*/*/*", "outputs/*/*", "multirun/*/*", "wandb/*")
+
+
+def _run_folders() -> set[Path]:
+    return {p for pattern in RUN_FOLDERS for p in REPO.glob(pattern)}
+
+
+@pytest.fixture(autouse=True)
+def _no_run_folders_in_the_repository():
+    """Fails the test that left a run folder in the repository: commands under test run
+    with ``cwd=tmp_path`` or a ``hydra.run.dir`` under ``tmp_path``."""
+    before = _run_folders()
+    yield
+    new = sorted(str(p.relative_to(REPO)) for p in _run_folders() - before)
+    assert not new, f"the test left run folders in the repository: {new}"
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +49,15 @@ def tabular():
     from rsi_rl.registry import make_task
 
     return make_task("tabular")
+
+
+@pytest.fixture(scope="session")
+def light_tabular():
+    """tabular whose sandbox preloads numpy only, for runs of small numpy programs (hostile
+    ones, probes): its fork server starts in a tenth of the time of one importing torch."""
+    from rsi_rl.envs.tabular.task import TabularTask
+
+    class LightTabular(TabularTask):
+        preload = ("numpy",)
+
+    return LightTabular()
