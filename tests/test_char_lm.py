@@ -11,6 +11,7 @@ from rsi_rl.testing import InnerTaskTestCase
 TINY = {"steps": 10, "width": 16, "depth": 1, "batch_size": 4}
 
 
+@pytest.mark.slow
 class TestCharLM(InnerTaskTestCase):
     task = CharLMTask(start_config=TINY)
 

@@ -14,14 +14,19 @@ from rsi_rl.task import CodePatch, Instance, Knob
 from rsi_rl.testing import InnerTaskTestCase
 
 
+@pytest.mark.slow
 class TestDigitsMLP(InnerTaskTestCase):
     task = "digits_mlp"
     config = {"epochs": 2}
 
 
 class TestTabular(InnerTaskTestCase):
+    """The fast suite's real check: a baseline of under a second; the costly corner (the
+    largest config) runs into the 10 s limit instead of tabular's 30 s, and warns."""
+
     task = "tabular"
     seeds = (0,)
+    timeout = 10.0
 
 
 class LeakyTabular(TabularTask):
