@@ -1,7 +1,8 @@
 """Experiments through the sandbox: typed statuses for every way an inner program fails.
 
 Each hostile program is a real candidate source run by the real fork-server sandbox; the
-campaign's process must survive all of them.
+campaign's process must survive all of them. They need numpy only, so their runners preload
+numpy only (``light_tabular``); the one run of tabular's own program has torch preloaded.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ PRELUDE = (
 
 
 @pytest.fixture(scope="module")
-def runner(tabular):
-    r = Runner(tabular, SandboxLimits(timeout=4.0, memory_mb=2048))
+def runner(light_tabular):
+    r = Runner(light_tabular, SandboxLimits(timeout=4.0, memory_mb=2048))
     yield r
     r.close()
 
@@ -46,16 +47,17 @@ def run_src(runner, inst, body, seed=0):
     return runner.run(inst, cand, seed)
 
 
-def test_real_program_ok_and_cached(runner, inst, tabular):
+def test_real_program_ok_and_cached(inst, tabular):
     cand = start_candidate(tabular, inst.start_config)
-    res = runner.run(inst, cand, 0)
-    assert res.status == "ok", res.message + res.stderr_tail
-    assert 0.0 <= res.metrics["val_acc"] <= 1.0
-    assert res.diagnostics["loss_ratio"] > 0 and "train_acc" in res.diagnostics
-    again = runner.run(inst, cand, 0)
-    assert again.cached and again.metrics == res.metrics and again.seconds == res.seconds
-    other_seed = runner.run(inst, cand, 1)
-    assert not other_seed.cached
+    with Runner(tabular, SandboxLimits(timeout=30.0)) as runner:
+        res = runner.run(inst, cand, 0)
+        assert res.status == "ok", res.message + res.stderr_tail
+        assert 0.0 <= res.metrics["val_acc"] <= 1.0
+        assert res.diagnostics["loss_ratio"] > 0 and "train_acc" in res.diagnostics
+        again = runner.run(inst, cand, 0)
+        assert again.cached and again.metrics == res.metrics and again.seconds == res.seconds
+        other_seed = runner.run(inst, cand, 1)
+        assert not other_seed.cached and other_seed.status == "ok"
 
 
 def test_raise_is_crash_with_stderr_tail(runner, inst):
@@ -84,16 +86,14 @@ def test_hang_is_timeout_and_group_is_killed(runner, inst):
     body = (
         f"import subprocess, time\np = subprocess.Popen(['sleep', '{marker}'])\ntime.sleep(300)\n"
     )
-    t0 = time.monotonic()
     res = run_src(runner, inst, body)
     assert res.status == "timeout"
-    assert time.monotonic() - t0 < 30
     time.sleep(0.2)
     assert _running_with_args("sleep", marker) == []
 
 
-def test_unbounded_allocation_is_oom(tabular, inst):
-    with Runner(tabular, SandboxLimits(timeout=60.0, memory_mb=1300)) as small:
+def test_unbounded_allocation_is_oom(light_tabular, inst):
+    with Runner(light_tabular, SandboxLimits(timeout=60.0, memory_mb=1300)) as small:
         res = run_src(
             small, inst, "xs = []\nwhile True:\n    xs.append(bytearray(32 * 1024 * 1024))\n"
         )
@@ -129,15 +129,15 @@ def test_program_cannot_claim_oom_or_fake_metric(runner, inst):
     assert res.status == "ok" and res.metrics["val_acc"] < 0.9
 
 
-def test_killing_the_fork_server_is_a_crash_and_recovers(runner, inst, tabular):
+def test_killing_the_fork_server_is_a_crash_and_recovers(runner, inst):
     res = run_src(
         runner,
         inst,
         "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(60)\n",
     )
     assert res.status in ("crash", "timeout")
-    ok = runner.run(inst, start_candidate(tabular, inst.start_config), 7)
-    assert ok.status == "ok"
+    ok = run_src(runner, inst, "harness.submit(np.zeros(n))\n", seed=7)
+    assert ok.status == "ok", ok.message + ok.stderr_tail
 
 
 def test_environment_is_scrubbed(runner, inst, monkeypatch):
@@ -158,9 +158,9 @@ def test_diagnostics_from_log():
     assert diagnostics_from_log([]) == {"diverged": 0.0}
 
 
-def test_no_leftover_processes_after_close(tabular, inst):
-    r = Runner(tabular, SandboxLimits(timeout=5.0))
-    r.run(inst, start_candidate(tabular, inst.start_config), 3)
+def test_no_leftover_processes_after_close(light_tabular, inst):
+    r = Runner(light_tabular, SandboxLimits(timeout=5.0))
+    assert run_src(r, inst, "harness.submit(np.zeros(n))\n", seed=3).status == "ok"
     pid = r.sandbox._proc.pid
     r.close()  # the fork server exits on its own when its stdin closes
     time.sleep(0.1)
@@ -187,8 +187,8 @@ def test_auto_hardening_only_for_foreign_code(tabular, inst):
 # attacks reach the parent's read-back as they are; hardened mode may drop links and FIFOs
 # before the parent sees them, so there only "nothing leaks, nothing hangs" is asserted.
 @pytest.fixture(scope="module")
-def plain(tabular):
-    r = Runner(tabular, SandboxLimits(timeout=4.0, memory_mb=2048, hardened=False))
+def plain(light_tabular):
+    r = Runner(light_tabular, SandboxLimits(timeout=4.0, memory_mb=2048, hardened=False))
     yield r
     r.close()
 
@@ -264,14 +264,15 @@ def test_predictions_linked_to_another_file(plain, inst, link):
     assert again.cached and again.status == "invalid" and not again.metrics
 
 
-def test_predictions_over_the_cap_are_invalid(tabular, inst):
-    with Runner(tabular, SandboxLimits(timeout=4.0, hardened=False), max_predictions_mb=0.001) as r:
+def test_predictions_over_the_cap_are_invalid(light_tabular, inst):
+    limits = SandboxLimits(timeout=4.0, hardened=False)
+    with Runner(light_tabular, limits, max_predictions_mb=0.001) as r:
         res = run_src(r, inst, "harness.submit(np.zeros((n, 2)))\n", seed=16)
     assert res.status == "invalid" and not res.metrics
     assert "predictions.npy is " in res.message and "over the 1 KiB cap" in res.message
 
 
-def test_plain_mode_scratch_dir_swapped_for_a_link(tabular, inst, tmp_path):
+def test_plain_mode_scratch_dir_swapped_for_a_link(light_tabular, inst, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for name in ("stdout.log", "stderr.log", "log.jsonl"):
@@ -282,7 +283,7 @@ def test_plain_mode_scratch_dir_swapped_for_a_link(tabular, inst, tmp_path):
         f"os.symlink({str(elsewhere)!r}, wd)\n"
     )
     limits = SandboxLimits(timeout=4.0, memory_mb=2048, hardened=False)
-    with Runner(tabular, limits, scratch_root=tmp_path / "scratch") as r:
+    with Runner(light_tabular, limits, scratch_root=tmp_path / "scratch") as r:
         res = run_src(r, inst, body, seed=15)
         assert list((tmp_path / "scratch").iterdir()) == []  # the moved folder is gone too
     assert "ELSEWHERE_MARKER" not in _dumped(res)
