@@ -1,4 +1,8 @@
-"""Executors: a pool of warm sandboxes gives serial's results, batched campaigns keep the rules."""
+"""Executors: a pool of warm sandboxes gives serial's results, batched campaigns keep the rules.
+
+Pools run real sandboxes on ``light_tabular`` (a numpy program, numpy-only fork servers);
+the batched-campaign rules are checked with training replaced by a formula.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import pytest
 
 from rsi_rl.actions import MAX_SLOTS
 from rsi_rl.agents import RandomAgent, TPEAgent
+from rsi_rl.cli import main
 from rsi_rl.edits import Candidate, apply_edit
 from rsi_rl.env import ResearchEnv
 from rsi_rl.errors import ConfigError
@@ -23,6 +28,7 @@ from rsi_rl.executor import (
     make_executor,
 )
 from rsi_rl.search import run_campaign
+from rsi_rl.testing import instant_experiments
 
 INSTANCE = 10_000
 
@@ -101,16 +107,6 @@ def test_a_private_ray_instance_is_new_even_beside_a_running_cluster(monkeypatch
     assert calls[0]["address"] == "auto" and "num_cpus" not in calls[0]
 
 
-def test_batch_size_needs_an_agent_that_batches():
-    from rsi_rl.agents import GreedyAgent
-
-    assert RandomAgent(seed=0, batch_size=3).batch_size == 3
-    with pytest.raises(ConfigError, match="batch_size > 1 needs an agent that batches"):
-        GreedyAgent(seed=0, batch_size=2)
-    with pytest.raises(ConfigError, match="agent.batch_size must be a positive integer"):
-        TPEAgent(seed=0, batch_size=0)
-
-
 def test_every_executor_config_composes():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -132,53 +128,55 @@ def test_every_executor_config_composes():
         GlobalHydra.instance().clear()
     assert executor_spec(search) == {"name": "serial"}
     assert executor_spec(local) == {"name": "local", "workers": 3}
-    assert executor_spec(ray)["address"] == "ray://head:10001" and ray.batch_size == 1
+    assert executor_spec(ray)["address"] == "ray://head:10001"
     assert tpe.agent.batch_size == 4
     assert isinstance(make_executor(executor_spec(search)), SerialExecutor)
     assert make_executor(executor_spec(local)).workers == 3
 
 
 # ---------------------------------------------------------------------------- pool == serial
-@pytest.fixture(scope="module")
-def pool_env():
-    env = ResearchEnv(
-        task="tabular", budget=6, instances=[INSTANCE], executor={"name": "local", "workers": 2}
+def test_pool_results_equal_serial_results(light_tabular):
+    serial = ResearchEnv(task=light_tabular, budget=6, instances=[INSTANCE])
+    pool_env = ResearchEnv(
+        task=light_tabular, budget=6, instances=[INSTANCE], executor={"name": "local", "workers": 2}
     )
-    yield env
-    env.close()
+    try:
+        serial.reset(seed=0)
+        pool_env.reset(seed=0)
+        assert serial.eval_seed == pool_env.eval_seed
+        cands = [c for c, _, _ in edits_of_incumbent(serial, 3)]
+        cands.append(cands[0])  # a duplicate trains once, then is a cache hit
+        want = [serial.runner.run(serial.instance, c, serial.eval_seed) for c in cands]
+        assert [r.status for r in want] == ["ok"] * 4
+        got = pool_env.executor.run_many(pool_env.instance, cands, pool_env.eval_seed)
+        assert outcome(got) == outcome(want)
+        assert [r.cached for r in got] == [False, False, False, True]
+        # a second batch is served from the env runner's cache, as serial runs would be
+        again = pool_env.executor.run_many(pool_env.instance, cands[:2], pool_env.eval_seed)
+        assert all(r.cached for r in again)
+        assert [r.metrics for r in again] == [r.metrics for r in want[:2]]
+        # the workers are warm sandboxes of their own
+        pids = pool_env.executor.processes
+        assert len(pids) == 2 and all(alive(p) for p in pids)
+    finally:
+        pool_env.close()
+        serial.close()
 
 
-@pytest.fixture(scope="module")
-def serial_env():
-    env = ResearchEnv(task="tabular", budget=6, instances=[INSTANCE])
-    yield env
-    env.close()
+def landscape(cand: Candidate) -> float:
+    """A made-up val_acc of tabular's knobs (the formula campaigns train with)."""
+    c = cand.config
+    return 0.5 + 0.02 * np.log2(c["steps"] / 25) - 0.03 * abs(np.log2(c["lr"] / 0.01))
 
 
-def test_pool_results_equal_serial_results(pool_env, serial_env):
-    serial = serial_env
-    serial.reset(seed=0)
-    pool_env.reset(seed=0)
-    assert serial.eval_seed == pool_env.eval_seed
-    batch = edits_of_incumbent(serial, 3)
-    cands = [c for c, _, _ in batch]
-    cands.append(cands[0])  # a duplicate trains once, then is a cache hit
-    want = [serial.runner.run(serial.instance, c, serial.eval_seed) for c in cands]
-    got = pool_env.executor.run_many(pool_env.instance, cands, pool_env.eval_seed)
-    assert outcome(got) == outcome(want)
-    assert [r.cached for r in got] == [False, False, False, True]
-    # a second batch is served from the env runner's cache, as serial runs would be
-    again = pool_env.executor.run_many(pool_env.instance, cands[:2], pool_env.eval_seed)
-    assert all(r.cached for r in again)
-    assert [r.metrics for r in again] == [r.metrics for r in want[:2]]
-    # the workers are warm sandboxes of their own
-    pids = pool_env.executor.processes
-    assert len(pids) == 2 and all(alive(p) for p in pids)
+@pytest.fixture()
+def instant():
+    with instant_experiments(landscape) as runs:
+        yield runs
 
 
-def test_try_candidates_truncates_to_the_budget_and_records_in_order(serial_env):
-    env = serial_env
-    env.budget = 2
+def test_try_candidates_truncates_to_the_budget_and_records_in_order(instant):
+    env = ResearchEnv(task="tabular", budget=2, instances=[INSTANCE])
     try:
         env.reset(seed=1)
         batch = edits_of_incumbent(env, 3)
@@ -188,10 +186,12 @@ def test_try_candidates_truncates_to_the_budget_and_records_in_order(serial_env)
         recs = env.log[1:]
         assert [r["kind"] for r in recs] == [k for _, _, k in batch[:2]]
         assert all(r["parent"] == env.log[0]["candidate"] for r in recs)
-        assert env.seconds_used == pytest.approx(sum(r["seconds"] for r in recs))
+        assert env.seconds_used == pytest.approx(sum(r["seconds"] for r in recs)) == 2.0
         assert env.try_candidates([batch[2][0]]) == []  # the budget is spent
     finally:
-        env.budget = 6
+        env.close()
+    trained = [c.hash for c, _, _ in instant]  # the baseline and the two within the budget
+    assert trained == [env.log[0]["candidate"]] + [c.hash for c, _, _ in batch[:2]]
 
 
 # ---------------------------------------------------------------------------- campaigns
@@ -220,33 +220,31 @@ def check_keep_rule(env: ResearchEnv) -> None:
 
 
 @pytest.mark.parametrize("agent_cls", [RandomAgent, TPEAgent])
-def test_batched_campaign_respects_budget_keep_rule_and_is_worker_independent(
-    agent_cls, pool_env, serial_env
-):
+def test_batched_campaign_respects_budget_keep_rule_and_is_worker_independent(agent_cls, instant):
     runs = []
-    serial = serial_env
-    serial.budget = pool_env.budget = 5
-    try:
-        for env in (serial, pool_env):
+    for executor in (None, {"name": "local", "workers": 2}):
+        env = ResearchEnv(task="tabular", budget=5, instances=[INSTANCE], executor=executor)
+        try:
             agent = agent_cls(seed=3, batch_size=3)
             summary = run_campaign(env, agent, seed=2, instance=INSTANCE, test=False)
             assert summary["experiments"] == 5 == env.experiments_used  # 3 + 2: cut to budget
             check_keep_rule(env)
             runs.append(ledger_view(env))
-        assert runs[0] == runs[1]  # the same campaign with 1 or 2 workers
-        kinds = [k for k, *_ in runs[0][1:]]
-        if agent_cls is RandomAgent:
-            assert len(set(kinds[:3])) == 3  # distinct edits of the incumbent in one batch
-        else:
-            assert set(kinds) == {"tpe"}
-    finally:
-        serial.budget = pool_env.budget = 6
+        finally:
+            env.close()
+    assert runs[0] == runs[1]  # the same campaign with 1 or 2 workers
+    kinds = [k for k, *_ in runs[0][1:]]
+    if agent_cls is RandomAgent:
+        assert len(set(kinds[:3])) == 3  # distinct edits of the incumbent in one batch
+    else:
+        assert set(kinds) == {"tpe"}
+    assert any(kept for *_, kept, _ in runs[0][1:])  # the formula rewards some edits
 
 
-def test_a_crash_and_a_hang_in_a_batch_are_recorded_and_the_rest_goes_on(tabular):
+def test_a_crash_and_a_hang_in_a_batch_are_recorded_and_the_rest_goes_on(light_tabular):
     """...and closing the env leaves no process and no scratch folder behind."""
     env = ResearchEnv(
-        task=tabular,
+        task=light_tabular,
         budget=4,
         instances=[INSTANCE],
         timeout=4.0,
@@ -255,7 +253,7 @@ def test_a_crash_and_a_hang_in_a_batch_are_recorded_and_the_rest_goes_on(tabular
     try:
         env.reset(seed=0)
         start = env.incumbent
-        entry = tabular.entry
+        entry = light_tabular.entry
 
         def variant(code: str) -> Candidate:
             source = dict(start.source)
@@ -299,10 +297,12 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         (["agent=greedy", "agent.batch_size=2"], "unknown config key 'agent.batch_size'"),
     ],
 )
-def test_cli_bad_executor_is_one_line(tmp_path, args, expected):
-    p = cli("search", "task=tabular", "budget=1", *args, cwd=tmp_path)
-    assert p.returncode == 2, p.stderr
-    lines = p.stderr.strip().splitlines()
+def test_cli_bad_executor_is_one_line(tmp_path, monkeypatch, capsys, args, expected):
+    monkeypatch.chdir(tmp_path)
+    with instant_experiments(landscape), pytest.raises(SystemExit) as exc:
+        main(["search", "task=tabular", "budget=1", *args])
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rsi-rl: error: ") and expected in lines[0]
 
 
@@ -370,11 +370,11 @@ def test_ray_executor_equals_serial_and_cleans_up(tabular):
     assert not any(alive(p) for p in actors)
 
 
-def test_seconds_cap_reaches_batch_workers(tabular):
+def test_seconds_cap_reaches_batch_workers(light_tabular):
     """A batch on local workers is capped like a single experiment: no run may take
     longer than what is left of ``budget_seconds``; a capped timeout is not cached."""
     env = ResearchEnv(
-        task=tabular,
+        task=light_tabular,
         budget=10,
         budget_seconds=0.3,
         instances=[10_001],
@@ -382,8 +382,8 @@ def test_seconds_cap_reaches_batch_workers(tabular):
     )
     try:
         env.reset(seed=0)
-        big = {**env.incumbent.config, "steps": 1600, "width": 256, "depth": 4, "batch_size": 256}
-        child = Candidate(big, env.incumbent.source)
+        source = {light_tabular.entry: "import time\nwhile True:\n    time.sleep(0.05)\n"}
+        child = Candidate(dict(env.incumbent.config), source)
         out = env.try_candidates([child])
         exp = out[0][4]["experiment"]
         assert exp["status"] == "timeout" and "0.3s wall-clock limit" in exp["message"]
