@@ -7,6 +7,7 @@ import atexit
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -29,12 +30,18 @@ def _run_folders() -> set[Path]:
 
 @pytest.fixture(autouse=True)
 def _no_run_folders_in_the_repository():
-    """Fails the test that left a run folder in the repository: commands under test run
-    with ``cwd=tmp_path`` or a ``hydra.run.dir`` under ``tmp_path``."""
+    """A run folder that appeared in the repository during a test fails it under CI (a
+    fresh clone: only the tests write there) and is a warning elsewhere (someone else may
+    be running commands in the same tree). Commands under test run with ``cwd=tmp_path``
+    or a ``hydra.run.dir`` under ``tmp_path``."""
     before = _run_folders()
     yield
     new = sorted(str(p.relative_to(REPO)) for p in _run_folders() - before)
-    assert not new, f"the test left run folders in the repository: {new}"
+    if new:
+        message = f"run folders appeared in the repository during this test: {new}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        warnings.warn(message, stacklevel=1)
 
 
 @pytest.fixture(scope="session")

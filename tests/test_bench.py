@@ -1,11 +1,13 @@
 """rsi-rl bench: summaries of campaign rows, the equal-budget comparison, merging bench
-folders, and the bad inputs of each."""
+folders, and the bad inputs of each.
+
+One bench trains in real sandboxes (``light_tabular``: a numpy program); the others train a
+formula (:func:`rsi_rl.testing.instant_experiments`).
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from rsi_rl.analysis.results import parse_row
 from rsi_rl.analysis.results import summarise as summarise_rows
 from rsi_rl.analysis.tables import format_table
 from rsi_rl.errors import ConfigError, UnknownAgentError
+from rsi_rl.testing import instant_experiments
 
 
 class CrashingAgent(Agent):
@@ -23,6 +26,19 @@ class CrashingAgent(Agent):
 
     def ask(self, view, n):
         raise RuntimeError("boom")
+
+
+def landscape(cand) -> float:
+    """A made-up val_acc of tabular's knobs."""
+    c = cand.config
+    return 0.5 + 0.02 * np.log2(c["steps"] / 25) - 0.03 * abs(np.log2(c["lr"] / 0.01))
+
+
+@pytest.fixture()
+def instant():
+    """Training is :func:`landscape` with a spread of 0.01 across seeds."""
+    with instant_experiments(landscape, noise=0.01) as runs:
+        yield runs
 
 
 def summarise(rows, agents, budget, maximize):
@@ -144,10 +160,10 @@ def test_experiments_to_reference_counts_misses_in_the_censored_median():
     assert (to_ref["wins"], to_ref["losses"], to_ref["n"]) == (2, 1, 3)
 
 
-def test_bench_runs_agents_side_by_side(tmp_path, tabular):
+def test_bench_runs_agents_side_by_side(tmp_path, light_tabular):
     agent_cfgs = {"crashing": {"_target_": "tests.test_bench.CrashingAgent"}}
     res = bench(
-        tabular,
+        light_tabular,
         ["greedy", "random", "crashing"],
         tmp_path,
         budget=2,
@@ -195,21 +211,19 @@ def test_bad_agent_setting_fails_before_any_campaign(tmp_path, tabular):
     assert not (tmp_path / "campaigns.jsonl").exists()
 
 
-def test_cli_bench_unknown_agent(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "rsi_rl.cli",
-        "bench",
-        "agents=[nope]",
-        f"hydra.run.dir={tmp_path}",
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2 and "unknown agent 'nope'" in out.stderr and "greedy" in out.stderr
+def test_cli_bench_unknown_agent(tmp_path, instant, capsys):
+    from rsi_rl.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "agents=[nope]", f"hydra.run.dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "unknown agent 'nope'" in err and "greedy" in err
+    assert instant == []  # refused before any campaign
 
 
-def test_merge_campaigns_script(tmp_path):
+def test_merge_campaigns_script(tmp_path, capsys):
     """scripts/merge_campaigns.py: rows of two jobs summarised as one, agents picked per file."""
+    import runpy
     from pathlib import Path
 
     def row(agent, best):
@@ -227,22 +241,23 @@ def test_merge_campaigns_script(tmp_path):
     a.write_text("\n".join(json.dumps(row(n, v)) for n, v in (("x", 0.9), ("y", 0.6))) + "\n")
     b.write_text(json.dumps(row("z", 0.7)) + "\n")
     script = Path(__file__).resolve().parents[1] / "scripts" / "merge_campaigns.py"
+    merge = runpy.run_path(str(script))["main"]
     out = tmp_path / "m.json"
-    args = [sys.executable, str(script), "--budget", "1", "--out", str(out), f"{a}:x", f"{b}:z"]
-    proc = subprocess.run(args, capture_output=True, text=True, check=True)
-    assert "x_vs_z: wins 1" in proc.stdout
+    args = ["--budget", "1", "--out", str(out), f"{a}:x", f"{b}:z"]
+    merge(args)
+    assert "x_vs_z: wins 1" in capsys.readouterr().out
     merged = json.loads(out.read_text())
     assert set(merged["agents"]) == {"x", "z"} and merged["agents"]["z"]["regret_mean"] > 0
-    bad = subprocess.run([*args[:-1], f"{b}:y"], capture_output=True, text=True)
-    assert bad.returncode != 0 and "has no campaigns of y" in bad.stderr
+    with pytest.raises(SystemExit) as exc:
+        merge([*args[:-1], f"{b}:y"])
+    assert exc.value.code == 2 and "has no campaigns of y" in capsys.readouterr().err
     # agent=label: two variants of one agent from two files, side by side
     b.write_text(json.dumps(row("x", 0.7)) + "\n")
-    relabel = [*args[:-2], f"{a}:x=x_new", f"{b}:x=x_old"]
-    proc = subprocess.run(relabel, capture_output=True, text=True, check=True)
-    assert "x_new_vs_x_old: wins 1" in proc.stdout
+    merge([*args[:-2], f"{a}:x=x_new", f"{b}:x=x_old"])
+    assert "x_new_vs_x_old: wins 1" in capsys.readouterr().out
 
 
-def test_curve_of_a_batched_agent_is_each_experiments_own(tabular):
+def test_curve_of_a_batched_agent_is_each_experiments_own(tabular, instant):
     """A batch is recorded experiment by experiment: each point of the best-so-far curves
     is that experiment's incumbent and cumulative seconds, not the end of its batch."""
     from rsi_rl.agents import make_agent
@@ -262,7 +277,7 @@ def test_curve_of_a_batched_agent_is_each_experiments_own(tabular):
     assert [r["seconds_used"] for r in exps] == pytest.approx(row.seconds)
 
 
-def test_oracle_env_has_the_campaigns_env_settings(tmp_path, tabular, monkeypatch):
+def test_oracle_env_has_the_campaigns_env_settings(tmp_path, tabular, monkeypatch, instant):
     """The oracle search that adds to ``best_known`` runs under the user's env settings
     (keep threshold, costs, sandbox limits), like the campaigns it is compared with."""
     import rsi_rl.env
@@ -299,7 +314,7 @@ def test_oracle_env_has_the_campaigns_env_settings(tmp_path, tabular, monkeypatc
     assert made[1]["budget"] == 1 and made[1]["instances"] == [10_000]
 
 
-def test_cli_bench_finds_agents_of_config_dir(tmp_path):
+def test_cli_bench_finds_agents_of_config_dir(tmp_path, instant):
     """An agent config in ``--config-dir`` (``<dir>/agent/<name>.yaml``) is one bench knows,
     as search does, not an unknown agent."""
     import shutil
@@ -477,7 +492,7 @@ def test_merge_refuses_what_it_cannot_merge(tmp_path):
         merge_benches([tmp_path / "bad.jsonl"], budget=3)
 
 
-def test_merge_of_two_bench_jobs_equals_one_job_over_both_agents(tmp_path, tabular):
+def test_merge_of_two_bench_jobs_equals_one_job_over_both_agents(tmp_path, tabular, instant):
     """Every agent is deterministic given its (instance, seed) pair: greedy and random run
     in separate jobs and merged give bench.json's numbers of one job running both."""
     from rsi_rl.analysis.folders import merge_benches
