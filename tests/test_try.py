@@ -15,6 +15,7 @@ from rsi_rl.patching import (
     read_patch_file,
     task_patch_files,
 )
+from rsi_rl.testing import instant_experiments
 from rsi_rl.try_edit import resolve_edit, try_edit
 
 SRC = {"train.py": "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\n"}
@@ -106,19 +107,23 @@ def test_try_edit_runs_incumbent_and_child(tabular):
 
 def test_cli_try_prints_json(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    main(
-        [
-            "try",
-            "task=tabular",
-            "edit=grad_clip",
-            "instance=10000",
-            "+config.steps=25",
-            "baseline=false",
-        ]
-    )
+    with instant_experiments(lambda cand: 0.5 + 0.1 * ("grad_clip" in cand.toggles)) as runs:
+        main(
+            [
+                "try",
+                "task=tabular",
+                "edit=grad_clip",
+                "instance=10000",
+                "+config.steps=25",
+                "baseline=false",
+            ]
+        )
     out = capsys.readouterr().out
     rec = json.loads(out[out.index("{") :])
     assert rec["status"] == "ok" and rec["kind"] == "grad_clip" and rec["baseline_metric"] is None
+    assert rec["metric"] == pytest.approx(0.6)
+    ((cand, _, split),) = runs  # the child only, with the config override
+    assert cand.toggles == {"grad_clip"} and cand.config["steps"] == 25 and split == "val"
 
 
 def test_cli_try_bad_diff_fails_with_the_hunk(tmp_path, capsys, monkeypatch):
@@ -148,17 +153,22 @@ def test_cli_try_binary_edit_is_one_line(tmp_path, capsys, monkeypatch):
 
 
 def test_try_trains_on_the_evaluation_seed_of_search(tabular):
-    """The same seed= gives the same baseline in ``rsi-rl try`` and in a search campaign."""
+    """The same seed= gives the same baseline in ``rsi-rl try`` and in a search campaign
+    (training is a formula whose value differs from seed to seed)."""
     from rsi_rl.env import ResearchEnv
     from rsi_rl.seeds import evaluation_seed
 
-    env = ResearchEnv(task=tabular, budget=1, instances=[10_000])
-    try:
-        env.reset(seed=3, options={"instance": 10_000})
-        search_baseline = env.log[0]
-    finally:
-        env.close()
-    rec = try_edit(tabular, "grad_clip", instance=10_000, seed=3)
+    with instant_experiments(lambda cand: 0.5, noise=0.1) as runs:
+        env = ResearchEnv(task=tabular, budget=1, instances=[10_000])
+        try:
+            env.reset(seed=3, options={"instance": 10_000})
+            search_baseline = env.log[0]
+        finally:
+            env.close()
+        rec = try_edit(tabular, "grad_clip", instance=10_000, seed=3)
+        other = try_edit(tabular, "grad_clip", instance=10_000, seed=4)
     assert rec["seed"] == search_baseline["seed"] == evaluation_seed(3)
     assert rec["campaign_seed"] == 3
     assert rec["baseline_metric"] == search_baseline["metric"]
+    assert other["baseline_metric"] != rec["baseline_metric"]  # the seed matters
+    assert {seed for _, seed, _ in runs} == {evaluation_seed(3), evaluation_seed(4)}
