@@ -16,6 +16,7 @@ import pytest
 from rsi_rl.cache import ResultCache
 from rsi_rl.cli import main
 from rsi_rl.ledger import read_ledger
+from rsi_rl.testing import instant_experiments
 
 
 def _cmd(*args: str) -> list[str]:
@@ -32,40 +33,38 @@ def _val_rows(run_dir: Path) -> list[tuple]:
 def test_result_cache_persists_across_processes(tmp_path):
     path = tmp_path / "cache.sqlite"
     key = ("tabular/1", "abc", 0, "val", 30.0, 1)
-    a = ResultCache(path)
-    assert a.get(key) is None
-    a.put(key, {"status": "ok", "metrics": {"val_acc": 0.5}})
-    a.close()
-    b = ResultCache(path)
-    assert b.get(key) == {"status": "ok", "metrics": {"val_acc": 0.5}} and b.hit_rate == 1.0
-    b.close()
-
-
-def test_shared_cache_answers_a_second_campaign(tmp_path):
-    args = (
-        "task=tabular",
-        "budget=3",
-        "quiet=true",
-        "test=false",
-        f"cache={tmp_path / 'cache.sqlite'}",
+    writer = (
+        "import sys; from rsi_rl.cache import ResultCache; c = ResultCache(sys.argv[1]); "
+        "c.put(('tabular/1', 'abc', 0, 'val', 30.0, 1), "
+        "{'status': 'ok', 'metrics': {'val_acc': 0.5}}); c.close()"
     )
-    first = subprocess.run(_cmd(*args), cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
-    second = subprocess.run(_cmd(*args), cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0, second.stderr
-    dirs = sorted(p.parent for p in tmp_path.glob("runs/search/*/*/summary.json"))
-    if len(dirs) == 1:  # both jobs started within the same second: same directory
-        pytest.skip("both runs landed in one directory")
-    s1, s2 = (json.loads((d / "summary.json").read_text()) for d in dirs)
-    assert s2["cache_hits"] >= 4 and s1["best_metric"] == s2["best_metric"]
-    assert all(r["cached"] for r in read_ledger(dirs[1]))
+    subprocess.run([sys.executable, "-c", writer, str(path)], check=True, timeout=120)
+    cache = ResultCache(path)
+    assert cache.get(key) == {"status": "ok", "metrics": {"val_acc": 0.5}} and cache.hit_rate == 1.0
+    assert cache.get((*key[:2], 1, *key[3:])) is None  # another seed
+    cache.close()
 
 
-def test_resume_requires_a_run_directory(tmp_path):
-    p = subprocess.run(
-        _cmd(f"resume={tmp_path}"), cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
-    assert p.returncode == 2 and "not a search run directory" in p.stderr
+def test_shared_cache_answers_a_second_campaign(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "task=tabular", "budget=3", "quiet=true", "test=false"]
+    args.append(f"cache={tmp_path / 'cache.sqlite'}")
+    with instant_experiments(lambda cand: 0.5 + 0.1 * len(cand.toggles)) as runs:
+        main([*args, f"hydra.run.dir={tmp_path / 'first'}"])
+        trained = len(runs)
+        main([*args, f"hydra.run.dir={tmp_path / 'second'}"])
+    assert trained == 4 and len(runs) == trained  # baseline and 3 edits, then nothing
+    s1, s2 = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("first", "second"))
+    assert s2["cache_hits"] == 4 and s1["best_metric"] == s2["best_metric"]
+    assert all(r["cached"] for r in read_ledger(tmp_path / "second"))
+    assert _val_rows(tmp_path / "first") == _val_rows(tmp_path / "second")
+
+
+def test_resume_requires_a_run_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["search", f"resume={tmp_path}"])
+    assert exc.value.code == 2 and "not a search run directory" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -142,11 +141,21 @@ def test_resume_from_an_empty_ledger_is_one_line(tmp_path, capsys, monkeypatch):
 def test_resume_rewrites_a_damaged_results_tsv(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
-    main(["search", "task=tabular", "budget=2", "quiet=true", "test=false", f"hydra.run.dir={run}"])
-    tsv = run / "results.tsv"
-    good = tsv.read_text()
-    tsv.write_text("".join(good.splitlines(keepends=True)[:-1]))  # a row lost by hand
-    main(["search", f"resume={run}"])
+    with instant_experiments(lambda cand: 0.5 + 0.1 * len(cand.toggles)):
+        main(
+            [
+                "search",
+                "task=tabular",
+                "budget=2",
+                "quiet=true",
+                "test=false",
+                f"hydra.run.dir={run}",
+            ]
+        )
+        tsv = run / "results.tsv"
+        good = tsv.read_text()
+        tsv.write_text("".join(good.splitlines(keepends=True)[:-1]))  # a row lost by hand
+        main(["search", f"resume={run}"])
     assert tsv.read_text() == good
     assert (
         "results.tsv did not match ledger.sqlite (2 rows vs 3); rewritten from the ledger"
