@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -142,24 +141,26 @@ def test_kind_table_mean_effect_and_success(fake_dir):
     assert list(table)[0] in ("lr_up", "depth_up")  # sorted by success, then effect
 
 
-def test_report_of_a_bench_directory(tmp_path):
-    bench = {
-        "task": "tabular",
-        "budget": 8,
-        "agents": {
-            "random": {"regret_mean": 0.31, "auc": 0.52, "seeds": 10},
-            "greedy": {"regret_mean": 0.12, "auc": 0.71, "seeds": 10},
-        },
-    }
-    (tmp_path / "bench.json").write_text(json.dumps(bench))
-    page = render_report(tmp_path)
-    text = page.read_text()
-    assert (
-        "Agents compared (bench)" in text
-        and "greedy" in text
-        and "0.1200" in text
-        and "regret_mean" in text
-    )
+def test_report_of_a_bench_folder_as_bench_writes_it(tmp_path, tabular):
+    """A folder written by ``bench`` itself (campaigns train a formula): the page shows its
+    setup, each agent's numbers from bench.json, the pair once and the regret curves."""
+    from rsi_rl.analysis.bench import bench
+    from rsi_rl.analysis.report.html import fmt
+    from rsi_rl.testing import instant_experiments
+
+    def landscape(cand):
+        return 0.5 + 0.05 * len(cand.toggles) - 0.01 * cand.config["depth"]
+
+    with instant_experiments(landscape, noise=0.01):
+        bench(tabular, ["greedy", "random"], tmp_path, budget=3, seeds=2, instances=1, plots=False)
+    data = json.loads((tmp_path / "bench.json").read_text())
+    text = render_report(tmp_path).read_text()
+    assert "<h2>Agents compared (bench)</h2>" in text and "budget: <b>3</b>" in text
+    for name, entry in data["agents"].items():
+        assert f"<td>{name}</td>" in text
+        assert f">{fmt(entry['regret_mean'])}<" in text and f">{fmt(entry['auc_mean'])}<" in text
+    assert "greedy vs random" in text and "random vs greedy" not in text
+    assert "<h3>normalised regret vs experiments</h3>" in text
 
 
 def fake_bench(path: Path) -> Path:
@@ -272,19 +273,19 @@ def test_report_user_errors(tmp_path, fake_dir):
         render_report(fake_dir, out=tmp_path / "r", campaign=9)
 
 
-def test_cli_report_takes_the_run_dir_as_argument(fake_dir, tmp_path):
+def test_cli_report_takes_the_run_dir_as_argument(fake_dir, tmp_path, monkeypatch, capsys):
+    from rsi_rl.cli import main
+
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "cli report"
-    p = subprocess.run(
-        [sys.executable, "-m", "rsi_rl.cli", "report", str(fake_dir), f"out={out}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith("report: ") and (out / "index.html").is_file()
+    main(["report", str(fake_dir), f"out={out}"])
+    assert capsys.readouterr().out.startswith("report: ") and (out / "index.html").is_file()
     assert not (tmp_path / "outputs").exists() and not (tmp_path / ".hydra").exists()
-    p = subprocess.run([sys.executable, "-m", "rsi_rl.cli", "report", str(tmp_path / "missing")],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert p.returncode == 2 and p.stderr.startswith("rsi-rl: error: run directory")
-    assert len(p.stderr.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("rsi-rl: error: run directory")
+    assert len(err.strip().splitlines()) == 1
 
 
 # --------------------------------------------------------------------------- headless browser
@@ -369,6 +370,7 @@ def page_widths(page: Path, profile: Path, width: int = 1400) -> tuple[int, int]
     return int(m.group(1)), int(m.group(2))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     chromium() is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
 )
