@@ -49,11 +49,9 @@ def test_slurm_launcher_composes(app):
             )
     finally:
         GlobalHydra.instance().clear()
-    launcher = cfg.hydra.launcher
+    launcher = cfg.hydra.launcher  # the plugin's launcher, with the user's override
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert launcher.partition == "cpu"
-    assert launcher.timeout_min == 240 and launcher.cpus_per_task == 2
-    assert launcher.mem_gb == 8 and launcher.array_parallelism == 32
 
 
 def test_missing_launcher_plugin_is_one_line_naming_the_extra(monkeypatch, capsys):

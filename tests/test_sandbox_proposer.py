@@ -12,6 +12,7 @@ from rsi_rl.edits import start_candidate
 from rsi_rl.env import ResearchEnv
 from rsi_rl.proposer import Proposer, ProposerError, apply_proposal, parse_proposal
 from rsi_rl.proposers import sample_patches
+from rsi_rl.testing import instant_experiments
 
 SAMPLE = [sys.executable, "-m", "rsi_rl.proposers.sample_patches"]
 
@@ -43,45 +44,47 @@ def test_sample_proposer_picks_an_applicable_patch(digits):
 
 
 def test_env_masks_propose_without_a_proposer_and_runs_it_with_one(tmp_path):
-    cmd = [sys.executable, "-c", "import sys; sys.exit(4)"]
-    env = ResearchEnv("tabular", budget=6, instances=10_000, run_dir=tmp_path / "run")
-    try:
-        env.reset(seed=0)
-        assert not env.action_masks()[PROPOSE]
-    finally:
-        env.close()
-    # sample_patches has no patches for tabular: an offline proposer over the digits patches
-    env = ResearchEnv(
-        "digits_mlp", budget=6, instances=0, proposer={"command": SAMPLE, "timeout": 30}
-    )
-    try:
-        env.reset(seed=0)
-        assert env.action_masks()[PROPOSE]
-        _, reward, _, _, info = env.step(PROPOSE)
-        exp = info["experiment"]
-        assert exp["kind"] == "propose" and exp["status"] == "ok" and exp["diff"]
-        assert exp["description"].startswith("proposal:")
-        # failures become invalid experiments with a message; the campaign goes on
-        for command, timeout, needle in (
-            (cmd, 30, "exited with status 4"),
-            ([sys.executable, "-c", "import time; time.sleep(30)"], 1, "timed out"),
-            (
-                [
-                    sys.executable,
-                    "-c",
-                    "print('--- a/train.py\\n+++ b/train.py\\n@@ -1 +1 @@\\n-zz\\n+yy')",
-                ],
-                30,
-                "does not apply",
-            ),
-        ):
-            env.proposer = Proposer(command, timeout=timeout)
+    """Proposals are asked, applied and recorded like any edit (training is a formula)."""
+    with instant_experiments(lambda cand: 0.5):
+        cmd = [sys.executable, "-c", "import sys; sys.exit(4)"]
+        env = ResearchEnv("tabular", budget=6, instances=10_000, run_dir=tmp_path / "run")
+        try:
+            env.reset(seed=0)
+            assert not env.action_masks()[PROPOSE]
+        finally:
+            env.close()
+        # sample_patches has no patches for tabular: an offline proposer over the digits patches
+        env = ResearchEnv(
+            "digits_mlp", budget=6, instances=0, proposer={"command": SAMPLE, "timeout": 30}
+        )
+        try:
+            env.reset(seed=0)
+            assert env.action_masks()[PROPOSE]
             _, reward, _, _, info = env.step(PROPOSE)
-            assert info["experiment"]["status"] == "invalid", info["experiment"]
-            assert needle in info["experiment"]["message"] and reward <= 0
-        assert env.status_counts["invalid"] == 3 and env.experiments_used == 4
-    finally:
-        env.close()
+            exp = info["experiment"]
+            assert exp["kind"] == "propose" and exp["status"] == "ok" and exp["diff"]
+            assert exp["description"].startswith("proposal:")
+            # failures become invalid experiments with a message; the campaign goes on
+            for command, timeout, needle in (
+                (cmd, 30, "exited with status 4"),
+                ([sys.executable, "-c", "import time; time.sleep(30)"], 1, "timed out"),
+                (
+                    [
+                        sys.executable,
+                        "-c",
+                        "print('--- a/train.py\\n+++ b/train.py\\n@@ -1 +1 @@\\n-zz\\n+yy')",
+                    ],
+                    30,
+                    "does not apply",
+                ),
+            ):
+                env.proposer = Proposer(command, timeout=timeout)
+                _, reward, _, _, info = env.step(PROPOSE)
+                assert info["experiment"]["status"] == "invalid", info["experiment"]
+                assert needle in info["experiment"]["message"] and reward <= 0
+            assert env.status_counts["invalid"] == 3 and env.experiments_used == 4
+        finally:
+            env.close()
 
 
 def test_request_lists_knobs_by_key_with_role_and_scale(digits):
