@@ -11,8 +11,8 @@ from typing import Any
 
 from rsi_rl.errors import ConfigError
 
-#: the ``env`` group's settings: all numbers >= 0
-ENV_SETTINGS = ("keep_threshold", "cost_per_second", "invalid_penalty")
+#: the ``env`` group's numbers: all >= 0
+ENV_NUMBERS = ("keep_threshold", "cost_per_second", "invalid_penalty")
 
 
 def _is_int(value: Any) -> bool:
@@ -67,15 +67,38 @@ def check_instances(value: Any, task: Any = None, key: str = "instances") -> int
 
 
 def check_env_settings(env: Mapping[str, Any] | None) -> dict[str, float]:
-    """The ``env`` group (``env.keep_threshold`` etc.) as floats, each a number >= 0."""
+    """The numbers of the ``env`` group (``env.keep_threshold`` etc.), each finite and >= 0.
+
+    The types are :func:`rsi_rl.config_schema.validate`'s to check; this checks the range.
+    """
     out: dict[str, float] = {}
-    for name in ENV_SETTINGS:
-        if env is None or name not in env:
+    for name in ENV_NUMBERS:
+        if env is None or env.get(name) is None:
             continue
         value = env[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"env.{name}={value!r}: must be a number >= 0, e.g. env.{name}=1.0")
-        if not value >= 0 or value == float("inf"):  # also rejects nan
-            raise ConfigError(f"env.{name}={value!r}: must be a finite number >= 0")
+        if not 0 <= value < float("inf"):  # also rejects nan
+            raise ConfigError(f"env.{name}={value:g}: must be a finite number >= 0")
         out[name] = float(value)
     return out
+
+
+def check_budget(value: Any, key: str = "budget") -> int:
+    """``budget=``: a positive number of experiments."""
+    if not _is_int(value) or value < 1:
+        raise ConfigError(f"{key} must be a positive integer number of experiments, got {value!r}")
+    return int(value)
+
+
+def check_ranges(settings: Mapping[str, Any]) -> None:
+    """The ranges of a command's typed settings (:func:`rsi_rl.config_schema.validate`):
+    ``budget`` >= 1, ``seed`` >= 0, ``env.*`` numbers >= 0, bench's ``instances``.
+    ``instance`` is checked with its task (:func:`check_instance`), which knows the
+    held-out seeds."""
+    if settings.get("budget") is not None:
+        check_budget(settings["budget"])
+    if settings.get("seed") is not None:
+        check_seed(settings["seed"])
+    if settings.get("env") is not None:
+        check_env_settings(settings["env"])
+    if "instances" in settings:
+        check_instances(settings["instances"])

@@ -16,7 +16,7 @@ model. A run directory holds::
                        result cache's hit rate (hits / experiments, summed over workers)
 
 Example:
-    rsi-rl train task=tabular agent=maskable_ppo total_steps=20000 n_envs=4
+    rsi-rl train task=tabular trainer=maskable_ppo total_steps=20000 n_envs=4
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rsi_rl import builder
 from rsi_rl.agents.sb3 import (
     MASKED_ALGOS,
     algorithm_classes,
@@ -95,7 +96,8 @@ def make_env_fn(
     allow_stop: bool = False,
     fixed_seeds: bool = False,
 ) -> Callable[[], gym.Env]:  # type: ignore[type-arg]
-    """A picklable factory of one research env (for ``make_vec_env``).
+    """A picklable factory of one research env (for ``make_vec_env``); ``env_kwargs``
+    from :func:`rsi_rl.builder.env_kwargs`.
 
     The env masks ``stop`` unless ``allow_stop`` (``ResearchEnv(allow_stop=...)``), as
     :class:`~rsi_rl.agents.sb3.PolicyAgent` will when acting. With ``fixed_seeds`` and a
@@ -113,33 +115,12 @@ def _make_env(
     allow_stop: bool,
     fixed_seeds: bool = False,
 ) -> gym.Env:  # type: ignore[type-arg]
-    from rsi_rl.env import ResearchEnv
-
-    env: gym.Env = ResearchEnv(  # type: ignore[type-arg]
-        task=task, budget=budget, instances=instances, allow_stop=allow_stop, **env_kwargs
+    env: gym.Env = builder.make_env(  # type: ignore[type-arg]
+        task, budget, instances, env_kwargs, allow_stop=allow_stop
     )
     if fixed_seeds and not isinstance(instances, str):
         env = FixedSeedPool(env, list(instances))
     return CacheStats(env)
-
-
-def _container(obj: Any) -> Any:
-    from omegaconf import DictConfig, ListConfig, OmegaConf
-
-    if isinstance(obj, DictConfig | ListConfig):
-        return OmegaConf.to_container(obj, resolve=True)
-    return obj
-
-
-def _agent_spec(cfg_agent: Any) -> dict[str, Any]:
-    spec = dict(_container(cfg_agent))
-    target = spec.get("_target_", "")
-    if not str(target).endswith("build_algorithm"):
-        raise ConfigError(
-            f"agent._target_={target!r} is not trainable; rsi-rl train takes an SB3 agent: "
-            f"{', '.join(algorithm_classes())} (agent=maskable_ppo)"
-        )
-    return spec
 
 
 #: constructor arguments of an SB3 algorithm that ``resume_hyperparams`` may not change:
@@ -183,7 +164,7 @@ def resume_changes(changes: Any, algo: str = "maskable_ppo") -> dict[str, Any]:
     """Check ``resume_hyperparams`` (what a resumed run changes of the checkpoint's
     settings, e.g. ``{"gamma": 1.0}``) and return it as keyword arguments for SB3's
     ``load``. Names ``algo`` does not take and the network shape are refused."""
-    out = dict(_container(changes) or {})
+    out = dict(builder.to_plain(changes) or {})
     allowed = resumable_hyperparams(algo)
     bad = sorted(set(out) - allowed)
     if bad:
@@ -194,37 +175,26 @@ def resume_changes(changes: Any, algo: str = "maskable_ppo") -> dict[str, Any]:
     return out
 
 
-def env_kwargs_from(cfg: Any) -> dict[str, Any]:
-    """ResearchEnv keyword arguments from the ``env``, ``sandbox`` and budget settings."""
-    sandbox = {k: v for k, v in dict(_container(cfg.sandbox)).items() if v is not None}
-    return {
-        "budget_seconds": cfg.get("budget_seconds"),
-        "keep_threshold": float(cfg.env.keep_threshold),
-        "cost_per_second": float(cfg.env.cost_per_second),
-        "invalid_penalty": float(cfg.env.invalid_penalty),
-        "sandbox": sandbox,
-        "cache_path": cfg.get("cache"),
-    }
-
-
 def check_total_steps(total: int, algo: str, hyperparams: Any, n_envs: int) -> None:
     """Fail when ``total`` env steps are fewer than one rollout of an on-policy ``algo``
     (``n_steps x n_envs``), which SB3 would collect whole before stopping.
 
     Raises:
-        ConfigError: naming the ``total_steps`` or ``agent.hyperparams.n_steps`` that fits.
+        ConfigError: naming the ``total_steps`` or ``trainer.hyperparams.n_steps`` that fits.
     """
     import inspect
 
     params = inspect.signature(algorithm_classes()[algo].__init__).parameters
     if "n_steps" not in params:  # dqn: no rollouts
         return
-    n_steps = int((_container(hyperparams) or {}).get("n_steps", params["n_steps"].default))
+    n_steps = int((builder.to_plain(hyperparams) or {}).get("n_steps", params["n_steps"].default))
     if total >= n_steps * n_envs:
         return
-    fit = f"agent.hyperparams.n_steps<={total // n_envs}" if total >= n_envs else f"n_envs<={total}"
+    fit = (
+        f"trainer.hyperparams.n_steps<={total // n_envs}" if total >= n_envs else f"n_envs<={total}"
+    )
     raise ConfigError(
-        f"total_steps={total} is below one rollout of {algo} (agent.hyperparams.n_steps="
+        f"total_steps={total} is below one rollout of {algo} (trainer.hyperparams.n_steps="
         f"{n_steps} x n_envs={n_envs} = {n_steps * n_envs} env steps), which would run whole; "
         f"set total_steps>={n_steps * n_envs} or {fit}"
     )
@@ -240,8 +210,8 @@ def make_vec_envs(cfg: Any, task: Any, seed: int) -> tuple[Any, Any | None]:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    task_spec = _container(cfg.task)
-    env_kwargs = env_kwargs_from(cfg)
+    task_spec = builder.to_plain(cfg.task)
+    env_kwargs = {**builder.env_kwargs(cfg), "budget_seconds": cfg.get("budget_seconds")}
     allow_stop = bool(cfg.get("allow_stop", False))
     n_envs = int(cfg.n_envs)
     vec_cls = SubprocVecEnv if (n_envs > 1 and cfg.get("subproc", True)) else DummyVecEnv
@@ -303,19 +273,18 @@ class ProgressCallback:
 
 
 def train(cfg: Any, run_dir: str | Path) -> Path:
-    """Meta-train the agent of ``cfg`` (a composed ``conf/train.yaml``) into ``run_dir``.
+    """Meta-train the trainer of ``cfg`` (a composed ``conf/train.yaml``) into ``run_dir``.
 
     Returns:
         The path of ``policy.zip``.
 
     Raises:
-        ConfigError: a bad setting (not an SB3 agent, non-positive steps, ...).
+        ConfigError: a bad setting (not an SB3 trainer, non-positive steps, ...).
     """
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
 
-    from rsi_rl.registry import make_task
-
-    spec = _agent_spec(cfg.agent)
+    builder.settings(cfg, "train")
+    spec = builder.trainer_spec(cfg)
     algo = str(spec.get("algo", "maskable_ppo"))
     total = int(cfg.total_steps)
     if total < 1:
@@ -323,10 +292,6 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
     n_envs = int(cfg.n_envs)
     if n_envs < 1:
         raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
-    if not isinstance(cfg.budget, int) or cfg.budget < 1:
-        raise ConfigError(
-            f"budget must be a positive integer number of experiments, got {cfg.budget!r}"
-        )
     resume = cfg.get("resume")
     if resume and not Path(str(resume)).is_file():
         raise ConfigError(f"resume={resume} does not exist; point it at a checkpoint .zip")
@@ -334,7 +299,7 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         check_total_steps(total, algo, spec.get("hyperparams"), n_envs)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    task = make_task(_container(cfg.task))  # fail early on a bad task
+    task = builder.make_task(cfg)  # fail early on a bad task
     seed = int(cfg.seed)
     train_env, eval_env = make_vec_envs(cfg, task, seed)
     callbacks: list[Any] = []
@@ -470,7 +435,6 @@ __all__ = [
     "FixedSeedPool",
     "cache_stats",
     "check_total_steps",
-    "env_kwargs_from",
     "make_env_fn",
     "make_vec_envs",
     "train",

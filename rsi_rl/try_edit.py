@@ -135,33 +135,20 @@ def try_edit(
 
 def try_job(cfg: Any) -> dict[str, Any]:
     """Hydra job of ``rsi-rl try``: prints the experiment record as JSON on stdout."""
-    from omegaconf import OmegaConf
-
-    from rsi_rl.config_checks import check_instance, check_seed
+    from rsi_rl import builder
+    from rsi_rl.config_checks import check_instance
     from rsi_rl.errors import ConfigError
-    from rsi_rl.registry import make_task
 
-    if not cfg.get("edit"):
+    s = builder.settings(cfg, "try")
+    if not s.edit:
         raise ConfigError("rsi-rl try needs edit=<edit name>|path/to.diff|path/to/train.py")
-    seed = check_seed(cfg.seed)
-    task = make_task(cfg.task)
-    instance = check_instance(cfg.instance, task)
-    sandbox: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
-    fields = {str(k): v for k, v in sandbox.items() if v is not None}
-    fields.setdefault("timeout", task.default_timeout)
-    if "hidden_paths" in fields:
-        fields["hidden_paths"] = tuple(fields["hidden_paths"])
+    task = builder.make_task(cfg)
+    instance = check_instance(s.instance, task)
+    limits = builder.sandbox_limits(cfg, task)
+    config: dict[str, Any] = builder.to_plain(s.config) or {}
     try:
-        limits = SandboxLimits(**fields)
-    except TypeError as exc:
-        raise ConfigError(f"bad sandbox setting: {exc}") from None
-    config: dict[str, Any] = {}
-    if cfg.get("config"):
-        config = OmegaConf.to_container(cfg.config, resolve=True)  # type: ignore[assignment]
-    baseline = bool(cfg.baseline)
-    try:
-        record = try_edit(task, str(cfg.edit), instance, seed, config, limits, baseline)
+        record = try_edit(task, str(s.edit), instance, s.seed, config, limits, s.baseline)
     except PatchError as exc:
-        raise PatchError(f"edit={cfg.edit}: {exc}") from None
+        raise PatchError(f"edit={s.edit}: {exc}") from None
     print(json.dumps(record, indent=2, default=str))
     return record

@@ -43,9 +43,9 @@ def main() -> None:
     cache = root / "cache.sqlite"
     base = [
         "task=tabular",
-        "agent=maskable_ppo",
-        f"agent.hyperparams.n_steps={args.n_steps}",
-        "agent.hyperparams.batch_size=100",
+        "trainer=maskable_ppo",
+        f"trainer.hyperparams.n_steps={args.n_steps}",
+        "trainer.hyperparams.batch_size=100",
         f"total_steps={args.steps}",
         f"n_envs={args.n_envs}",
         f"budget={args.budget}",

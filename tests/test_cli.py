@@ -114,9 +114,10 @@ def test_search_config_wires_the_example_proposer(tmp_path):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from rsi_rl.cli import _proposer, conf_dir
-    from rsi_rl.env import ResearchEnv
     from rsi_rl.actions import PROPOSE
+    from rsi_rl.builder import proposer_spec as _proposer
+    from rsi_rl.cli import conf_dir
+    from rsi_rl.env import ResearchEnv
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
@@ -150,18 +151,34 @@ def _one_line_error(capsys, argv: list[str]) -> str:
     ("argv", "expected"),
     [
         (["search", "seed=-1"], "seed=-1: the seed must be a non-negative integer"),
-        (["search", "seed=abc"], "seed='abc': the seed must be a non-negative integer"),
-        (["search", "instance=abc"], "instance='abc': an instance is a non-negative integer"),
+        (["search", "seed=abc"], "seed=abc is not an integer; give a whole number, e.g. seed="),
+        (["search", "instance=abc"], "instance=abc is not an integer or null; "),
         (["search", "instance=-7"], "held-out instances are 10000..10099"),
-        (["try", "edit=grad_clip", "instance=abc"], "instance='abc': an instance is a non-neg"),
+        (["search", "test=maybe"], "test=maybe is not a boolean; give true or false"),
+        (["search", "budget=2.5"], "budget=2.5 is not an integer"),
+        (["search", "budget_seconds=abc"], "budget_seconds=abc is not a float or null"),
+        (["search", "quiet=[1]"], "quiet=[1] is not a boolean"),
+        (["try", "edit=grad_clip", "instance=abc"], "instance=abc is not an integer or null"),
         (["try", "edit=grad_clip", "seed=-1"], "seed=-1: the seed must be a non-negative"),
+        (["try", "edit=grad_clip", "baseline=abc"], "baseline=abc is not a boolean"),
         (["check-task", "instance=-7"], "instance=-7: an instance is a non-negative integer"),
-        (["search", "env.keep_threshold=abc"], "env.keep_threshold='abc': must be a number >= 0"),
+        (["check-task", "instance=abc"], "instance=abc is not an integer or null"),
+        (
+            ["search", "env.keep_threshold=abc"],
+            "env.keep_threshold=abc is not a float; give a number, e.g. env.keep_threshold=1.0",
+        ),
+        (["search", "env.mask_duplicates=abc"], "env.mask_duplicates=abc is not a boolean"),
+        (["search", "+env.keep_treshold=2"], "env.keep_treshold is not a setting of env (it "),
         (["search", "env.cost_per_second=-1"], "env.cost_per_second=-1: must be a finite number"),
-        (["bench", "env.invalid_penalty=abc"], "env.invalid_penalty='abc': must be a number"),
+        (["bench", "env.invalid_penalty=abc"], "env.invalid_penalty=abc is not a float"),
         (["bench", "instances=abc"], "instances='abc': give null, a count n"),
-        (["train", "env.keep_threshold=abc"], "env.keep_threshold='abc': must be a number"),
-        (["train", "seed=abc"], "seed='abc': the seed must be a non-negative integer"),
+        (["bench", "seeds=abc"], "seeds=abc is not an integer"),
+        (["bench", "plots=abc"], "plots=abc is not a boolean"),
+        (["train", "env.keep_threshold=abc"], "env.keep_threshold=abc is not a float"),
+        (["train", "seed=abc"], "seed=abc is not an integer"),
+        (["train", "total_steps=many"], "total_steps=many is not an integer"),
+        (["train", "eval.freq=x"], "eval.freq=x is not an integer"),
+        (["train", "train_instances=x"], "train_instances=x is not an integer or null"),
     ],
 )
 def test_bad_values_are_one_line_naming_the_key(tmp_path, capsys, monkeypatch, argv, expected):
@@ -265,39 +282,96 @@ def test_an_agent_key_the_agent_does_not_take_names_it_and_what_it_takes(
     assert not list(tmp_path.iterdir())  # failed before Hydra made a run directory
 
 
-def test_a_trainer_config_given_to_search_points_to_train_and_agent_policy(
+def test_a_trainer_given_to_search_lists_search_agents_and_points_to_train(
     tmp_path, capsys, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
     line = _one_line_error(capsys, ["search", "task=tabular", "agent=maskable_ppo"])
     assert line == (
-        "rsi-rl: error: agent=maskable_ppo is a trainer for `rsi-rl train`; to search with a "
-        "trained policy use agent=policy agent.path=<policy.zip>"
+        "rsi-rl: error: unknown agent 'maskable_ppo'; known: greedy, policy, policy_tpe, "
+        "random, random_search, sequence, tpe (maskable_ppo is an SB3 trainer: rsi-rl train "
+        "trainer=maskable_ppo; to search with a trained policy use agent=policy "
+        "agent.path=<policy.zip>)"
     )
+    line = _one_line_error(capsys, ["search", "task=tabular", "agent=ppo"])
+    assert "unknown agent 'ppo'; known: greedy," in line and "trainer=ppo" in line
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["agent=maskable_ppo"],
+            "rsi-rl train takes its SB3 algorithm as trainer=..., not agent=maskable_ppo; "
+            "e.g. trainer=maskable_ppo (trainers: a2c, dqn, maskable_ppo, ppo)",
+        ),
+        (["-m", "agent=ppo,dqn"], "not agent=ppo; e.g. trainer=ppo"),
+        (["agent=greedy"], "not agent=greedy; e.g. trainer=maskable_ppo"),
+        (
+            ["agent.hyperparams.n_steps=64"],
+            "rsi-rl train's settings of the SB3 algorithm are trainer.*: write "
+            "trainer.hyperparams.n_steps=... instead of agent.hyperparams.n_steps=...",
+        ),
+        (["trainer=greedy"], "unknown trainer 'greedy'; known: a2c, dqn, maskable_ppo, ppo"),
+    ],
+)
+def test_train_takes_trainers_not_agents(tmp_path, capsys, monkeypatch, argv, expected):
+    monkeypatch.chdir(tmp_path)
+    assert expected in _one_line_error(capsys, ["train", *argv])
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "override", "expected"),
+    [
+        (
+            "agent/mine.yaml",
+            "_target_: rsi_rl.agents.sb3.build_algorithm\nalgo: ppo\n",
+            "agent=mine",
+            "agent=mine is an SB3 trainer: train it with `rsi-rl train trainer=...`",
+        ),
+        (
+            "env/strict.yaml",
+            "keep_threshold: high\ncost_per_second: 0.0\ninvalid_penalty: 0.0\n",
+            "env=strict",
+            "env.keep_threshold=high is not a float; give a number, e.g. env.keep_threshold=1.0",
+        ),
+    ],
+)
+def test_a_user_config_dir_option_is_checked_like_a_shipped_one(
+    tmp_path, capsys, monkeypatch, path, text, override, expected
+):
+    """The checks read the composed config, so an option from --config-dir is checked too."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "conf" / path).parent.mkdir(parents=True)
+    (tmp_path / "conf" / path).write_text(text)
+    argv = ["search", "--config-dir", str(tmp_path / "conf"), "task=tabular", override]
+    assert expected in _one_line_error(capsys, argv)
 
 
 def test_an_agent_error_inside_the_job_keeps_its_cause():
     """A wrapped TypeError (not an rsi_rl error) shows its own message, not Hydra's header."""
     from hydra.utils import instantiate
 
-    from rsi_rl.cli import _cause
+    from rsi_rl.builder import error_cause as _cause
 
     with pytest.raises(Exception) as info:
         instantiate({"_target_": "rsi_rl.agents.TPEAgent", "sampler": "x"})
     assert "sampler" in _cause(info.value) and "Error in call" not in _cause(info.value)
 
 
-def test_help_says_which_agents_search_and_which_train_without_torch(tmp_path):
-    from rsi_rl.cli import agent_roles, usage
+def test_help_lists_search_agents_and_trainers_without_torch(tmp_path):
+    from rsi_rl.cli import usage
 
-    roles = agent_roles()
-    assert {n for n, r in roles.items() if r == "train"} == {"a2c", "dqn", "maskable_ppo", "ppo"}
-    assert roles["policy_tpe"] == roles["sequence"] == roles["greedy"] == "search"
     text = usage()
-    search_line = next(ln for ln in text.splitlines() if ln.startswith("  search, bench:"))
-    train_line = next(ln for ln in text.splitlines() if ln.startswith("  train:"))
-    assert "greedy" in search_line and "maskable_ppo" not in search_line
-    assert "maskable_ppo" in train_line and all(len(ln) <= 100 for ln in text.splitlines())
+    search_line = next(ln for ln in text.splitlines() if ln.startswith("agents (search, bench"))
+    train_line = next(ln for ln in text.splitlines() if ln.startswith("trainers (train"))
+    assert "greedy" in search_line and "sequence" in search_line
+    assert "maskable_ppo" not in search_line
+    assert train_line.split("):", 1)[1].split() == ["a2c,", "dqn,", "maskable_ppo,", "ppo"]
+    assert "rsi-rl train task=tabular trainer=maskable_ppo" in text
+    assert all(len(ln) <= 100 for ln in text.splitlines())
     code = "import sys; from rsi_rl.cli import usage; usage(); print('torch' in sys.modules)"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert p.stdout.strip() == "False", p.stderr

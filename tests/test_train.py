@@ -10,12 +10,12 @@ import sys
 import pytest
 from hydra import compose, initialize_config_dir
 
+from rsi_rl.actions import SPACE_VERSION
 from rsi_rl.agents.sb3 import PolicyAgent, read_metadata
 from rsi_rl.cli import conf_dir
 from rsi_rl.errors import ConfigError
 from rsi_rl.registry import make_task
 from rsi_rl.train import check_total_steps, make_vec_envs, resume_changes, train
-from rsi_rl.actions import SPACE_VERSION
 
 TINY = [
     "task=tabular",
@@ -31,12 +31,12 @@ TINY = [
 
 
 #: a small MaskablePPO rollout (PPO's defaults: n_steps=256, batch 128)
-ARCH = ["agent.hyperparams.policy_kwargs.net_arch=[8]"]
+ARCH = ["trainer.hyperparams.policy_kwargs.net_arch=[8]"]
 SMALL = [
     *ARCH,
-    "agent.hyperparams.n_steps=8",
-    "agent.hyperparams.batch_size=8",
-    "agent.hyperparams.n_epochs=1",
+    "trainer.hyperparams.n_steps=8",
+    "trainer.hyperparams.batch_size=8",
+    "trainer.hyperparams.n_epochs=1",
 ]
 
 
@@ -46,10 +46,11 @@ def _cfg(*overrides: str, small: bool = True):
 
 
 @pytest.mark.parametrize("name", ["maskable_ppo", "ppo", "a2c", "dqn"])
-def test_every_agent_config_composes(name):
-    cfg = _cfg(f"agent={name}", *ARCH, small=False)
-    assert cfg.agent.hyperparams.policy_kwargs.net_arch == [8]
-    assert cfg.agent.algo == name and cfg.agent._target_.endswith("build_algorithm")
+def test_every_trainer_config_composes(name):
+    cfg = _cfg(f"trainer={name}", *ARCH, small=False)
+    assert cfg.trainer.hyperparams.policy_kwargs.net_arch == [8]
+    assert cfg.trainer.algo == name and cfg.trainer._target_.endswith("build_algorithm")
+    assert "agent" not in cfg
 
 
 def test_train_writes_policy_checkpoints_and_resumes(tmp_path):
@@ -88,9 +89,13 @@ def test_train_reports_the_cache_hit_rate_of_a_shared_cache(tmp_path):
     assert second["train"]["hit_rate"] == 1.0
 
 
-def test_train_refuses_a_baseline_agent(tmp_path):
+def test_train_refuses_a_baseline_agent_and_bad_settings(tmp_path):
     with pytest.raises(ConfigError, match="not trainable"):
-        train(_cfg("agent=greedy", small=False), tmp_path)
+        train(_cfg("trainer._target_=rsi_rl.agents.GreedyAgent", small=False), tmp_path)
+    with pytest.raises(ConfigError, match=r"^n_envs=two is not an integer; give a whole"):
+        train(_cfg("n_envs=two"), tmp_path)
+    with pytest.raises(ConfigError, match=r"^env.invalid_penalty=-1: must be a finite"):
+        train(_cfg("env.invalid_penalty=-1"), tmp_path)
     with pytest.raises(ConfigError, match="resume"):
         train(_cfg(f"resume={tmp_path / 'nope.zip'}"), tmp_path)
     with pytest.raises(ConfigError, match="cannot change policy_kwargs"):
@@ -108,9 +113,9 @@ def test_total_steps_below_one_rollout_fails_naming_the_fix(tmp_path):
     with pytest.raises(ConfigError) as err:
         train(_cfg("total_steps=256", "n_envs=4", small=False), tmp_path / "run")
     assert str(err.value) == (
-        "total_steps=256 is below one rollout of maskable_ppo (agent.hyperparams.n_steps=256 "
+        "total_steps=256 is below one rollout of maskable_ppo (trainer.hyperparams.n_steps=256 "
         "x n_envs=4 = 1024 env steps), which would run whole; set total_steps>=1024 or "
-        "agent.hyperparams.n_steps<=64"
+        "trainer.hyperparams.n_steps<=64"
     )
     assert not (tmp_path / "run").exists()
     with pytest.raises(ConfigError, match="set total_steps>=6 or n_envs<=2"):
@@ -128,8 +133,8 @@ def test_cli_train_below_one_rollout_is_one_line(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines() == [
         "rsi-rl: error: total_steps=256 is below one rollout of maskable_ppo "
-        "(agent.hyperparams.n_steps=256 x n_envs=4 = 1024 env steps), which would run whole; "
-        "set total_steps>=1024 or agent.hyperparams.n_steps<=64"
+        "(trainer.hyperparams.n_steps=256 x n_envs=4 = 1024 env steps), which would run whole; "
+        "set total_steps>=1024 or trainer.hyperparams.n_steps<=64"
     ]
 
 
@@ -154,7 +159,7 @@ def test_train_and_eval_envs_are_vectorised_alike(recwarn):
 
 @pytest.mark.slow
 def test_train_sweep_of_meta_agents(tmp_path):
-    """rsi-rl train -m agent=maskable_ppo,ppo,dqn: one tiny run per agent."""
+    """rsi-rl train -m trainer=maskable_ppo,ppo,dqn: one tiny run per trainer."""
     args = [
         *TINY,
         "total_steps=256",  # one rollout of PPO's n_steps=256
@@ -162,17 +167,24 @@ def test_train_sweep_of_meta_agents(tmp_path):
         "checkpoint_freq=0",
         f"hydra.sweep.dir={tmp_path}",
     ]
-    cmd = [sys.executable, "-m", "rsi_rl.cli", "train", "-m", "agent=maskable_ppo,ppo,dqn", *args]
+    cmd = [sys.executable, "-m", "rsi_rl.cli", "train", "-m", "trainer=maskable_ppo,ppo,dqn", *args]
     subprocess.run(cmd, check=True, capture_output=True, timeout=900)
     assert len(list(tmp_path.glob("*/policy.zip"))) == 3
 
 
-def test_cli_train_with_a_baseline_agent_is_one_line(tmp_path):
-    cmd = [sys.executable, "-m", "rsi_rl.cli", "train", "agent=greedy", f"hydra.run.dir={tmp_path}"]
+def test_a_trainer_config_that_is_not_sb3_is_one_line(tmp_path):
+    """A user's trainer/<name>.yaml must build an SB3 algorithm."""
+    conf = tmp_path / "conf" / "trainer"
+    conf.mkdir(parents=True)
+    (conf / "greedy.yaml").write_text("_target_: rsi_rl.agents.GreedyAgent\n")
+    cmd = [sys.executable, "-m", "rsi_rl.cli", "train", "--config-dir", str(tmp_path / "conf")]
+    cmd += ["trainer=greedy", "total_steps=2048", f"hydra.run.dir={tmp_path / 'run'}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2
-    assert out.stderr.strip().startswith("rsi-rl: error:") and "not trainable" in out.stderr
-    assert "Traceback" not in out.stderr
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "rsi-rl: error: trainer._target_='rsi_rl.agents.GreedyAgent' is not trainable; rsi-rl "
+        "train takes an SB3 trainer: maskable_ppo, ppo, a2c, dqn (trainer=maskable_ppo)"
+    ]
 
 
 @pytest.mark.parametrize("allow_stop", [False, True])
@@ -181,9 +193,9 @@ def test_training_envs_mask_stop_as_the_policy_will_act(allow_stop):
     as :class:`~rsi_rl.agents.sb3.PolicyAgent` masks it when acting."""
     import numpy as np
 
+    from rsi_rl.actions import STOP
     from rsi_rl.agents.sb3 import TabuMask
     from rsi_rl.train import make_env_fn
-    from rsi_rl.actions import STOP
 
     env = make_env_fn("tabular", 2, [10_000], {}, allow_stop, fixed_seeds=True)()
     try:

@@ -49,25 +49,20 @@ from rsi_rl.analysis.results import (
     Row,
     summarise,
 )
-from rsi_rl.errors import ConfigError, UnknownAgentError, fixable_cause, user_message
+from rsi_rl.errors import ConfigError, UnknownAgentError
 
 log = logging.getLogger("rsi_rl")
 
 
 def make_bench_agent(name: str, agent_cfgs: dict[str, Any], seed: int) -> Any:
-    """Agent ``name`` from its config in ``agent_cfgs``, else the built-in of that name."""
-    from hydra.utils import instantiate
-
+    """Agent ``name`` from its config in ``agent_cfgs`` (:func:`rsi_rl.builder.build_agent`),
+    else the built-in of that name."""
     from rsi_rl.agents import AGENTS, make_agent
+    from rsi_rl.builder import build_agent
 
     cfg = agent_cfgs.get(name)
     if cfg is not None:
-        try:
-            return instantiate(cfg, seed=seed)
-        except Exception as exc:
-            if fixable_cause(exc) is not None:  # e.g. a policy file that does not exist
-                raise ConfigError(f"agent {name}: {user_message(exc)}") from exc
-            raise
+        return build_agent(cfg, seed, name)
     if name in AGENTS:
         return make_agent(name, seed=seed)
     raise UnknownAgentError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
@@ -219,7 +214,7 @@ def bench(
         ConfigError: bad budget or seeds.
     """
     from rsi_rl.agents import AGENTS
-    from rsi_rl.env import ResearchEnv
+    from rsi_rl.builder import make_env
     from rsi_rl.registry import make_task
     from rsi_rl.tracking import progress_bar
 
@@ -240,13 +235,7 @@ def bench(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     env_kwargs = dict(env_kwargs or {})
-    env = ResearchEnv(
-        task=task_obj,
-        budget=int(budget),
-        budget_seconds=budget_seconds,
-        instances=pool,
-        **env_kwargs,
-    )
+    env = make_env(task_obj, budget, pool, env_kwargs, budget_seconds=budget_seconds)
     for name in agents:  # a bad agent setting fails here, before any campaign runs
         make_bench_agent(name, agent_cfgs, seed=0)
 
@@ -278,9 +267,8 @@ def bench(
         from rsi_rl.agents import GreedyAgent
 
         for inst in pool:
-            oracle_env = ResearchEnv(  # the campaigns' settings, its own budget
-                task=task_obj, budget=int(oracle_budget), instances=[inst], **env_kwargs
-            )
+            # the campaigns' settings, its own budget, no seconds cap
+            oracle_env = make_env(task_obj, oracle_budget, [inst], env_kwargs)
             try:
                 oracle.append(run_one(oracle_env, GreedyAgent(seed=0), 0, inst, label=ORACLE_AGENT))
             finally:
@@ -337,53 +325,30 @@ def _campaign(
 
 def bench_job(cfg: Any) -> BenchResult:
     """``rsi-rl bench``: the Hydra job."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
 
+    from rsi_rl import builder
     from rsi_rl.analysis.tables import format_table
-    from rsi_rl.confpaths import agent_config_file, conf_dir, executor_spec, search_dirs
+    from rsi_rl.config_checks import check_instances
     from rsi_rl.tracking import log_bench, tracked
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    agents = [str(a) for a in cfg.agents]
-    agent_cfgs: dict[str, Any] = {}
-    for name in agents:
-        path = agent_config_file(name, [*search_dirs(), conf_dir()])
-        if path is not None:
-            agent_cfgs[name] = OmegaConf.load(path)
-    batch_size = int(cfg.get("batch_size") or 1)
-    for name in agent_cfgs:  # agents that batch (their config has the key): random, tpe
-        if batch_size > 1 and "batch_size" in agent_cfgs[name]:
-            agent_cfgs[name].batch_size = batch_size
-    overrides = cfg.get("agent_overrides") or {}
-    for name, extra in overrides.items():
-        if name in agent_cfgs:
-            agent_cfgs[name] = OmegaConf.merge(agent_cfgs[name], extra)
-    sandbox_cfg: dict[str, Any] = OmegaConf.to_container(cfg.sandbox, resolve=True)  # type: ignore[assignment]
-    sandbox = {k: v for k, v in sandbox_cfg.items() if v is not None}
-    instances = cfg.instances
-    if instances is not None and not isinstance(instances, int):
-        instances = [int(s) for s in instances]
+    s = builder.settings(cfg, "bench")
+    run_dir = builder.run_dir()
+    agents = [str(a) for a in s.agents]
+    instances = check_instances(builder.to_plain(s.instances))
     with tracked(cfg, run_dir) as tracker:
         result = bench(
-            task=OmegaConf.to_container(cfg.task, resolve=True),
+            task=builder.to_plain(cfg.task),
             agents=agents,
             run_dir=run_dir,
-            budget=int(cfg.budget),
-            seeds=int(cfg.seeds),
+            budget=s.budget,
+            seeds=s.seeds,
             instances=instances,
-            budget_seconds=cfg.budget_seconds,
-            agent_cfgs=agent_cfgs,
-            env_kwargs={
-                "keep_threshold": float(cfg.env.keep_threshold),
-                "cost_per_second": float(cfg.env.cost_per_second),
-                "invalid_penalty": float(cfg.env.invalid_penalty),
-                "sandbox": sandbox,
-                "executor": executor_spec(cfg),
-            },
-            oracle_budget=int(cfg.oracle_budget),
-            plots=bool(cfg.plots),
-            remeasure_seeds=int(cfg.get("remeasure_seeds", 3)),
+            budget_seconds=s.budget_seconds,
+            agent_cfgs=builder.agent_configs(agents, cfg),
+            env_kwargs=builder.env_kwargs(cfg),
+            oracle_budget=s.oracle_budget,
+            plots=s.plots,
+            remeasure_seeds=s.remeasure_seeds,
         )
         log_bench(tracker, run_dir, result.to_dict())
     log.info(format_table(result))
