@@ -83,7 +83,7 @@ def _choice(ctx: dict[str, Any], config: Mapping[str, Any], key: str) -> str | N
 def run_name(ctx: dict[str, Any], config: Mapping[str, Any], now: datetime | None = None) -> str:
     """A readable W&B run name, unique across commands and sweeps.
 
-    ``<task>-<agent>-s<seed>[-j<job number>]-<yymmdd-HHMMSS>``: the job number of a Hydra
+    ``<task>-<agent or trainer>-s<seed>[-j<job number>]-<yymmdd-HHMMSS>``: the job number of a Hydra
     multirun tells the jobs of one sweep apart, the start time tells sweeps (and single
     runs) apart. Parts that the command does not have (no agent in ``bench``) are left out.
 
@@ -92,7 +92,8 @@ def run_name(ctx: dict[str, Any], config: Mapping[str, Any], now: datetime | Non
         config: the resolved command config.
         now: the start time (default: now).
     """
-    parts = [_choice(ctx, config, "task"), _choice(ctx, config, "agent")]
+    agent = _choice(ctx, config, "agent") or _choice(ctx, config, "trainer")  # train: trainer
+    parts = [_choice(ctx, config, "task"), agent]
     seed = config.get("seed")
     if isinstance(seed, int) and not isinstance(seed, bool):
         parts.append(f"s{seed}")

@@ -130,7 +130,7 @@ class WandbTracker(Tracker):
                 k: ctx[k] for k in ("job", "overrides", "choices", "sweep", "num") if k in ctx
             }
         tags = list(self.tags)
-        for key in ("task", "agent"):
+        for key in ("task", "agent", "trainer"):
             choice = ctx.get("choices", {}).get(key)
             if choice and choice not in tags and not str(choice).startswith("_"):
                 tags.append(str(choice))
