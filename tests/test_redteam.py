@@ -102,12 +102,13 @@ class Campaign:
             proposer={"command": cmd, "timeout": 30},
         )
         self.obs, self.info = self.env.reset(seed=0)
-        # attacks that sleep are killed at 4 s; the baseline above had a minute
-        self.env.runner.limits = dataclasses.replace(self.env.runner.limits, timeout=4.0)
         self.start_metric = self.env.start_metric
         self.rows = 1
 
-    def attack(self, body: str) -> tuple[float, dict]:
+    def attack(self, body: str, timeout: float = 4.0) -> tuple[float, dict]:
+        """Run ``body`` as the proposed program, killed at ``timeout`` s (the baseline had a
+        minute); returns the reward and the full ledger record."""
+        self.env.runner.limits = dataclasses.replace(self.env.runner.limits, timeout=timeout)
         source = self.env.task.source()["train.py"]
         hostile = HEADER + textwrap.dedent(body).replace("MARKER", MARKER)
         diff = "".join(
@@ -236,14 +237,14 @@ def test_extend_own_time_budget(campaign):
         for _ in range(600):  # bounded: 60 s at most
             time.sleep(0.1)
         zeros()
-        """
+        """,
+        timeout=1.5,  # a program that sleeps: nothing to finish before the limit
     )
-    _check(campaign, reward, rec, "timeout")
-    assert rec["run_seconds"] < 30
+    _check(campaign, reward, rec, "timeout")  # a longer budget would have let it submit
 
 
 def test_sleep_past_the_limit(campaign):
-    reward, rec = campaign.attack("time.sleep(60)\nzeros()\n")
+    reward, rec = campaign.attack("time.sleep(60)\nzeros()\n", timeout=1.5)
     _check(campaign, reward, rec, "timeout")
 
 
@@ -320,7 +321,8 @@ def test_forge_the_sandbox_record_and_time_out(campaign):
         json.dump({"namespaces": "FORGED", "filesystem": "FORGED"}, open("sandbox.json", "w"))
         time.sleep(60)
         zeros()
-        """
+        """,
+        timeout=1.5,
     )
     _check(campaign, reward, rec, "timeout")
     assert "FORGED" not in json.dumps(rec["enforced"])
