@@ -27,6 +27,10 @@ anything left in the PID namespace. When the parent kills C's group on a timeout
 SIGKILL from PDEATHSIG with the same effect and nothing is copied back. The zygote then
 kills whatever the cgroups still hold.
 
+One long module on purpose: it runs as ``python -m rsi_rl._zygote`` before any program,
+imports only the standard library, and the steps of the process tree above are audited
+together as one trust boundary.
+
 The sandbox record (what was enforced) is written only by the trusted side, through
 pipes the program never holds: P reports its limits to G and closes the pipe before the
 program's first line; G forwards the record to C at once, and C to the zygote, as JSON

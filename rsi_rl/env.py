@@ -20,6 +20,10 @@ incumbent and last-candidate progress, noise, last-run diagnostics and status, t
 per edit slot (role, edit type, knob position before and after, this campaign's history of
 the edit and of its knob or patch, validity) and the meta-actions' mask. See
 :data:`rsi_rl.actions.OBSERVATION_FEATURES` and docs/concepts.md.
+
+Longer than the project's ~450 lines: the whole Gymnasium contract (actions to proposals,
+masks, observation, ``info``, the campaign's state) is kept in one place; the research
+loop itself is :mod:`rsi_rl.campaign` and the slot encoding :mod:`rsi_rl.observation`.
 """
 
 from __future__ import annotations
