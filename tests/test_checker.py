@@ -22,11 +22,11 @@ class TestDigitsMLP(InnerTaskTestCase):
 
 class TestTabular(InnerTaskTestCase):
     """The fast suite's real check: a baseline of under a second; the costly corner (the
-    largest config) runs into the 10 s limit instead of tabular's 30 s, and warns."""
+    largest config) runs into a 5 s limit instead of tabular's 30 s, and warns."""
 
     task = "tabular"
     seeds = (0,)
-    timeout = 10.0
+    timeout = 5.0
 
 
 class LeakyTabular(TabularTask):

@@ -7,6 +7,7 @@ numpy only (``light_tabular``); the one run of tabular's own program has torch p
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -42,9 +43,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def run_src(runner, inst, body, seed=0):
+def run_src(runner, inst, body, seed=0, timeout=None):
+    """Run ``PRELUDE + body``; ``timeout`` shortens the limit for a program that only waits."""
     cand = Candidate(dict(inst.start_config), {"train.py": PRELUDE + body})
-    return runner.run(inst, cand, seed)
+    limits = runner.limits
+    if timeout is not None:
+        runner.limits = dataclasses.replace(limits, timeout=timeout)
+    try:
+        return runner.run(inst, cand, seed)
+    finally:
+        runner.limits = limits
 
 
 def test_real_program_ok_and_cached(inst, tabular):
@@ -86,7 +94,7 @@ def test_hang_is_timeout_and_group_is_killed(runner, inst):
     body = (
         f"import subprocess, time\np = subprocess.Popen(['sleep', '{marker}'])\ntime.sleep(300)\n"
     )
-    res = run_src(runner, inst, body)
+    res = run_src(runner, inst, body, timeout=1.5)
     assert res.status == "timeout"
     time.sleep(0.2)
     assert _running_with_args("sleep", marker) == []
@@ -134,6 +142,7 @@ def test_killing_the_fork_server_is_a_crash_and_recovers(runner, inst):
         runner,
         inst,
         "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(60)\n",
+        timeout=1.5,
     )
     assert res.status in ("crash", "timeout")
     ok = run_src(runner, inst, "harness.submit(np.zeros(n))\n", seed=7)
