@@ -196,6 +196,12 @@ def test_wandb_run_marked_failed_when_the_command_raises(tmp_path, offline):
     assert read_run(folder)["exit_code"] == 1
 
 
+def test_wandb_points_sb3_at_the_tensorboard_folder_it_syncs(tmp_path):
+    assert WandbTracker().tensorboard_log(tmp_path) == str(tmp_path / "tb")
+    assert WandbTracker(sync_tensorboard=False).tensorboard_log(tmp_path) is None
+
+
+@pytest.mark.slow
 def test_wandb_syncs_tensorboard_logs_for_meta_training(tmp_path, offline):
     pytest.importorskip("tensorboard")
     from torch.utils.tensorboard import SummaryWriter
