@@ -53,7 +53,8 @@ def test_search_writes_a_complete_run_directory(tmp_path):
     assert [r["kind"] for r in rows][0] == "baseline" and rows[-1]["split"] == "test"
     assert len(rows) == 6
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["experiments"] == 4 and summary["best_metric"] >= summary["start_metric"]
+    kept = [r for r in rows if r["kept"] and r["split"] == "val"]
+    assert summary["experiments"] == 4 and summary["best_metric"] == kept[-1]["metric"]
 
 
 @pytest.mark.parametrize(
