@@ -13,7 +13,19 @@ from rsi_rl.agents.base import EDIT_ACTIONS, AgentError, Tabu
 from rsi_rl.env import ResearchEnv
 from rsi_rl.errors import ConfigError, UnknownAgentError
 from rsi_rl.search import run_campaign
-from rsi_rl.testing import ToyTask, instant_runs, untrained_policy
+from rsi_rl.testing import ToyTask, instant_experiments, instant_runs, untrained_policy
+
+
+@pytest.fixture(autouse=True)
+def _instant():
+    """Agent logic, not training, is tested here: every run is a made-up score (input_norm
+    and more steps help), and no sandbox starts."""
+
+    def score(cand) -> float:
+        return 0.5 + 0.1 * ("input_norm" in cand.toggles) + 1e-4 * cand.config.get("steps", 0)
+
+    with instant_experiments(score):
+        yield
 
 
 def _toy_env(budget: int, **kwargs) -> ResearchEnv:
