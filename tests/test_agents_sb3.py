@@ -38,11 +38,23 @@ from rsi_rl.edits import apply_edit
 from rsi_rl.env import ResearchEnv
 from rsi_rl.errors import ConfigError, user_message
 from rsi_rl.search import run_campaign
-from rsi_rl.testing import ToyTask, instant_runs, untrained_policy
+from rsi_rl.testing import ToyTask, instant_experiments, instant_runs, untrained_policy
 
 SHIPPED = Path(__file__).resolve().parents[1] / "policies" / "tabular_maskable_ppo.zip"
 
 TINY = {"n_steps": 8, "batch_size": 8, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _instant():
+    """How policies load and act is tested here, not training: every run is a made-up
+    score (input_norm and more steps help), and no sandbox starts."""
+
+    def score(cand) -> float:
+        return 0.5 + 0.1 * ("input_norm" in cand.toggles) + 1e-4 * cand.config.get("steps", 0)
+
+    with instant_experiments(score):
+        yield
 
 
 @pytest.fixture(scope="module")
