@@ -69,6 +69,7 @@ class TrainSettings:
     seed: int = MISSING
     allow_stop: bool = False
     train_instances: int | None = None
+    tasks: list[str] | None = None
     eval: EvalSettings = field(default_factory=EvalSettings)
     checkpoint_freq: int = 0
     resume: str | None = None

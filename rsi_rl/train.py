@@ -41,6 +41,7 @@ from rsi_rl.agents.sb3 import (
     save_policy,
 )
 from rsi_rl.errors import ConfigError
+from rsi_rl.registry import make_task
 
 log = logging.getLogger("rsi_rl")
 
@@ -105,6 +106,48 @@ def make_env_fn(
     evaluation seed (:class:`FixedSeedPool`).
     """
     return partial(_make_env, task, budget, instances, env_kwargs, allow_stop, fixed_seeds)
+
+
+def mixed_env_fn(
+    tasks: list[Any],
+    budget: int,
+    split: str,
+    env_kwargs: dict[str, Any],
+    allow_stop: bool = False,
+) -> Callable[[], gym.Env]:  # type: ignore[type-arg]
+    """A picklable factory of one :class:`~rsi_rl.mixed_env.MixedTasks` env: a research
+    env per task on its ``split`` instances (``train``: meta-train seeds; ``val``: the
+    task's validation seeds, else its last 20 held-out ones), campaigns taking the tasks in
+    turn."""
+    return partial(_make_mixed, list(tasks), budget, split, env_kwargs, allow_stop)
+
+
+def task_split(task: Any, split: str) -> str | list[int]:
+    """The instances of ``task`` a training (``train``) or evaluation (``val``) env uses."""
+    if split == "train":
+        return "train"
+    val = getattr(task, "val_seeds", None)
+    return list(val) if val is not None else list(task.heldout_seeds)[-20:]
+
+
+def _make_mixed(
+    tasks: list[Any],
+    budget: int,
+    split: str,
+    env_kwargs: dict[str, Any],
+    allow_stop: bool,
+) -> gym.Env:  # type: ignore[type-arg]
+    from rsi_rl.mixed_env import MixedTasks
+
+    envs = []
+    for spec in tasks:
+        task = make_task(spec)
+        envs.append(
+            builder.make_env(
+                task, budget, task_split(task, split), env_kwargs, allow_stop=allow_stop
+            )
+        )
+    return MixedTasks(envs)
 
 
 def _make_env(
@@ -219,25 +262,24 @@ def make_vec_envs(cfg: Any, task: Any, seed: int) -> tuple[Any, Any | None]:
         "vec_env_cls": vec_cls,
         "vec_env_kwargs": {"start_method": "forkserver"} if vec_cls is SubprocVecEnv else None,
     }
+    tasks = builder.to_plain(cfg.get("tasks"))
     n_train = cfg.get("train_instances")
-    pool: str | list[int] = list(task.meta_train_seeds)[: int(n_train)] if n_train else "train"
-    train_env = make_vec_env(
-        make_env_fn(task_spec, cfg.budget, pool, env_kwargs, allow_stop, bool(n_train)),
-        n_envs=n_envs,
-        seed=seed,
-        **vec,
-    )
+    if tasks:
+        factory = mixed_env_fn(tasks, cfg.budget, "train", env_kwargs, allow_stop)
+    else:
+        pool: str | list[int] = list(task.meta_train_seeds)[: int(n_train)] if n_train else "train"
+        factory = make_env_fn(task_spec, cfg.budget, pool, env_kwargs, allow_stop, bool(n_train))
+    train_env = make_vec_env(factory, n_envs=n_envs, seed=seed, **vec)
     ev = cfg.get("eval") or {}
     if int(ev.get("freq", 0) or 0) <= 0:
         return train_env, None
-    heldout = list(task.heldout_seeds)
-    n_eval = max(1, min(int(ev.get("instances", 10)), len(heldout)))
-    eval_env = make_vec_env(
-        make_env_fn(task_spec, cfg.budget, heldout[-n_eval:], env_kwargs, allow_stop),
-        n_envs=1,
-        seed=seed + 10_000,
-        **vec,
-    )
+    if tasks:
+        eval_factory = mixed_env_fn(tasks, cfg.budget, "val", env_kwargs, allow_stop)
+    else:
+        heldout = list(task.heldout_seeds)
+        n_eval = max(1, min(int(ev.get("instances", 10)), len(heldout)))
+        eval_factory = make_env_fn(task_spec, cfg.budget, heldout[-n_eval:], env_kwargs, allow_stop)
+    eval_env = make_vec_env(eval_factory, n_envs=1, seed=seed + 10_000, **vec)
     return train_env, eval_env
 
 
@@ -300,6 +342,9 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     task = builder.make_task(cfg)  # fail early on a bad task
+    tasks = builder.to_plain(cfg.get("tasks")) or []
+    for name in tasks:
+        make_task(name)
     seed = int(cfg.seed)
     train_env, eval_env = make_vec_envs(cfg, task, seed)
     callbacks: list[Any] = []
@@ -355,10 +400,11 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
             tensorboard_log=tb,
         )
     remaining = max(0, total - int(model.num_timesteps))
+    trained_on = "+".join(str(s) for s in tasks) if tasks else task.name
     if cfg.get("progress", True):
         callbacks.append(ProgressCallback(total, int(model.num_timesteps)))
     log.info(
-        f"training {algo} on {task.name} meta-train instances: {remaining} steps, {n_envs} envs "
+        f"training {algo} on {trained_on} meta-train instances: {remaining} steps, {n_envs} envs "
         f"({type(train_env).__name__}), budget {cfg.budget}; run directory {run_dir}"
     )
     t0 = time.monotonic()
@@ -378,7 +424,7 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
             eval_env.close()
     seconds = time.monotonic() - t0
     extra = {
-        "task": task.name,
+        "task": trained_on,
         "budget": int(cfg.budget),
         "steps": int(model.num_timesteps),
         "seed": seed,
