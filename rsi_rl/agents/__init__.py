@@ -16,6 +16,7 @@ from rsi_rl.errors import UnknownAgentError
 if TYPE_CHECKING:
     from rsi_rl.agents.base import Agent
     from rsi_rl.agents.baselines import GreedyAgent, RandomAgent
+    from rsi_rl.agents.opening import OpeningAgent
     from rsi_rl.agents.sb3 import PolicyAgent
     from rsi_rl.agents.sequence import SequenceAgent
     from rsi_rl.agents.tpe import RandomSearchAgent, TPEAgent
@@ -27,6 +28,7 @@ _MODULES: dict[str, str] = {
     "CampaignView": "rsi_rl.agents.view",
     "GreedyAgent": "rsi_rl.agents.baselines",
     "RandomAgent": "rsi_rl.agents.baselines",
+    "OpeningAgent": "rsi_rl.agents.opening",
     "PolicyAgent": "rsi_rl.agents.sb3",
     "RandomSearchAgent": "rsi_rl.agents.tpe",
     "SequenceAgent": "rsi_rl.agents.sequence",
@@ -41,6 +43,7 @@ _NAMES: dict[str, str] = {
     "random_search": "RandomSearchAgent",
     "policy": "PolicyAgent",
     "sequence": "SequenceAgent",
+    "opening": "OpeningAgent",
 }
 
 
@@ -93,6 +96,7 @@ __all__ = [
     "Agent",
     "CampaignView",
     "GreedyAgent",
+    "OpeningAgent",
     "PolicyAgent",
     "RandomAgent",
     "RandomSearchAgent",
