@@ -24,6 +24,8 @@ def start_sandbox_ahead(cfg: Any) -> None:
 
     try:
         task = builder.make_task(cfg)
+        if task.in_process:  # a landscape task runs no program: no fork server
+            return
         start_ahead(task.preload, SandboxLimits(**builder.sandbox_settings(cfg)))
     except Exception:  # noqa: BLE001 - the job fails on it with a clear message
         return

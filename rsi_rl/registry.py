@@ -15,6 +15,10 @@ BUILTIN_TASKS: dict[str, str] = {
     "tabular": "rsi_rl.envs.tabular.task:TabularTask",
     "char_lm": "rsi_rl.envs.char_lm.task:CharLMTask",
     "mlp2": "rsi_rl.envs.mlp2.task:TwoLayerMLPTask",
+    "hpobench": "rsi_rl.envs.hpobench.task:HPOBenchTask",
+    "nb201": "rsi_rl.envs.nb201.task:NB201Task",
+    "synth_smooth": "rsi_rl.envs.synthetic.task:SmoothSyntheticTask",
+    "synth_rugged": "rsi_rl.envs.synthetic.task:RuggedSyntheticTask",
 }
 
 ENTRY_POINT_GROUP = "rsi_rl.tasks"

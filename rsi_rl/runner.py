@@ -7,6 +7,10 @@
 the submitted predictions. Identical (instance, candidate, seed, split, limits) are
 never trained twice: the result is served from the cache, charged at its original cost.
 
+An in-process task (:class:`~rsi_rl.landscape.LandscapeTask`: a tabulated or synthetic
+landscape) runs no program: the runner answers with the task's lookup, charged at the
+seconds the lookup reports, and never starts a sandbox.
+
 The scratch directory belongs to the program while it runs, so the parent reads it back
 through :class:`~rsi_rl.scratch_io.ScratchDir` (opened before the run, no links followed,
 no FIFO opened, sizes capped): a file the program replaced by a link, a FIFO, a device or
@@ -33,7 +37,8 @@ import numpy as np
 from rsi_rl import harness
 from rsi_rl.cache import CacheKey, ResultCache
 from rsi_rl.edits import Candidate
-from rsi_rl.errors import ConfigError, RsiRlError
+from rsi_rl.errors import ConfigError, RsiRlError, TaskError
+from rsi_rl.landscape import LandscapeTask
 from rsi_rl.redact import scrub
 from rsi_rl.sandbox import Sandbox, SandboxLimits, resolve_paths
 from rsi_rl.scratch_io import ScratchDir, UnsafeScratchFile
@@ -143,6 +148,19 @@ def diagnostics_from_log(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+class _NoSandbox(Sandbox):
+    """The sandbox of an in-process task: it has nothing to start and runs nothing."""
+
+    def spawn(self) -> None:
+        return None
+
+    def start(self) -> None:
+        return None
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("an in-process task runs no program in a sandbox")
+
+
 class Runner:
     """Runs experiments of one task in one sandbox, with a result cache.
 
@@ -177,7 +195,17 @@ class Runner:
             self.limits = replace(
                 self.limits, hidden_paths=tuple(dict.fromkeys(resolve_paths(hidden)))
             )
-        self.sandbox = Sandbox(task.preload, self.limits)
+        if task.in_process and not isinstance(task, LandscapeTask):
+            raise TaskError(
+                f"task {task.name!r} sets in_process = True: it must subclass "
+                "rsi_rl.landscape.LandscapeTask (and implement its lookup)"
+            )
+        # an in-process task answers in this process: its sandbox never starts
+        self.sandbox = (
+            _NoSandbox(task.preload, self.limits)
+            if task.in_process
+            else Sandbox(task.preload, self.limits)
+        )
         self._own_root = scratch_root is None
         self.scratch_root = Path(scratch_root or tempfile.mkdtemp(prefix="rsi_rl_scratch_"))
         self.scratch_root.mkdir(parents=True, exist_ok=True)
@@ -290,7 +318,33 @@ class Runner:
         """:meth:`run` without the cache: always trains (an executor's worker keeps no cache)."""
         return self._run(instance, cand, seed, split)
 
+    def _lookup(
+        self, task: LandscapeTask, instance: Instance, cand: Candidate, seed: int, split: str
+    ) -> ExperimentResult:
+        """An in-process task's answer: its lookup, charged at the seconds it reports (a
+        ``timeout`` at the run's limit when those exceed it)."""
+        try:
+            metrics, seconds = task.lookup(instance, cand, seed, split)
+        except RsiRlError as exc:
+            return ExperimentResult("invalid", message=str(exc))
+        limit = self.timeout
+        if seconds > limit:
+            return ExperimentResult(
+                "timeout",
+                seconds=limit,
+                message=f"would take {seconds:.4g}s, over the {limit:g}s wall-clock limit",
+            )
+        metric = task.metric_for(split)
+        value = metrics.get(metric)
+        if value is None or not math.isfinite(value):
+            return ExperimentResult(
+                "nan", seconds=seconds, message=f"metric {metric} is not finite"
+            )
+        return ExperimentResult("ok", metrics, seconds=seconds, run_seconds=seconds)
+
     def _run(self, instance: Instance, cand: Candidate, seed: int, split: str) -> ExperimentResult:
+        if isinstance(self.task, LandscapeTask) and self.task.in_process:
+            return self._lookup(self.task, instance, cand, seed, split)
         self.sandbox.start()  # once per runner: the fork server's start-up is not an experiment's
         t0 = time.monotonic()
         self._n += 1

@@ -40,7 +40,7 @@ from rsi_rl.knob import Knob, Scale
 from rsi_rl.roles import patch_role
 
 if TYPE_CHECKING:
-    from rsi_rl.edits import EditSpace
+    from rsi_rl.edits import Candidate, EditSpace
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,11 @@ class InnerTask(ABC):
     #: instance seeds for meta-training and for held-out evaluation
     meta_train_seeds: ClassVar[range] = range(0, 1000)
     heldout_seeds: ClassVar[range] = range(1000, 1100)
+    #: instance seeds for choosing designs (neither meta-train nor held-out); None: none
+    val_seeds: ClassVar[range | None] = None
+    #: True for tasks answered in this process without running a program (tabulated or
+    #: synthetic landscapes, :class:`rsi_rl.landscape.LandscapeTask`): no sandbox starts
+    in_process: ClassVar[bool] = False
 
     def __init__(self) -> None:
         if not self.name:
@@ -267,6 +272,12 @@ class InnerTask(ABC):
         prefix = "val" if split == "val" else split
         return {f"{prefix}_acc": acc}
 
+    def true_value(self, instance: Instance, candidate: Candidate) -> float | None:
+        """The noise-free (seed-mean) metric of ``candidate`` on ``instance``, where it is
+        known (tabulated and synthetic tasks); None means it must be re-measured on fresh
+        seeds."""
+        return None
+
     # ----------------------------------------------------------------- derived
     def metric_for(self, split: str) -> str:
         """Name of the task metric on another split (``val_acc`` -> ``test_acc``)."""
@@ -297,12 +308,16 @@ class InnerTask(ABC):
         return [e.name for e in self.edit_space().edits]
 
     def instance_seeds(self, split: str) -> range:
-        """Instance seeds of ``split`` (``train`` for meta-training, ``heldout``)."""
+        """Instance seeds of ``split`` (``train`` for meta-training, ``heldout``, and ``val``
+        where the task declares :attr:`val_seeds`)."""
         if split in ("train", "meta_train"):
             return self.meta_train_seeds
         if split in ("heldout", "test", "held_out"):
             return self.heldout_seeds
-        raise EditError(f"unknown instance split {split!r}; use 'train' or 'heldout'")
+        if split in ("val", "validation") and self.val_seeds is not None:
+            return self.val_seeds
+        splits = "'train', 'val' or 'heldout'" if self.val_seeds is not None else "'train' or 'heldout'"
+        raise EditError(f"unknown instance split {split!r}; use {splits}")
 
     def describe(self) -> dict[str, Any]:
         """One-line facts for ``rsi-rl tasks``."""
