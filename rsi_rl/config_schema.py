@@ -95,6 +95,14 @@ class BenchSettings:
     remeasure_seeds: int = 3
     plots: bool = True
     batch_size: int = 1
+    family: str | None = None
+    split: str = "val"
+    yardstick: str | None = None
+    endpoints: list[int] | None = None
+    comparisons: list[Any] | None = None
+    aa_arm: bool = True
+    alpha: float = 0.05
+    power: float = 0.8
     env: EnvSettings = field(default_factory=EnvSettings)
 
 

@@ -21,6 +21,7 @@ Writes into the run directory ``campaigns.jsonl`` (as campaigns finish),
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import time
@@ -40,7 +41,18 @@ from rsi_rl.analysis.folders import (
     write_bench_json,
     write_campaigns,
 )
+from rsi_rl.analysis.headline import (
+    PROTOCOL,
+    RECORDS,
+    Protocol,
+    check_endpoints,
+    declared_comparisons,
+    headline,
+    read_records,
+    write_records,
+)
 from rsi_rl.analysis.results import (
+    HEADLINE_REGRET_TEXT,
     REGRET_FRESH_TEXT,
     REGRET_TEXT,
     BenchResult,
@@ -49,7 +61,18 @@ from rsi_rl.analysis.results import (
     Row,
     summarise,
 )
+from rsi_rl.analysis.yardstick import (
+    YARDSTICK_JSON,
+    Yardstick,
+    compute_yardstick,
+    has_truth,
+    read_yardstick,
+    true_value,
+    write_yardstick,
+)
 from rsi_rl.errors import ConfigError, UnknownAgentError
+from rsi_rl.families import Family
+from rsi_rl.families import family as get_family
 
 log = logging.getLogger("rsi_rl")
 
@@ -103,31 +126,86 @@ def run_one(
     reference: bool = True,
     remeasure_seeds: int = 0,
     label: str | None = None,
+    endpoints: Sequence[int] = (),
 ) -> Campaign:
     """One campaign of ``agent`` (recorded under ``label``, default its name): the start,
     the best-so-far curve per experiment and per second, and with ``remeasure_seeds`` > 0
-    the start and final incumbent on fresh seeds."""
+    the start and final incumbent on fresh seeds.
+
+    The campaign's ``trace`` holds one line per experiment (and a ``k = 0`` line for the
+    start) with the incumbent after it and its ``truth``: the task's ``true_value`` of that
+    incumbent where the task has one (``truth`` is then the whole curve), else, with
+    ``remeasure_seeds`` > 0, its mean over the fresh seeds at each of ``endpoints`` (and
+    at the start).
+    """
     from rsi_rl.edits import start_candidate
     from rsi_rl.search import run_campaign
 
+    name = label or agent.name or type(agent).__name__
     curve: list[float] = []
     seconds: list[float] = []
+    trace: list[dict[str, Any]] = []
+    incumbents: list[Any] = []  # the incumbent candidate after k experiments, k = 0..
+    seen: dict[str, Any] = {}  # candidate hash -> candidate, of every proposal run
 
     def on_exp(record: dict[str, Any], info: dict[str, Any]) -> None:
-        if record.get("kind") in ("baseline", "stop") or record.get("split") != "val":
+        if record.get("split") != "val" or record.get("kind") == "stop":
             return
-        # this experiment's own values: a batch is recorded one experiment at a time, but
-        # the callbacks run after the whole batch, when the env holds the batch's last
-        curve.append(float(record["incumbent_metric"]))
-        seconds.append(float(record["seconds_used"]))
+        baseline = record.get("kind") == "baseline"
+        if baseline:
+            inc = env.incumbent
+        else:
+            # this experiment's own values: a batch is recorded one experiment at a time, but
+            # the callbacks run after the whole batch, when the env holds the batch's last
+            curve.append(float(record["incumbent_metric"]))
+            seconds.append(float(record["seconds_used"]))
+            inc = incumbents[-1]
+            if record.get("kept"):
+                inc = seen.get(str(record.get("candidate")), env.incumbent)
+        incumbents.append(inc)
+        truth = true_value(env.task, env.instance, inc)
+        trace.append(
+            {
+                "agent": name,
+                "instance": int(instance),
+                "seed": int(seed),
+                "k": len(curve),
+                "kind": record.get("kind"),
+                "candidate": record.get("candidate"),
+                "config": record.get("config"),
+                "status": record.get("status"),
+                "metric": record.get("metric"),
+                "kept": bool(record.get("kept")) if not baseline else None,
+                "incumbent": inc.hash,
+                "incumbent_metric": record.get("incumbent_metric"),
+                "seconds_used": record.get("seconds_used", 0.0 if baseline else None),
+                "truth": truth,
+            }
+        )
+
+    def recording(proposals: Any) -> Any:
+        for prop in proposals:
+            if getattr(prop, "candidate", None) is not None:
+                seen[prop.candidate.hash] = prop.candidate
+        return run_proposals(proposals)
 
     t0 = time.monotonic()
-    summary = run_campaign(
-        env, agent, seed=seed, instance=instance, test=True, on_experiment=on_exp
-    )
+    own = "run_proposals" in vars(env)
+    run_proposals = env.run_proposals
+    env.run_proposals = recording
+    try:
+        summary = run_campaign(
+            env, agent, seed=seed, instance=instance, test=True, on_experiment=on_exp
+        )
+    finally:
+        if own:
+            env.run_proposals = run_proposals
+        else:
+            del env.run_proposals  # the class's method again
     test = summary.get("test_metric")
+    has_truth = bool(trace) and all(t["truth"] is not None for t in trace)
     row = Campaign(
-        agent=label or agent.name or type(agent).__name__,
+        agent=name,
         instance=int(instance),
         seed=int(seed),
         start=float(summary["start_metric"]),
@@ -140,6 +218,9 @@ def run_one(
         statuses=summary["statuses"],
         best_edits=summary["best_edits"],
         best_config=summary.get("best_config"),  # the configuration found, to rerun it
+        truth_start=trace[0]["truth"] if has_truth else None,
+        truth=[t["truth"] for t in trace[1:]] if has_truth else None,
+        trace=trace,
     )
     if remeasure_seeds > 0:
         start_vals, final_vals = remeasure(env, seed, remeasure_seeds)
@@ -150,6 +231,8 @@ def run_one(
             start_fresh_values=start_vals,
             final_fresh_values=final_vals,
         )
+        if not has_truth and trace:
+            _remeasure_endpoints(env, seed, remeasure_seeds, endpoints, trace, incumbents)
     ref_cfg = env.instance.reference_config if env.instance is not None else None
     if reference and ref_cfg is not None:
         res = env.runner.run(env.instance, start_candidate(env.task, ref_cfg), env.eval_seed)
@@ -158,18 +241,158 @@ def run_one(
     return row
 
 
-def _pool(task: Any, seeds: int, instances: int | Sequence[int] | None) -> list[int]:
-    """The held-out instances the campaigns cycle through."""
-    heldout = list(task.heldout_seeds)
+def _remeasure_endpoints(
+    env: Any,
+    seed: int,
+    n: int,
+    endpoints: Sequence[int],
+    trace: list[dict[str, Any]],
+    incumbents: list[Any],
+) -> None:
+    """Set ``truth`` on the trace lines of the start and of each endpoint (a campaign that
+    stopped early: its last line) to the incumbent's mean over the ``n`` fresh seeds of
+    :func:`fresh_seeds` (the same reruns as :func:`remeasure`'s, so served by the cache)."""
+    last = len(trace) - 1
+    for k in sorted({0, *(min(int(e), last) for e in endpoints)}):
+        vals = []
+        for s in fresh_seeds(env.instance.seed, seed, n):
+            res = env.runner.run(env.instance, incumbents[k], s)
+            if res.status == "ok":
+                vals.append(float(res.metrics[env.task.metric]))
+        if vals:
+            trace[k]["truth"] = float(np.mean(vals))
+            trace[k]["truth_values"] = vals
+
+
+def _pool(
+    task: Any,
+    seeds: int,
+    instances: int | Sequence[int] | None,
+    fam: Family | None = None,
+    split: str = "val",
+) -> list[int]:
+    """The instances the campaigns cycle through: the task's held-out ones, or with a
+    family, those of its ``split``."""
+    source = list(fam.split(split)) if fam is not None else list(task.heldout_seeds)
+    where = f"family {fam.name} split {split}" if fam is not None else "the held-out instances"
     if instances is None:
-        pool = heldout[: int(seeds)]
+        pool = source[: int(seeds)]
     elif isinstance(instances, int):
-        pool = heldout[: max(1, int(instances))]
+        pool = source[: max(1, int(instances))]
     else:
         pool = [int(s) for s in instances]
+        if fam is not None:
+            outside = [s for s in pool if s not in fam.split(split)]
+            if outside:
+                raise ConfigError(
+                    f"instances {outside[:5]} are not in {where} ({fam.split(split)}); "
+                    "pick instances of the split, or another split"
+                )
     if not pool:
-        raise ConfigError("instances selects no held-out instance")
+        raise ConfigError(f"instances selects no instance of {where}")
     return pool
+
+
+def provenance() -> dict[str, Any]:
+    """The code and machine a bench ran on: git commit (and whether the tree was dirty),
+    platform, Python, CPU count."""
+    import os
+    import platform
+    import subprocess
+
+    out: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+    }
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        git = ["git", "-C", str(repo)]
+        head = subprocess.run(
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if head.returncode == 0:
+            out["commit"] = head.stdout.strip()
+            dirty = subprocess.run(
+                [*git, "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            out["dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+#: the A/A arm: TPE with another sampler seed stream (conf/agent/tpe_b.yaml)
+AA_ARM = "tpe_b"
+AA_SEED_OFFSET = 1_000_003
+
+
+def _with_aa_arm(agents: list[str], agent_cfgs: dict[str, Any]) -> list[str]:
+    """``agents`` with the A/A arm after ``tpe`` (when tpe runs): tpe's own config with
+    another ``seed_offset``, unless ``tpe_b`` is configured already."""
+    from rsi_rl.builder import to_plain
+
+    if "tpe" not in agents:
+        return agents
+    if AA_ARM not in agents:
+        agents = [*agents[: agents.index("tpe") + 1], AA_ARM, *agents[agents.index("tpe") + 1 :]]
+    if AA_ARM not in agent_cfgs:
+        base = dict(to_plain(agent_cfgs.get("tpe")) or {"_target_": "rsi_rl.agents.TPEAgent"})
+        agent_cfgs[AA_ARM] = {**base, "seed_offset": AA_SEED_OFFSET}
+    return agents
+
+
+def _shipped_agent_configs(agents: Sequence[str], agent_cfgs: dict[str, Any]) -> None:
+    """Add ``conf/agent/<name>.yaml`` for agents neither configured nor built in."""
+    from omegaconf import OmegaConf
+
+    from rsi_rl.agents import AGENTS
+    from rsi_rl.confpaths import agent_config_file, conf_dir
+
+    for name in agents:
+        if name not in agent_cfgs and name not in AGENTS:
+            path = agent_config_file(name, [conf_dir()])
+            if path is not None:
+                agent_cfgs[name] = OmegaConf.load(path)
+
+
+def _yardstick(
+    task: Any,
+    pool: list[int],
+    path: str | Path | None,
+    run_dir: Path,
+    fam: Family | None,
+    split: str,
+) -> Yardstick | None:
+    """The bench's yardstick: read from ``path`` if it exists; else computed when the task
+    knows its true values (written to ``path``, or to the run directory); else None. A
+    copy goes into the run directory, beside the records it scores."""
+    target = run_dir / YARDSTICK_JSON
+    if path is not None and Path(path).is_file():
+        ys = read_yardstick(path)
+        if ys.task != task.name:
+            raise ConfigError(f"yardstick {path} is of task {ys.task}, the bench runs {task.name}")
+    elif has_truth(task):
+        meta = {"family": fam.name if fam else None, "split": split}
+        entries = compute_yardstick(task, pool)
+        ys = write_yardstick(
+            Path(path) if path else target, entries, task.name, task.direction, meta
+        )
+        log.info(f"yardstick of {len(pool)} instances written to {ys.path}")
+    elif path is not None:
+        raise ConfigError(
+            f"yardstick {path} does not exist and task {task.name} has no true values; compute "
+            "it first (python -m rsi_rl.analysis.yardstick --family ... --out ...)"
+        )
+    else:
+        return None
+    ys.check(pool)
+    if Path(ys.path).resolve() != target.resolve():
+        write_yardstick(target, ys.entries, ys.task, ys.direction, ys.meta)
+    return ys
 
 
 def bench(
@@ -185,6 +408,14 @@ def bench(
     oracle_budget: int = 0,
     plots: bool = True,
     remeasure_seeds: int = 3,
+    family: str | None = None,
+    split: str = "val",
+    yardstick: str | Path | None = None,
+    endpoints: Sequence[int] | None = None,
+    comparisons: Sequence[Sequence[str]] | None = None,
+    aa_arm: bool = True,
+    alpha: float = 0.05,
+    power: float = 0.8,
 ) -> BenchResult:
     """Run the bench and write its files (see the module docstring) into ``run_dir``.
 
@@ -194,8 +425,8 @@ def bench(
         run_dir: output folder.
         budget: K experiments per campaign.
         seeds: campaigns per agent (seed ``i`` on instance ``i % n``).
-        instances: number of held-out instances (the task's first ones), an explicit list of
-            seeds, or None for one per seed.
+        instances: number of instances (the first ones of the held-out seeds, or of the
+            family's split), an explicit list of seeds, or None for one per seed.
         budget_seconds: optional seconds cap per campaign (same for every agent).
         agent_cfgs: Hydra configs of agents by name.
         env_kwargs: extra :class:`~rsi_rl.env.ResearchEnv` arguments.
@@ -205,13 +436,27 @@ def bench(
         plots: write the PNG plots.
         remeasure_seeds: rerun each campaign's start and final incumbent on this many fresh
             seeds (the same for every agent) for ``regret_fresh``; 0 = off.
+        family: take instances from this family's ``split`` (:mod:`rsi_rl.families`); the
+            task must be the family's.
+        split: ``train``, ``val`` (default) or ``test`` (the headline only).
+        yardstick: a yardstick JSON file (:mod:`rsi_rl.analysis.yardstick`); None or a
+            missing file: computed when the task has true values. With one, the bench
+            reports the headline (regret at ``endpoints``, AUC, declared comparisons).
+        endpoints: experiment counts k at which regret is reported (default ``[budget]``).
+        comparisons: declared comparisons, ``[a, b]`` or ``[a, b, less|greater|two-sided]``;
+            None: every pair of agents, two-sided.
+        aa_arm: add ``tpe_b`` (TPE, another sampler seed stream) beside ``tpe``, and its
+            comparison with ``tpe``.
+        alpha: the test level (Holm's correction over comparisons x measures).
+        power: the power at which the resolvable effect of each comparison is reported.
 
     Returns:
         The :class:`~rsi_rl.analysis.results.BenchResult` that bench.json holds.
 
     Raises:
         UnknownAgentError: an agent name that is neither configured nor built in.
-        ConfigError: bad budget or seeds.
+        ConfigError: bad budget, seeds, family, split, endpoints or comparisons, or an
+            instance missing from the yardstick.
     """
     from rsi_rl.agents import AGENTS
     from rsi_rl.builder import make_env
@@ -220,6 +465,9 @@ def bench(
 
     agents = list(agents)
     agent_cfgs = dict(agent_cfgs or {})
+    _shipped_agent_configs(agents, agent_cfgs)
+    if aa_arm:
+        agents = _with_aa_arm(agents, agent_cfgs)
     known = sorted(set(AGENTS) | set(agent_cfgs))
     for a in agents:
         if a not in known:
@@ -230,14 +478,47 @@ def bench(
         raise ConfigError(f"agents is empty; name some of: {', '.join(known)}")
     if int(budget) < 1 or int(seeds) < 1:
         raise ConfigError(f"budget and seeds must be positive, got budget={budget} seeds={seeds}")
+    fam = get_family(family) if family is not None else None
+    if fam is not None:
+        fam.split(split)  # a bad split name fails here
     task_obj = make_task(task)
-    pool = _pool(task_obj, seeds, instances)
+    if fam is not None and task_obj.name != fam.task:
+        raise ConfigError(
+            f"family {fam.name} runs task {fam.task}, not {task_obj.name}; set task={fam.task}"
+        )
+    ends = check_endpoints(endpoints if endpoints is not None else [budget], budget)
+    declared = declared_comparisons(comparisons, agents, ("tpe", AA_ARM) if aa_arm else None)
+    pool = _pool(task_obj, seeds, instances, fam, split)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    ys = _yardstick(task_obj, pool, yardstick, run_dir, fam, split)
+    truth_curve = callable(getattr(task_obj, "true_value", None)) and has_truth(task_obj)
+    if ys is not None and not truth_curve and int(remeasure_seeds) < 1:
+        raise ConfigError(
+            f"task {task_obj.name} has no true values: its regret needs remeasure_seeds >= 1"
+        )
     env_kwargs = dict(env_kwargs or {})
+    if getattr(task_obj, "in_process", False):
+        env_kwargs["executor"] = "serial"  # nothing to gain from workers: no sandbox runs
     env = make_env(task_obj, budget, pool, env_kwargs, budget_seconds=budget_seconds)
     for name in agents:  # a bad agent setting fails here, before any campaign runs
         make_bench_agent(name, agent_cfgs, seed=0)
+    protocol = Protocol(
+        task=task_obj.name,
+        agents=agents,
+        budget=int(budget),
+        endpoints=ends,
+        comparisons=declared,
+        alpha=float(alpha),
+        power=float(power),
+        maximize=task_obj.direction == "maximize",
+        family=fam.name if fam else None,
+        split=split if fam else None,
+        instances=pool,
+        seeds=int(seeds),
+        auc=truth_curve,
+    )
+    (run_dir / PROTOCOL).write_text(json.dumps(protocol.to_dict(), indent=2) + "\n")
 
     rows: list[Row] = []
     oracle: list[Row] = []
@@ -245,17 +526,19 @@ def bench(
     try:
         with (
             open(run_dir / CAMPAIGNS, "w") as fh,
+            gzip.open(run_dir / RECORDS, "wt") as rec,
             progress_bar(int(seeds) * len(agents), "bench", "campaign") as bar,
         ):
             for i in range(int(seeds)):
                 inst = pool[i % len(pool)]
                 for name in agents:
-                    row = _campaign(env, name, agent_cfgs, i, inst, remeasure_seeds)
+                    row = _campaign(env, name, agent_cfgs, i, inst, remeasure_seeds, ends)
                     rows.append(row)
                     fh.write(json.dumps(row.to_dict(), default=str) + "\n")
                     fh.flush()
                     bar.update(1)
                     if isinstance(row, Campaign):
+                        write_records(rec, row.trace)
                         log.info(
                             f"[{i + 1}/{seeds}] {name:<8} instance {inst}: {row.start:.4f} -> "
                             f"{row.best:.4f} in {row.experiments} experiments "
@@ -275,6 +558,8 @@ def bench(
                 oracle_env.close()
         write_campaigns(run_dir / ORACLE, oracle)
     result = summarise([*rows, *oracle], agents, int(budget), task_obj.direction == "maximize")
+    if ys is not None:  # from the records as written: what rederive reads
+        result = replace(result, headline=headline(read_records(run_dir / RECORDS), ys, protocol))
     result = replace(
         result,
         setup={
@@ -286,11 +571,18 @@ def bench(
             "budget_seconds": budget_seconds,
             "seeds": int(seeds),
             "instances": pool,
+            "family": protocol.family,
+            "split": protocol.split,
+            "endpoints": ends,
+            "comparisons": [list(c) for c in declared],
+            "yardstick": YARDSTICK_JSON if ys is not None else None,
             "oracle_budget": int(oracle_budget),
             "remeasure_seeds": int(remeasure_seeds),
             "regret_fresh": REGRET_FRESH_TEXT,
             "regret": REGRET_TEXT,
+            "headline_regret": HEADLINE_REGRET_TEXT if ys is not None else None,
             "wall_seconds": round(time.monotonic() - t0, 1),
+            **provenance(),
         },
     )
     if plots:
@@ -302,13 +594,21 @@ def bench(
 
 
 def _campaign(
-    env: Any, name: str, agent_cfgs: dict[str, Any], seed: int, inst: int, remeasure_seeds: int
+    env: Any,
+    name: str,
+    agent_cfgs: dict[str, Any],
+    seed: int,
+    inst: int,
+    remeasure_seeds: int,
+    endpoints: Sequence[int] = (),
 ) -> Row:
     """Agent ``name``'s campaign on (inst, seed); a crash is recorded, not raised (a bad
     agent setting is)."""
     try:
         agent = make_bench_agent(name, agent_cfgs, seed=seed)
-        return run_one(env, agent, seed, inst, remeasure_seeds=remeasure_seeds, label=name)
+        return run_one(
+            env, agent, seed, inst, remeasure_seeds=remeasure_seeds, label=name, endpoints=endpoints
+        )
     except (UnknownAgentError, ConfigError):
         raise
     except Exception as exc:  # noqa: BLE001 - one crash must not stop the bench
@@ -327,17 +627,23 @@ def bench_job(cfg: Any) -> BenchResult:
     """``rsi-rl bench``: the Hydra job."""
 
     from rsi_rl import builder
-    from rsi_rl.analysis.tables import format_table
+    from rsi_rl.analysis.tables import format_headline, format_table
     from rsi_rl.config_checks import check_instances
+    from rsi_rl.registry import make_task
     from rsi_rl.tracking import log_bench, tracked
 
     s = builder.settings(cfg, "bench")
     run_dir = builder.run_dir()
     agents = [str(a) for a in s.agents]
     instances = check_instances(builder.to_plain(s.instances))
+    task: Any = builder.to_plain(cfg.task)
+    if s.family is not None:  # the family's task, with the task group's settings if it is it
+        fam = get_family(s.family)
+        if make_task(task).name != fam.task:
+            task = fam.task
     with tracked(cfg, run_dir) as tracker:
         result = bench(
-            task=builder.to_plain(cfg.task),
+            task=task,
             agents=agents,
             run_dir=run_dir,
             budget=s.budget,
@@ -349,9 +655,19 @@ def bench_job(cfg: Any) -> BenchResult:
             oracle_budget=s.oracle_budget,
             plots=s.plots,
             remeasure_seeds=s.remeasure_seeds,
+            family=s.family,
+            split=s.split,
+            yardstick=s.yardstick,
+            endpoints=builder.to_plain(s.endpoints),
+            comparisons=builder.to_plain(s.comparisons),
+            aa_arm=s.aa_arm,
+            alpha=s.alpha,
+            power=s.power,
         )
         log_bench(tracker, run_dir, result.to_dict())
     log.info(format_table(result))
+    if result.headline is not None:
+        log.info(format_headline(result.headline))
     log.info(f"bench.json and plots in {run_dir}")
     return result
 

@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rsi_rl.analysis.headline import Headline
 from rsi_rl.analysis.stats import (
     PairedTest,
     beats,
@@ -64,6 +65,10 @@ REGRET_TEXT = (
     "(best_known - best) / (best_known - start) on the validation metric, clipped to [0, 1]"
 )
 REGRET_FRESH_TEXT = "the same with the start and final incumbent re-measured on fresh seeds (mean)"
+HEADLINE_REGRET_TEXT = (
+    "(optimum - truth_k) / (optimum - median) of the frozen yardstick, truth_k the true value "
+    "of the incumbent after k experiments (fresh-seed mean for trained tasks); unclipped"
+)
 MEASURES = ("regret", "gap", "auc", "fresh", "to_reference")
 
 
@@ -96,6 +101,10 @@ class Campaign:
     start_fresh_values: list[float] | None = None
     final_fresh_values: list[float] | None = None
     reference: float | None = None
+    truth_start: float | None = None
+    truth: list[float | None] | None = None
+    #: the campaign's per-experiment lines (records.jsonl.gz); not a campaigns.jsonl key
+    trace: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
     #: keys a campaigns.jsonl line leaves out when they are None
     OPTIONAL: ClassVar[tuple[str, ...]] = (
@@ -105,6 +114,8 @@ class Campaign:
         "start_fresh_values",
         "final_fresh_values",
         "reference",
+        "truth_start",
+        "truth",
     )
 
     def padded_curve(self, budget: int) -> list[float]:
@@ -120,7 +131,7 @@ class Campaign:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "trace"}
         return {k: v for k, v in out.items() if not (k in self.OPTIONAL and v is None)}
 
 
@@ -155,7 +166,7 @@ def parse_row(row: dict[str, Any]) -> Row:
     }
     if "error" in row:
         return FailedCampaign(**head, error=str(row["error"]), traceback=row.get("traceback", ""))
-    known = {f.name for f in fields(Campaign)} - set(head)
+    known = {f.name for f in fields(Campaign)} - set(head) - {"trace"}
     kwargs: dict[str, Any] = {k: v for k, v in row.items() if k in known and v is not None}
     kwargs["start"], kwargs["best"] = float(row["start"]), float(row["best"])
     kwargs["curve"] = [float(v) for v in row.get("curve") or []]
@@ -361,6 +372,8 @@ class BenchResult:
     scores: list[Score] = field(default_factory=list, repr=False)
     setup: dict[str, Any] = field(default_factory=dict)
     plots: list[str] = field(default_factory=list)
+    #: regret against a frozen yardstick (:mod:`rsi_rl.analysis.headline`); None without one
+    headline: Headline | None = None
 
     @property
     def noise_regret(self) -> dict[int, float]:
@@ -392,6 +405,8 @@ class BenchResult:
         if self.noise_regret:
             out["noise_regret"] = keyed(self.noise_regret)
             out["noise_regret_median"] = float(np.median(list(self.noise_regret.values())))
+        if self.headline is not None:
+            out["headline"] = self.headline.to_dict()
         if self.setup:
             out["setup"] = self.setup
         if self.plots:

@@ -5,10 +5,17 @@ does the resampling and the Wilcoxon test (imported on first use).
 
 Example::
 
-    >>> normalised_regret(best=0.7, start=0.5, best_known=0.9)
+    >>> normalised_regret(best=0.75, start=0.5, best_known=1.0)
     0.5
     >>> holm([0.01, 0.04, 0.03, 0.005])
     [0.03, 0.06, 0.06, 0.02]
+
+Power of the paired Wilcoxon test (normal differences, by simulation)::
+
+    >>> round(wilcoxon_power(effect=0.1, sd=0.2, n=40), 2)
+    0.85
+    >>> pairs_needed(effect=0.1, sd=0.2)  # pairs for 80% power at alpha = 0.05
+    36
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ import numpy as np
 
 #: differences at most this large are ties
 TIE = 1e-12
+
+#: alternatives of a paired test: ``less`` claims ``a`` is lower (better) than ``b``
+ALTERNATIVES = ("two-sided", "less", "greater")
 
 
 def finite(values: Iterable[float | None]) -> list[float]:
@@ -74,9 +84,10 @@ class PairedTest:
     """Paired comparison of ``a`` with ``b`` (lower is better) over the same pairs.
 
     ``wins`` counts pairs where ``a`` is lower, ``losses`` where it is higher;
-    ``p_value`` is the two-sided Wilcoxon signed-rank p-value (1.0 when every pair ties),
-    ``p_holm`` the same after Holm's correction over its family of comparisons (set by
-    :func:`holm_correct`; None until then).
+    ``p_value`` is the Wilcoxon signed-rank p-value of ``alternative`` (two-sided unless
+    declared; 1.0 when every pair ties), ``p_holm`` the same after Holm's correction over
+    its family of comparisons (set by :func:`holm_correct`; None until then), ``sd_diff``
+    the standard deviation of the paired differences.
     """
 
     n: int
@@ -86,6 +97,8 @@ class PairedTest:
     mean_diff: float
     p_value: float
     p_holm: float | None = None
+    alternative: str = "two-sided"
+    sd_diff: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -98,16 +111,26 @@ class PairedTest:
         }
         if self.p_holm is not None:
             out["p_holm"] = self.p_holm
+        if self.alternative != "two-sided":
+            out["alternative"] = self.alternative
+        if self.sd_diff is not None:
+            out["sd_diff"] = self.sd_diff
         return out
 
 
-def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
+def paired_test(
+    a: Sequence[float], b: Sequence[float], alternative: str = "two-sided", sd: bool = False
+) -> PairedTest:
     """Wins of ``a`` over ``b`` (lower is better) and the Wilcoxon signed-rank p-value.
 
     Pairs where either value is not finite are left out. Zero differences are dropped
     before ranking (``zero_method="wilcox"``); scipy picks the exact distribution for
-    small samples without ties, the normal approximation otherwise.
+    small samples without ties, the normal approximation otherwise. ``alternative``
+    ``less`` tests the claim that ``a`` is lower than ``b`` (one-sided); ``sd`` also
+    records the standard deviation of the differences (``sd_diff``).
     """
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative {alternative!r}: use one of {', '.join(ALTERNATIVES)}")
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape:
         raise ValueError(f"paired_test needs pairs: {len(x)} values against {len(y)}")
@@ -119,7 +142,7 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
         from scipy.stats import wilcoxon
 
         try:
-            p = float(wilcoxon(x, y, zero_method="wilcox").pvalue)
+            p = float(wilcoxon(x, y, zero_method="wilcox", alternative=alternative).pvalue)
         except ValueError:  # too few non-zero differences for scipy
             p = 1.0
         if not math.isfinite(p):
@@ -131,6 +154,8 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
         losses=int((d > TIE).sum()),
         mean_diff=float(d.mean()) if len(d) else math.nan,
         p_value=p,
+        alternative=alternative,
+        sd_diff=(float(d.std(ddof=1)) if len(d) > 1 else None) if sd else None,
     )
 
 
@@ -156,6 +181,106 @@ def holm_correct(tests: Sequence[PairedTest]) -> list[PairedTest]:
 
     adjusted = holm([t.p_value for t in tests])
     return [replace(t, p_holm=p) for t, p in zip(tests, adjusted, strict=True)]
+
+
+def wilcoxon_power(
+    effect: float,
+    sd: float,
+    n: int,
+    alpha: float = 0.05,
+    sims: int = 2000,
+    alternative: str = "two-sided",
+    seed: int = 0,
+) -> float:
+    """Power of the paired Wilcoxon signed-rank test, by simulation.
+
+    Draws ``sims`` samples of ``n`` paired differences from a normal with mean ``-effect``
+    (``a`` better than ``b`` by ``effect``, lower being better) and sd ``sd``, and returns
+    the share of them whose p-value (of ``alternative``, as :func:`paired_test` computes
+    it) is below ``alpha``. Deterministic in ``seed``.
+    """
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative {alternative!r}: use one of {', '.join(ALTERNATIVES)}")
+    n, sims = int(n), int(sims)
+    if n < 1 or sims < 1:
+        return 0.0
+    if sd <= 0:  # every difference equal: the smallest exact p-value decides
+        tails = 2 if alternative == "two-sided" else 1
+        right_way = alternative == "two-sided" or (effect > 0) == (alternative == "less")
+        return 1.0 if effect != 0 and right_way and tails / 2**n < alpha else 0.0
+    from scipy.stats import wilcoxon
+
+    d = np.random.default_rng(seed).normal(-float(effect), float(sd), size=(sims, n))
+    p = wilcoxon(d, axis=1, zero_method="wilcox", alternative=alternative).pvalue
+    return float(np.mean(np.nan_to_num(np.asarray(p, dtype=float), nan=1.0) < alpha))
+
+
+def pairs_needed(
+    effect: float,
+    sd: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+    sims: int = 2000,
+    n_max: int = 5000,
+) -> int | None:
+    """The smallest number of pairs at which :func:`wilcoxon_power` reaches ``power``.
+
+    Starts from the normal-theory size (the paired t-test's, over the Wilcoxon test's
+    efficiency of 3/pi under normality) and searches by bisection with a fixed simulation
+    seed. None when even ``n_max`` pairs fall short (or the effect is zero).
+    """
+    if effect == 0 or sd < 0:
+        return None
+    from scipy.stats import norm
+
+    tails = 2 if alternative == "two-sided" else 1
+    z = norm.ppf(1 - alpha / tails) + norm.ppf(power)
+    guess = max(2, math.ceil((z * sd / abs(effect)) ** 2 / (3 / math.pi)))
+
+    def ok(n: int) -> bool:
+        return wilcoxon_power(effect, sd, n, alpha, sims, alternative) >= power
+
+    lo, hi = 1, min(guess, n_max)
+    while not ok(hi):
+        if hi >= n_max:
+            return None
+        lo, hi = hi, min(2 * hi, n_max)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi if not ok(lo) else lo
+
+
+def min_detectable_effect(
+    sd: float,
+    n: int,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+    sims: int = 1000,
+) -> float | None:
+    """The smallest effect :func:`wilcoxon_power` resolves with ``n`` pairs at ``power``.
+
+    Found by bisection on ``effect / sd`` (power rises with it). None when no effect is
+    resolvable (too few pairs for any p-value below ``alpha``, or no spread measured).
+    """
+    if n < 1 or not math.isfinite(sd) or sd <= 0:
+        return None
+
+    def ok(ratio: float) -> bool:
+        return wilcoxon_power(ratio, 1.0, n, alpha, sims, alternative) >= power
+
+    hi = 1.0
+    while not ok(hi):
+        hi *= 2
+        if hi > 64:
+            return None
+    lo = 0.0
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return float(hi * sd)
 
 
 def improvement(a: float, b: float, maximize: bool = True) -> float:
@@ -230,6 +355,7 @@ def regret_band(runs: Sequence[Sequence[float]]) -> tuple[Any, Any, Any]:
 
 
 __all__ = [
+    "ALTERNATIVES",
     "PairedTest",
     "beats",
     "bootstrap_ci",
@@ -239,9 +365,12 @@ __all__ = [
     "holm",
     "holm_correct",
     "improvement",
+    "min_detectable_effect",
     "normalised_regret",
     "paired_test",
+    "pairs_needed",
     "pooled_sd",
     "reaches",
     "regret_band",
+    "wilcoxon_power",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from rsi_rl.analysis.headline import Headline
 from rsi_rl.analysis.results import BenchResult
 from rsi_rl.analysis.runs import RunData, is_val, masked, num
 from rsi_rl.analysis.stats import PairedTest
@@ -67,6 +68,54 @@ def format_table(result: BenchResult) -> str:
             f"absolute gap p = {p.gap.p_value:.3g}; AUC {_test(p.auc)}"
             + (f"; fresh seeds: {_test(p.fresh)}" if p.fresh is not None else "")
         )
+    return "\n".join(lines)
+
+
+def _num(v: float | None, fmt: str = ".3f") -> str:
+    return "-" if v is None or not np.isfinite(v) else format(v, fmt)
+
+
+def format_headline(h: Headline) -> str:
+    """A bench's headline as Markdown: per agent each measure's mean [95% CI] (median, n);
+    per declared comparison and measure the paired Wilcoxon test, Holm's p-value and the
+    smallest effect resolvable at the protocol's power."""
+    p = h.protocol
+    measures = p.measures
+    where = f" ({p.family}/{p.split})" if p.family else ""
+    lines = [
+        f"Regret against the frozen yardstick, task {p.task}{where}, budget {p.budget}: "
+        "0 = optimum, 1 = median config; mean [95% CI] (median, n)",
+        "",
+        "| agent | " + " | ".join(measures) + " |",
+        "|---|" + "---|" * len(measures),
+    ]
+    for a, stats in h.agents.items():
+        cells = []
+        for m in measures:
+            st = stats[m]
+            lo, hi = st.ci95
+            cells.append(
+                f"{_num(st.mean)} [{_num(lo)}, {_num(hi)}] ({_num(st.median)}, {st.n})"
+                if st.n
+                else "-"
+            )
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Declared comparisons: paired Wilcoxon signed-rank on regret (diff = a - b, negative: "
+        f"a better); Holm over {sum(len(c.tests) for c in h.comparisons)} tests; mde = "
+        f"smallest effect resolvable at power {p.power:g}, level {h.power_alpha:.3g}",
+        "",
+        "| comparison | alternative | measure | n | wins/ties/losses | mean diff | p | p Holm | mde |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in h.comparisons:
+        for m, t in c.tests.items():
+            lines.append(
+                f"| {c.a} vs {c.b} | {c.alternative} | {m} | {t.n} | "
+                f"{t.wins}/{t.ties}/{t.losses} | {_num(t.mean_diff, '+.3f')} | "
+                f"{t.p_value:.3g} | {_num(t.p_holm, '.3g')} | {_num(c.mde.get(m))} |"
+            )
     return "\n".join(lines)
 
 
