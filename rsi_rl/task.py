@@ -316,7 +316,9 @@ class InnerTask(ABC):
             return self.heldout_seeds
         if split in ("val", "validation") and self.val_seeds is not None:
             return self.val_seeds
-        splits = "'train', 'val' or 'heldout'" if self.val_seeds is not None else "'train' or 'heldout'"
+        splits = (
+            "'train', 'val' or 'heldout'" if self.val_seeds is not None else "'train' or 'heldout'"
+        )
         raise EditError(f"unknown instance split {split!r}; use {splits}")
 
     def describe(self) -> dict[str, Any]:
