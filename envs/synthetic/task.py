@@ -178,6 +178,7 @@ class SmoothSyntheticTask(SyntheticTask):
 
     name = "synth_smooth"
     family = 1
+    #: the median over instances of the std of val_acc across seeds at the start config
     noise_prior = 0.01
     knobs = (
         Knob("lr", "learning_rate", "log", 1e-4, 1.0, 2.0),
@@ -222,7 +223,8 @@ class RuggedSyntheticTask(SyntheticTask):
 
     name = "synth_rugged"
     family = 2
-    noise_prior = 0.015
+    #: the median over instances of the std of val_acc across seeds at the start config
+    noise_prior = 0.018
     knobs = (
         Knob("lr", "learning_rate", "log", 1e-5, 1.0, 4.0),
         Knob("batch_size", "batch", "choice", choices=(16, 32, 64, 128, 256, 512)),
