@@ -427,6 +427,9 @@ def _check_labels(c: _Checker, t: InnerTask, inst: Instance) -> None:
     if t.self_reported:
         c.add("labels", "skip", "self-reported task: the program holds its own data")
         return
+    if t.in_process:
+        c.add("labels", "skip", "in-process task: no program runs, nothing enters a sandbox")
+        return
     leaks = []
     for split in ("val", "test"):
         y = inst.data.get(f"y_{split}")
