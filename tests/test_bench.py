@@ -508,3 +508,214 @@ def test_merge_of_two_bench_jobs_equals_one_job_over_both_agents(tmp_path, tabul
             entry.pop("seconds_mean")
     assert merged == one
     assert set(one["agents"]) == {"greedy", "random"} and "greedy_vs_random" in one["paired"]
+
+
+# ---------------------------------------------------------------------------- headline
+def _truth_bench(tmp_path, agents, name="b", noise=0.03, **kw):
+    """A bench of TruthToy (true values known) on a formula with seed noise ``noise``."""
+    from tests.test_yardstick import TruthToy, truth
+
+    args = {"budget": 6, "seeds": 4, "instances": 2, "plots": False, "remeasure_seeds": 0}
+    args.update(endpoints=[3, 6], aa_arm=False)
+    args.update(kw)
+    with instant_experiments(truth, noise=noise):
+        return bench(TruthToy(), agents, tmp_path / name, **args)
+
+
+def test_headline_regret_is_the_incumbents_true_value_not_its_single_seed_value(tmp_path):
+    """Regret at k is read on the true value of the incumbent after k experiments (replayed
+    here from the records' kept flags), not on the campaign's single-seed metric."""
+    from types import SimpleNamespace
+
+    from rsi_rl.analysis.headline import read_records
+    from tests.test_yardstick import MEDIAN, OPTIMUM, truth
+
+    res = _truth_bench(tmp_path, ["random", "greedy"])
+    lines = read_records(tmp_path / "b" / "records.jsonl.gz")
+    true_regret: dict[str, list[float]] = {}
+    seed_regret: dict[str, list[float]] = {}
+    for a in ("random", "greedy"):
+        for inst, seed in {(r["instance"], r["seed"]) for r in lines if r["agent"] == a}:
+            rows = sorted(
+                (r for r in lines if (r["agent"], r["instance"], r["seed"]) == (a, inst, seed)),
+                key=lambda r: r["k"],
+            )
+            config = rows[0]["config"]
+            for r in rows[1:4]:  # experiments 1..3
+                config = r["config"] if r["kept"] else config
+            value = truth(SimpleNamespace(config=config))
+            assert rows[3]["truth"] == pytest.approx(value)
+            true_regret.setdefault(a, []).append((OPTIMUM - value) / (OPTIMUM - MEDIAN))
+            single = rows[3]["incumbent_metric"]
+            seed_regret.setdefault(a, []).append((OPTIMUM - single) / (OPTIMUM - MEDIAN))
+    head = res.to_dict()["headline"]
+    for a in ("random", "greedy"):
+        got = head["agents"][a]["regret@3"]
+        assert got["n"] == 4 and got["mean"] == pytest.approx(np.mean(true_regret[a]))
+        assert got["mean"] != pytest.approx(np.mean(seed_regret[a]), abs=1e-3)
+    assert head["measures"] == ["regret@3", "regret@6", "auc"]
+    # the AUC is the mean regret over k = 1..K of the truth curve
+    rows = [json.loads(x) for x in (tmp_path / "b" / "campaigns.jsonl").read_text().splitlines()]
+    aucs = [
+        np.mean([(OPTIMUM - v) / (OPTIMUM - MEDIAN) for v in r["truth"]])
+        for r in rows
+        if r["agent"] == "greedy"
+    ]
+    assert head["agents"]["greedy"]["auc"]["mean"] == pytest.approx(np.mean(aucs))
+
+
+def test_yardstick_is_frozen_adding_an_agent_changes_no_other_agents_regret(tmp_path):
+    from rsi_rl.analysis.yardstick import compute_yardstick, write_yardstick
+    from tests.test_yardstick import TruthToy
+
+    ys = tmp_path / "ys.json"
+    write_yardstick(ys, compute_yardstick(TruthToy(), [1000, 1001]), "truth_toy", "maximize")
+    before = ys.read_text()
+    alone = _truth_bench(tmp_path, ["random"], "alone", yardstick=ys).to_dict()
+    both = _truth_bench(tmp_path, ["random", "greedy"], "both", yardstick=ys).to_dict()
+    assert both["headline"]["agents"]["random"] == alone["headline"]["agents"]["random"]
+    assert ys.read_text() == before  # read, never rewritten
+    assert json.loads((tmp_path / "both" / "yardstick.json").read_text())["instances"]
+
+
+def test_an_instance_missing_from_the_yardstick_file_stops_the_bench_first(tmp_path):
+    from rsi_rl.analysis.yardstick import compute_yardstick, write_yardstick
+    from tests.test_yardstick import TruthToy
+
+    ys = tmp_path / "ys.json"
+    write_yardstick(ys, compute_yardstick(TruthToy(), [1000]), "truth_toy", "maximize")
+    with pytest.raises(ConfigError, match=r"^1 instance\(s\) not in .*ys.json \(1001\)"):
+        _truth_bench(tmp_path, ["random"], yardstick=ys)
+    assert not (tmp_path / "b" / "campaigns.jsonl").exists()
+
+
+def _lines(agent, inst, seed, truths):
+    return [
+        {"agent": agent, "instance": inst, "seed": seed, "k": k, "truth": t}
+        for k, t in enumerate(truths)
+    ]
+
+
+def test_holm_runs_over_every_declared_comparison_and_endpoint():
+    from rsi_rl.analysis.headline import Protocol, headline
+    from rsi_rl.analysis.stats import holm
+    from rsi_rl.analysis.yardstick import Yardstick
+
+    ys = Yardstick(
+        "t",
+        "maximize",
+        {i: {"optimum": 1.0, "median": 0.0, "start": 0, "source": "x"} for i in range(8)},
+    )
+    rng = np.random.default_rng(3)
+    lines = []
+    for i in range(8):
+        for agent, level in (("a", 0.8), ("b", 0.6), ("c", 0.5)):
+            lines += _lines(agent, i, i, [0.1, *(level + rng.normal(0, 0.05, 2))])
+    protocol = Protocol(
+        task="t",
+        agents=["a", "b", "c"],
+        budget=2,
+        endpoints=[1, 2],
+        comparisons=[("a", "b", "less"), ("a", "c", "two-sided")],
+    )
+    h = headline(lines, ys, protocol)
+    tests = [t for c in h.comparisons for t in c.tests.values()]
+    assert len(tests) == 6  # 2 comparisons x (regret@1, regret@2, auc)
+    assert [t.p_holm for t in tests] == pytest.approx(holm([t.p_value for t in tests]))
+    assert h.power_alpha == pytest.approx(0.05 / 6)
+    # a's regret is lower (its truth higher): the one-sided claim holds at every endpoint
+    assert all(t.wins == 8 and t.alternative == "less" for t in h.comparisons[0].tests.values())
+    assert h.comparisons[0].tests["regret@1"].p_value == pytest.approx(1 / 256)
+    # the line order does not matter
+    assert headline(lines[::-1], ys, protocol).to_dict() == h.to_dict()
+
+
+def test_aa_arm_runs_beside_tpe_in_every_table(tmp_path):
+    from rsi_rl.analysis.tables import format_headline
+
+    res = _truth_bench(tmp_path, ["random", "tpe"], aa_arm=True, budget=4, seeds=3)
+    out = res.to_dict()
+    assert out["setup"]["agents"] == ["random", "tpe", "tpe_b"]
+    assert ["tpe", "tpe_b", "two-sided"] in out["setup"]["comparisons"]
+    assert "tpe_vs_tpe_b" in out["headline"]["comparisons"]
+    assert "| tpe_b |" in format_headline(res.headline) and "tpe_b" in format_table(res)
+    rows = [json.loads(x) for x in (tmp_path / "b" / "campaigns.jsonl").read_text().splitlines()]
+    configs = {r["agent"]: [] for r in rows}
+    for r in rows:
+        configs[r["agent"]].append(r["best_config"])
+    assert configs["tpe"] != configs["tpe_b"]  # another sampler seed stream
+    off = _truth_bench(tmp_path, ["random", "tpe"], "off", budget=2, seeds=1, aa_arm=False)
+    assert off.to_dict()["setup"]["agents"] == ["random", "tpe"]
+
+
+def test_rederive_reproduces_bench_json_from_the_records_alone(tmp_path, capsys):
+    import gzip
+
+    from rsi_rl.analysis.rederive import main
+
+    _truth_bench(tmp_path, ["random", "greedy"], comparisons=[["greedy", "random", "less"]])
+    folder = tmp_path / "b"
+    data = json.loads((folder / "bench.json").read_text())
+    assert data["setup"]["commit"] and data["setup"]["cpu_count"] >= 1
+    assert "headline" in data and (folder / "protocol.json").is_file()
+    (folder / "campaigns.jsonl").unlink()  # not needed: records, yardstick and protocol are
+    assert main([str(folder), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "every headline number matches bench.json" in out
+    assert "| greedy vs random | less | regret@3 |" in out
+    # one changed record changes a headline number, and --check says where
+    with gzip.open(folder / "records.jsonl.gz", "rt") as fh:
+        lines = fh.read().splitlines()
+    row = json.loads(lines[-1])
+    row["truth"] = 0.0
+    with gzip.open(folder / "records.jsonl.gz", "wt") as fh:
+        fh.write("\n".join([*lines[:-1], json.dumps(row)]) + "\n")
+    assert main([str(folder), "--check"]) == 1
+    assert "bench.json differs" in capsys.readouterr().out
+    assert main([str(tmp_path)]) == 2
+    assert "lacks protocol.json" in capsys.readouterr().err
+
+
+def test_trained_task_regret_is_the_fresh_seed_mean_at_the_endpoints(tmp_path):
+    """A task without true values: the incumbent at each endpoint is re-measured on the
+    fresh seeds (the final one on the same seeds as final_fresh); no AUC is claimed."""
+    from rsi_rl.analysis.headline import read_records
+    from rsi_rl.analysis.yardstick import compute_yardstick, write_yardstick
+    from rsi_rl.testing import ToyTask
+    from tests.test_yardstick import truth
+
+    ys = tmp_path / "ys.json"
+    with instant_experiments(truth, noise=0.02):
+        entries = compute_yardstick(ToyTask(), [1000], agent="greedy", budget=6)
+        write_yardstick(ys, entries, "toy", "maximize")
+        kw = {"budget": 4, "seeds": 2, "instances": [1000], "plots": False, "aa_arm": False}
+        res = bench(
+            ToyTask(),
+            ["random"],
+            tmp_path / "b",
+            yardstick=ys,
+            endpoints=[2, 4],
+            remeasure_seeds=3,
+            **kw,
+        )
+        with pytest.raises(ConfigError, match="no true values: its regret needs remeasure_seeds"):
+            bench(ToyTask(), ["random"], tmp_path / "c", yardstick=ys, remeasure_seeds=0, **kw)
+    head = res.to_dict()["headline"]
+    assert head["measures"] == ["regret@2", "regret@4"]
+    assert head["agents"]["random"]["regret@4"]["n"] == 2
+    lines = read_records(tmp_path / "b" / "records.jsonl.gz")
+    measured = [r for r in lines if r["truth"] is not None]
+    assert sorted({r["k"] for r in measured}) == [0, 2, 4]
+    assert all(len(r["truth_values"]) == 3 for r in measured)
+    rows = [json.loads(x) for x in (tmp_path / "b" / "campaigns.jsonl").read_text().splitlines()]
+    finals = {r["seed"]: r["final_fresh"] for r in rows}
+    assert all(r["truth"] == pytest.approx(finals[r["seed"]]) for r in measured if r["k"] == 4)
+
+
+def test_declared_comparisons_and_endpoints_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"comparisons item \['tpe', 'random'\] names tpe"):
+        _truth_bench(tmp_path, ["random"], comparisons=[["tpe", "random"]])
+    with pytest.raises(ConfigError, match="alternative must be one of"):
+        _truth_bench(tmp_path, ["random", "greedy"], comparisons=[["random", "greedy", "lower"]])
+    res = _truth_bench(tmp_path, ["random"], endpoints=[2, 6, 50], seeds=1)
+    assert res.to_dict()["setup"]["endpoints"] == [2, 6]  # above the budget: left out

@@ -14,10 +14,13 @@ from rsi_rl.analysis.stats import (
     holm,
     holm_correct,
     improvement,
+    min_detectable_effect,
     normalised_regret,
     paired_test,
+    pairs_needed,
     pooled_sd,
     regret_band,
+    wilcoxon_power,
 )
 
 
@@ -110,3 +113,39 @@ def test_regret_band_is_clipped_to_the_unit_interval():
     assert mean[0] == pytest.approx(0.1) and low.min() == 0.0 and high.max() <= 1.0
     mean, low, high = regret_band([[0.5, 0.5]])
     assert list(low) == list(high) == [0.5, 0.5]  # one campaign: no band
+
+
+def test_paired_test_one_sided_halves_the_p_value_in_the_claimed_direction():
+    a = [0.1, 0.2, 0.15, 0.3, 0.05, 0.12, 0.22, 0.18]
+    b = [x + d for x, d in zip(a, [0.1, 0.12, 0.08, 0.2, 0.15, 0.11, 0.3, 0.05], strict=True)]
+    two, less = paired_test(a, b), paired_test(a, b, "less", sd=True)
+    assert less.p_value == pytest.approx(two.p_value / 2)
+    assert paired_test(a, b, "greater").p_value > 0.9
+    assert less.alternative == "less" and less.to_dict()["alternative"] == "less"
+    assert less.sd_diff == pytest.approx(float(np.std(np.subtract(a, b), ddof=1)))
+    with pytest.raises(ValueError, match="alternative 'lower'"):
+        paired_test(a, b, "lower")
+
+
+def test_wilcoxon_power_rises_with_pairs_and_is_alpha_under_the_null():
+    powers = [wilcoxon_power(0.1, 0.2, n, sims=1000) for n in (8, 16, 32, 64)]
+    assert powers == sorted(powers) and powers[0] < 0.4 and powers[-1] > 0.95
+    assert wilcoxon_power(0.0, 0.2, 40, sims=4000) == pytest.approx(0.05, abs=0.015)
+    # one-sided in the claimed direction is more powerful; in the other, powerless
+    assert wilcoxon_power(0.1, 0.2, 16, alternative="less") > powers[1]
+    assert wilcoxon_power(0.1, 0.2, 16, alternative="greater") < 0.01
+    # five pairs can never reach p < 0.05 two-sided (the smallest exact p is 2/32)
+    assert wilcoxon_power(1.0, 0.0, 5) == 0.0 and wilcoxon_power(1.0, 0.0, 6) == 1.0
+
+
+def test_pairs_needed_inverts_the_power():
+    n = pairs_needed(0.1, 0.2, sims=1000)
+    assert n is not None and 25 <= n <= 45  # normal theory: (2.80 * 2)^2 / 0.955 = 33
+    assert (
+        wilcoxon_power(0.1, 0.2, n, sims=1000) >= 0.8 > wilcoxon_power(0.1, 0.2, n - 1, sims=1000)
+    )
+    assert pairs_needed(0.1, 0.2, alternative="less", sims=1000) < n
+    assert pairs_needed(0.0, 0.2) is None
+    mde = min_detectable_effect(0.2, n, sims=1000)
+    assert mde is not None and mde == pytest.approx(0.1, rel=0.15)
+    assert min_detectable_effect(0.2, 5) is None  # too few pairs for any effect

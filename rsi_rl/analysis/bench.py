@@ -14,9 +14,22 @@ the reruns remove it, and their spread is the instance's seed noise). An optiona
 ``oracle`` greedy search per instance adds to the best known metric. A crash of one
 campaign is recorded (``error`` in its row) and the bench goes on.
 
-Writes into the run directory ``campaigns.jsonl`` (as campaigns finish),
-``oracle.jsonl``, ``bench.json`` (the measures of :mod:`rsi_rl.analysis.results`) and
-``best_so_far_experiments.png`` / ``best_so_far_seconds.png``.
+With a family (``family=``, :mod:`rsi_rl.families`) the instances come from its
+``split`` (``val`` by default; ``test`` for the headline only). With a yardstick (read
+from ``yardstick=``, or computed when the task knows its true values:
+:mod:`rsi_rl.analysis.yardstick`) the bench also reports the headline of
+:mod:`rsi_rl.analysis.headline`: the regret of the incumbent's *true* value at the
+``endpoints`` and its AUC, per agent, and the declared ``comparisons`` (paired Wilcoxon,
+Holm over all of them and every measure, the smallest effect each resolves). ``tpe_b``,
+TPE with another sampler seed stream, runs beside ``tpe`` as an A/A arm (``aa_arm``).
+
+Writes into the run directory ``protocol.json`` (before the first campaign),
+``campaigns.jsonl`` and ``records.jsonl.gz`` (one line per experiment, with the true value
+of the incumbent after it; as campaigns finish), ``yardstick.json``, ``oracle.jsonl``,
+``bench.json`` (the measures of :mod:`rsi_rl.analysis.results`, the headline, the git
+commit and the machine) and ``best_so_far_experiments.png`` / ``best_so_far_seconds.png``.
+``python -m rsi_rl.analysis.rederive <run dir>`` recomputes the headline from the
+protocol, records and yardstick alone.
 """
 
 from __future__ import annotations
@@ -367,10 +380,13 @@ def _yardstick(
     fam: Family | None,
     split: str,
 ) -> Yardstick | None:
-    """The bench's yardstick: read from ``path`` if it exists; else computed when the task
-    knows its true values (written to ``path``, or to the run directory); else None. A
-    copy goes into the run directory, beside the records it scores."""
+    """The bench's yardstick: read from ``path`` (default: the run directory's
+    yardstick.json) if it exists; else computed when the task knows its true values
+    (written to ``path``, or to the run directory); else None. A copy goes into the run
+    directory, beside the records it scores."""
     target = run_dir / YARDSTICK_JSON
+    if path is None and target.is_file():  # computed once (an earlier job in this folder)
+        path = target
     if path is not None and Path(path).is_file():
         ys = read_yardstick(path)
         if ys.task != task.name:
