@@ -33,7 +33,13 @@ if TYPE_CHECKING:
 TRAINER_TARGET = "rsi_rl.agents.sb3.build_algorithm"
 
 #: ``env.*`` keys that are ResearchEnv arguments of the same name
-ENV_KEYS = ("keep_threshold", "cost_per_second", "invalid_penalty", "mask_duplicates")
+ENV_KEYS = (
+    "keep_threshold",
+    "noise_model",
+    "cost_per_second",
+    "invalid_penalty",
+    "mask_duplicates",
+)
 
 
 def to_plain(node: Any) -> Any:

@@ -23,16 +23,93 @@ from typing import Any
 import numpy as np
 
 from rsi_rl.edits import Candidate
-from rsi_rl.errors import TaskError
+from rsi_rl.errors import ConfigError, TaskError
 from rsi_rl.record import ExperimentRecord
 from rsi_rl.runner import STATUSES, ExperimentResult, Runner
 from rsi_rl.task import InnerTask, Instance
 
 Listener = Callable[[dict[str, Any]], None]
 
+#: the keep rule's noise models: ``global`` (one figure per task: the task's prior shrunk
+#: toward the incumbent's reruns) and ``local`` (a figure per incumbent:
+#: :func:`relative_noise`)
+NOISE_MODELS = ("global", "local")
+
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def check_noise_model(name: Any) -> str:
+    """``name`` as one of :data:`NOISE_MODELS` (an enum member counts by its value).
+
+    Raises:
+        ConfigError: any other value, in one line naming the allowed ones.
+    """
+    value = getattr(name, "value", name)
+    if value not in NOISE_MODELS:
+        raise ConfigError(
+            f"noise_model={value!r} is not a noise model; give one of {', '.join(NOISE_MODELS)}"
+        )
+    return str(value)
+
+
+def relative_noise(
+    noise_prior: float,
+    start_headroom: float,
+    headroom: float,
+    current: Sequence[float],
+    earlier: Sequence[tuple[float, Sequence[float]]] = (),
+    floor: float = 0.01,
+) -> float:
+    """Seed noise (std) of an incumbent ``headroom`` away from the metric's optimum, under
+    the relative model ``std = c * headroom``, with ``c`` fitted on the reruns seen so far.
+
+    Many landscapes are noisier far from their optimum than near it (a model that barely
+    learns varies a lot from seed to seed; one near the best varies little), so one noise
+    figure per task either lets noise through at the start or blocks every refinement near
+    the end. The relative model is the simplest one with that shape and a single parameter,
+    so every rerun informs it wherever it was made: a rerun group of an incumbent at
+    headroom ``h_i`` with sample variance ``v_i`` over ``n_i`` seeds measures ``c**2`` as
+    ``v_i / h_i**2`` with ``n_i - 1`` degrees of freedom. The groups are pooled (their
+    squared deviations divided by ``h_i**2``, summed, over the degrees of freedom summed),
+    together with one pseudo-observation of the prior ``c0 = noise_prior / start_headroom``
+    (the task's prior noise is the noise at the start), exactly as the ``global`` model
+    shrinks ``noise_prior`` toward the incumbent's reruns. Hence:
+
+    - with no reruns the noise is ``noise_prior * headroom / start_headroom``, the task's
+      prior scaled by the headroom left;
+    - at the start incumbent, with only its own reruns, it equals the ``global`` estimate;
+    - reruns of earlier incumbents count as much as the incumbent's own, rescaled to its
+      headroom, which is what makes them comparable; nothing else weights them.
+
+    The result is never below ``floor * noise_prior`` (a guard against extrapolating the
+    model toward zero noise) unless the incumbent's own reruns (``current``, two scores or
+    more) measure a smaller std: then that std is the floor.
+
+    Args:
+        noise_prior: the task's prior std (at the start).
+        start_headroom: optimum score minus the start's score (> 0).
+        headroom: optimum score minus the incumbent's score (<= 0 gives the floor).
+        current: the incumbent's scores on its seeds (evaluation seed and reruns).
+        earlier: ``(headroom, scores)`` of earlier incumbents; groups with fewer than two
+            scores or no headroom (at or past the optimum) carry no information on ``c``.
+        floor: the floor as a share of ``noise_prior``.
+
+    Example:
+        >>> round(relative_noise(0.04, 0.5, 0.05, current=[0.95]), 6)  # prior, scaled
+        0.004
+    """
+    total, dof = (noise_prior / start_headroom) ** 2, 1.0
+    for h, scores in [*earlier, (headroom, current)]:
+        if len(scores) >= 2 and h > 0:
+            n = len(scores)
+            total += (n - 1) * float(np.var(scores, ddof=1)) / h**2
+            dof += n - 1
+    lowest = floor * noise_prior
+    if len(current) >= 2:
+        lowest = min(lowest, float(np.std(current, ddof=1)))
+    return max(math.sqrt(total / dof) * max(headroom, 0.0), lowest)
 
 
 @dataclass(frozen=True)
@@ -81,6 +158,11 @@ class Campaign:
         budget: experiments (the baseline is free).
         budget_seconds: optional hard cap on experiment seconds.
         keep_threshold: a child must beat the incumbent by this many noise std.
+        noise_model: the noise of the keep rule (:data:`NOISE_MODELS`). ``global``: the
+            task's ``noise_prior`` shrunk toward the std of the incumbent's reruns.
+            ``local``: :func:`relative_noise`, the noise where the incumbent stands, for
+            landscapes whose noise shrinks toward the optimum; the same as ``global`` for
+            a task without a ``metric_optimum``.
         cost_per_second: reward penalty per experiment second.
         listeners: called with every record, in order (the ledger's ``append`` returns
             the row id, stored as ``id``).
@@ -100,6 +182,7 @@ class Campaign:
         cost_per_second: float = 0.0,
         listeners: Sequence[Listener] = (),
         ledger: Any = None,
+        noise_model: str = "global",
     ):
         self.task, self.instance = task, instance
         self.runner, self.executor = runner, executor
@@ -107,6 +190,9 @@ class Campaign:
         self.campaign = int(campaign)
         self.budget, self.budget_seconds = int(budget), budget_seconds
         self.keep_threshold = float(keep_threshold)
+        self.noise_model = check_noise_model(noise_model)
+        #: (headroom, scores on their seeds) of earlier incumbents rerun at least once
+        self.earlier_reruns: list[tuple[float, list[float]]] = []
         self.cost_per_second = float(cost_per_second)
         self.listeners = list(listeners)
         self.ledger = ledger
@@ -138,6 +224,7 @@ class Campaign:
         opt = self.task.metric_optimum
         headroom = abs(self.task.score(opt) - score) if opt is not None else abs(score)
         self.scale = max(headroom, 2.0 * self.task.noise_prior, 1e-8)
+        self.optimum_score = self.task.score(opt) if opt is not None else None
         self.incumbent = start
         self.incumbent_scores = {self.eval_seed: score}
         return self._record("baseline", start, None, "start config", self.eval_seed, result)
@@ -223,6 +310,9 @@ class Campaign:
             delta = score - self.incumbent_scores[self.eval_seed]
             kept = delta > self.keep_threshold * self.noise
             if kept:
+                headroom = self.headroom
+                if headroom is not None and len(self.incumbent_scores) >= 2:
+                    self.earlier_reruns.append((headroom, list(self.incumbent_scores.values())))
                 self.incumbent = cand
                 self.incumbent_scores = {self.eval_seed: score}
                 self.best_score = max(self.best_score, score)
@@ -265,9 +355,31 @@ class Campaign:
         return float(self.incumbent_scores[self.eval_seed])
 
     @property
+    def headroom(self) -> float | None:
+        """Optimum score minus the incumbent's (None: the task declares no optimum)."""
+        if self.optimum_score is None:
+            return None
+        return self.optimum_score - self.incumbent_estimate
+
+    @property
     def noise(self) -> float:
-        """Std of the metric across seeds: the task's prior, shrunk toward measurements."""
+        """Std of the metric across seeds, by the campaign's ``noise_model``: ``global``,
+        the task's prior shrunk toward the incumbent's reruns; ``local``,
+        :func:`relative_noise` (``global`` without a metric optimum, or when the start is
+        already at it)."""
         prior = self.task.noise_prior
+        headroom = self.headroom
+        if self.noise_model == "local" and headroom is not None:
+            assert self.optimum_score is not None
+            start_headroom = self.optimum_score - self.start_score
+            if start_headroom > 0:
+                return relative_noise(
+                    prior,
+                    start_headroom,
+                    headroom,
+                    list(self.incumbent_scores.values()),
+                    self.earlier_reruns,
+                )
         vals = list(self.incumbent_scores.values())
         if len(vals) < 2:
             return prior
@@ -353,4 +465,11 @@ class Campaign:
         return rec
 
 
-__all__ = ["Campaign", "Outcome", "Proposal"]
+__all__ = [
+    "NOISE_MODELS",
+    "Campaign",
+    "Outcome",
+    "Proposal",
+    "check_noise_model",
+    "relative_noise",
+]

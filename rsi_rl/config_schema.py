@@ -14,6 +14,7 @@ The schemas are also in Hydra's ConfigStore (:func:`register`: ``schema/env``,
 from __future__ import annotations
 
 import dataclasses
+import enum
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +23,18 @@ from omegaconf import MISSING
 
 from rsi_rl.errors import ConfigError
 
+#: ``env.noise_model``'s values (those of :data:`rsi_rl.campaign.NOISE_MODELS`)
+NoiseModel = enum.Enum(
+    "NoiseModel", [("global", "global"), ("local", "local")], type=str, module=__name__
+)
+
 
 @dataclass
 class EnvSettings:
     """``env.*``: keep-or-revert and reward settings of the research env."""
 
     keep_threshold: float = MISSING
+    noise_model: NoiseModel = NoiseModel["global"]
     cost_per_second: float = MISSING
     invalid_penalty: float = MISSING
     mask_duplicates: bool = True
@@ -166,6 +173,9 @@ def _expected(schema: type, key: str) -> tuple[str, str] | None:
         list: ("a list", "give a list, e.g. {key}=[a,b]"),
         dict: ("a mapping", "give keys, e.g. +{key}.name=value"),
     }.get(base, (f"a {getattr(base, '__name__', base)}", "see `--cfg job` for its form"))
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        names = [m.name for m in base]
+        what, example = f"one of {', '.join(names)}", f"e.g. {{key}}={names[0]}"
     if optional:
         what, example = f"{what} or null", example + " or {key}=null"
     return what, example.format(key=key)
@@ -222,6 +232,7 @@ __all__ = [
     "CheckTaskSettings",
     "EnvSettings",
     "EvalSettings",
+    "NoiseModel",
     "SearchSettings",
     "TrainSettings",
     "TrySettings",

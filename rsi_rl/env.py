@@ -44,7 +44,7 @@ from rsi_rl.actions import (
     OBSERVATION_FEATURES,
     STOP,
 )
-from rsi_rl.campaign import Campaign, Outcome, Proposal
+from rsi_rl.campaign import Campaign, Outcome, Proposal, check_noise_model
 from rsi_rl.edits import Candidate, start_candidate
 from rsi_rl.errors import ConfigError, EditError, TaskError
 from rsi_rl.executor import make_executor
@@ -78,6 +78,10 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         instances: ``"train"`` (meta-train seeds), ``"heldout"``, one instance seed, or a
             list of seeds; ``reset`` draws from it with the env's RNG.
         keep_threshold: a child must beat the incumbent by this many noise std to be kept.
+        noise_model: how that noise is estimated: ``"global"`` (the task's noise prior
+            shrunk toward the incumbent's reruns) or ``"local"`` (the noise where the
+            incumbent stands, for landscapes whose noise shrinks near the optimum); see
+            :class:`~rsi_rl.campaign.Campaign`.
         cost_per_second: reward penalty per experiment second.
         invalid_penalty: reward penalty for a masked (invalid) action.
         mask_duplicates: also mask an edit whose child was already trained on the campaign's
@@ -117,6 +121,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         budget_seconds: float | None = None,
         instances: str | int | list[int] = "heldout",
         keep_threshold: float = 1.0,
+        noise_model: str = "global",
         cost_per_second: float = 0.0,
         invalid_penalty: float = 0.0,
         mask_duplicates: bool = True,
@@ -149,6 +154,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.instances = instances
         self._instance_pool = self._pool(instances)
         self.keep_threshold = float(keep_threshold)
+        self.noise_model = check_noise_model(noise_model)
         self.cost_per_second = float(cost_per_second)
         self.invalid_penalty = float(invalid_penalty)
         self.mask_duplicates = bool(mask_duplicates)
@@ -244,6 +250,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             keep_threshold=self.keep_threshold,
             cost_per_second=self.cost_per_second,
             ledger=self.ledger,
+            noise_model=self.noise_model,
         )
         record = self.research.start(start_candidate(self.task, self.instance.start_config))
         self._mask = self._compute_mask()
