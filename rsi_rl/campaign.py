@@ -368,15 +368,13 @@ class Campaign:
         :func:`relative_noise` (``global`` without a metric optimum, or when the start is
         already at it)."""
         prior = self.task.noise_prior
-        headroom = self.headroom
-        if self.noise_model == "local" and headroom is not None:
-            assert self.optimum_score is not None
+        if self.noise_model == "local" and self.optimum_score is not None:
             start_headroom = self.optimum_score - self.start_score
             if start_headroom > 0:
                 return relative_noise(
                     prior,
                     start_headroom,
-                    headroom,
+                    self.optimum_score - self.incumbent_estimate,
                     list(self.incumbent_scores.values()),
                     self.earlier_reruns,
                 )
