@@ -75,6 +75,11 @@ def _num(v: float | None, fmt: str = ".3f") -> str:
     return "-" if v is None or not np.isfinite(v) else format(v, fmt)
 
 
+def _mde(v: float | None, n: int) -> str:
+    """A resolvable effect; ``none`` where the pairs allow no p-value below the level."""
+    return _num(v) if v is not None else ("none" if n else "-")
+
+
 def format_headline(h: Headline) -> str:
     """A bench's headline as Markdown: per agent each measure's mean [95% CI] (median, n);
     per declared comparison and measure the paired Wilcoxon test, Holm's p-value and the
@@ -104,7 +109,8 @@ def format_headline(h: Headline) -> str:
         "",
         f"Declared comparisons: paired Wilcoxon signed-rank on regret (diff = a - b, negative: "
         f"a better); Holm over {sum(len(c.tests) for c in h.comparisons)} tests; mde = "
-        f"smallest effect resolvable at power {p.power:g}, level {h.power_alpha:.3g}",
+        f"smallest effect resolvable at power {p.power:g}, level {h.power_alpha:.3g} "
+        "(none: too few pairs or no spread)",
         "",
         "| comparison | alternative | measure | n | wins/ties/losses | mean diff | p | p Holm | mde |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -114,7 +120,7 @@ def format_headline(h: Headline) -> str:
             lines.append(
                 f"| {c.a} vs {c.b} | {c.alternative} | {m} | {t.n} | "
                 f"{t.wins}/{t.ties}/{t.losses} | {_num(t.mean_diff, '+.3f')} | "
-                f"{t.p_value:.3g} | {_num(t.p_holm, '.3g')} | {_num(c.mde.get(m))} |"
+                f"{t.p_value:.3g} | {_num(t.p_holm, '.3g')} | {_mde(c.mde.get(m), t.n)} |"
             )
     return "\n".join(lines)
 
