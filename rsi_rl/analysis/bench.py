@@ -497,6 +497,11 @@ def bench(
     fam = get_family(family) if family is not None else None
     if fam is not None:
         fam.split(split)  # a bad split name fails here
+        if split == "test":
+            log.warning(
+                f"split=test: {fam.name}'s headline instances; run them once, with the "
+                "protocol committed, and choose nothing on these numbers"
+            )
     task_obj = make_task(task)
     if fam is not None and task_obj.name != fam.task:
         raise ConfigError(
