@@ -289,8 +289,8 @@ def test_a_trainer_given_to_search_lists_search_agents_and_points_to_train(
     monkeypatch.chdir(tmp_path)
     line = _one_line_error(capsys, ["search", "task=tabular", "agent=maskable_ppo"])
     assert line == (
-        "rsi-rl: error: unknown agent 'maskable_ppo'; known: greedy, policy, policy_tpe, "
-        "random, random_search, sequence, tpe (maskable_ppo is an SB3 trainer: rsi-rl train "
+        "rsi-rl: error: unknown agent 'maskable_ppo'; known: greedy, opening_tpe, policy, "
+        "policy_tpe, random, random_search, sequence, tpe, tpe_b (maskable_ppo is an SB3 trainer: rsi-rl train "
         "trainer=maskable_ppo; to search with a trained policy use agent=policy "
         "agent.path=<policy.zip>)"
     )
@@ -366,7 +366,9 @@ def test_help_lists_search_agents_and_trainers_without_torch(tmp_path):
     from rsi_rl.cli import usage
 
     text = usage()
-    search_line = next(ln for ln in text.splitlines() if ln.startswith("agents (search, bench"))
+    lines = text.splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("agents (search, bench"))
+    search_line = lines[first] + " " + lines[first + 1]  # the list wraps onto an indented line
     train_line = next(ln for ln in text.splitlines() if ln.startswith("trainers (train"))
     assert "greedy" in search_line and "sequence" in search_line
     assert "maskable_ppo" not in search_line
