@@ -7,8 +7,8 @@ configured external proposer (e.g. a code LLM) for a patch, end the campaign.
 
 The observation is a flat ``Box`` in [-1, 1]: global campaign features, then one row of
 :data:`SLOT_FEATURES` per slot (role, edit type, where the knob sits before and after the
-edit, this campaign's history of that edit and of its knob or patch, validity), then the
-meta-actions' mask. Rows describe edits by role, never by key, so one policy acts on any
+edit, this campaign's history of that edit and of its knob or patch, what the candidates
+evaluated so far say of the child it would train, validity), then the meta-actions' mask. Rows describe edits by role, never by key, so one policy acts on any
 task however many knobs it has. Saved policies record :data:`SPACE_VERSION` and refuse to
 load against another layout.
 """
@@ -49,6 +49,16 @@ GLOBAL_FEATURES: Final[tuple[str, ...]] = (
     "propose_mean_delta",
 ) + tuple(f"status_{s}" for s in STATUSES)
 
+#: a slot's features from the campaign's evaluated candidates, for the child the slot's edit
+#: would train (:class:`rsi_rl.observation.Evidence`): a kernel estimate of its change vs
+#: the incumbent, the evidence near it, a TPE-style good/bad density ratio, already evaluated
+EVIDENCE_FEATURES: Final[tuple[str, ...]] = (
+    "model_delta",
+    "model_support",
+    "good_ratio",
+    "child_seen",
+)
+
 SLOT_FEATURES: Final[tuple[str, ...]] = (
     ("present",)
     + tuple(f"role_{r}" for r in ROLES)
@@ -65,8 +75,9 @@ SLOT_FEATURES: Final[tuple[str, ...]] = (
         "target_tries",
         "target_mean_delta",
         "target_success",
-        "valid",
     )
+    + EVIDENCE_FEATURES
+    + ("valid",)
 )
 
 OBSERVATION_FEATURES: Final[tuple[str, ...]] = (
@@ -75,7 +86,7 @@ OBSERVATION_FEATURES: Final[tuple[str, ...]] = (
     + tuple(f"mask_{m}" for m in META_ACTIONS)
 )
 
-SPACE_VERSION: Final[str] = "v3:" + ",".join(
+SPACE_VERSION: Final[str] = "v4:" + ",".join(
     (f"slots={MAX_SLOTS}", *GLOBAL_FEATURES, *SLOT_FEATURES, *META_ACTIONS)
 )
 
@@ -86,6 +97,7 @@ def is_edit_action(action: int) -> bool:
 
 
 __all__ = [
+    "EVIDENCE_FEATURES",
     "GLOBAL_FEATURES",
     "MAX_SLOTS",
     "META_ACTIONS",

@@ -18,7 +18,8 @@ Failed experiments (crash, timeout, oom, nan, invalid) change nothing but cost b
 The observation is a flat ``Box`` in [-1, 1] that never names the task: budget used,
 incumbent and last-candidate progress, noise, last-run diagnostics and status, then one row
 per edit slot (role, edit type, knob position before and after, this campaign's history of
-the edit and of its knob or patch, validity) and the meta-actions' mask. See
+the edit and of its knob or patch, what the candidates evaluated so far say of the child it
+would train, validity) and the meta-actions' mask. See
 :data:`rsi_rl.actions.OBSERVATION_FEATURES` and docs/concepts.md.
 
 Longer than the project's ~450 lines: the whole Gymnasium contract (actions to proposals,
@@ -49,7 +50,7 @@ from rsi_rl.edits import Candidate, start_candidate
 from rsi_rl.errors import ConfigError, EditError, TaskError
 from rsi_rl.executor import make_executor
 from rsi_rl.ledger import Ledger
-from rsi_rl.observation import History, clip, slot_rows
+from rsi_rl.observation import Evidence, History, clip, slot_rows
 from rsi_rl.proposer import ProposerError, make_proposer
 from rsi_rl.record import VOLATILE_KEYS
 from rsi_rl.registry import make_task
@@ -253,6 +254,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             noise_model=self.noise_model,
         )
         record = self.research.start(start_candidate(self.task, self.instance.start_config))
+        self.evidence = Evidence(self.space)  # the evaluated candidates, for the observation
+        self.evidence.add(self.research.incumbent, 0.0)
         self._mask = self._compute_mask()
         return self._obs(), self._info(record)
 
@@ -305,7 +308,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             else p
             for p in proposals
         ]
-        return self._results(research.run(proposals))
+        return self._results(research.run(proposals), proposals)
 
     def try_candidate(
         self, child: Candidate, description: str = "", kind: str = "jump"
@@ -352,7 +355,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         proposals = [
             Proposal(k, c, d) for c, d, k in zip(children, descriptions, kinds, strict=True)
         ]
-        return self._results(research.run(proposals))  # candidates are never "propose" asks
+        return self._results(research.run(proposals), proposals)  # never "propose" asks
 
     def _research(self, what: str) -> Campaign:
         if self.research is None:
@@ -360,16 +363,18 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         return self.research
 
     def _results(
-        self, outcomes: list[Outcome]
+        self, outcomes: list[Outcome], proposals: list[Proposal]
     ) -> list[tuple[np.ndarray, float, bool, bool, dict[str, Any]]]:
-        """``step``'s tuple per outcome; the observation's history counts each."""
+        """``step``'s tuple per outcome (of ``proposals``, in order); the observation's
+        history and evidence count each."""
         out = []
-        for o in outcomes:
+        for o, p in zip(outcomes, proposals, strict=False):
             kind = o.record["kind"]
             if kind == "reevaluate":
                 self.meta_history.add(kind, 0.0, False)
             elif o.record["status"] != "invalid" or kind == "propose":
                 self._count(kind, o.delta, o.kept)
+            self._witness(o.record, p)
         self._mask = self._compute_mask()
         n = len(outcomes)
         for i, o in enumerate(outcomes):  # one observation per outcome: the state after the
@@ -377,6 +382,19 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             info = self._info(o.record, used=self.experiments_used - (n - 1 - i))
             out.append((self._obs(), o.reward, False, o.truncated, info))
         return out
+
+    def _witness(self, record: dict[str, Any], proposal: Proposal) -> None:
+        """Add a candidate trained on the evaluation seed to the observation's evidence:
+        its progress from the start (None when the run failed)."""
+        if proposal.candidate is None or record["status"] == "invalid":
+            return
+        if record.get("seed") != self.eval_seed:
+            return
+        metric = record.get("metric")
+        progress = None
+        if record["status"] == "ok" and metric is not None:
+            progress = (self.task.score(metric) - self.start_score) / self.scale
+        self.evidence.add(proposal.candidate, progress)
 
     def _count(self, kind: str, delta: float, kept: bool) -> None:
         """The observation's history of an edit (and its knob or patch) or a proposal:
@@ -559,6 +577,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             self.edit_history,
             self.target_history,
             self.budget,
+            self.evidence,
+            (self.incumbent_estimate - self.start_score) / self.scale,
         )
         meta = [1.0 if m else 0.0 for m in self._mask[MAX_SLOTS:]]
         return np.concatenate(

@@ -1,8 +1,10 @@
 """Encoding a campaign's state as the observation of :mod:`rsi_rl.actions`.
 
 :class:`History` keeps the campaign's record of each edit and of each knob or patch (tries,
-mean normalised change, share kept); :func:`slot_rows` turns the task's edits, the
-incumbent and the mask into the per-slot feature rows.
+mean normalised change, share kept); :class:`Evidence` keeps the candidates the campaign
+has evaluated as points of the task's knob space and scores the child each slot would
+train against them (what a model-based search such as TPE exploits); :func:`slot_rows`
+turns the task's edits, the incumbent and the mask into the per-slot feature rows.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from rsi_rl.actions import MAX_SLOTS, SLOT_FEATURES
+from rsi_rl.actions import EVIDENCE_FEATURES, MAX_SLOTS, SLOT_FEATURES
 from rsi_rl.edits import EDIT_OPS, Candidate, EditSpace
+from rsi_rl.knob import Knob
 from rsi_rl.roles import ROLES
 
 _ROLE = {r: i for i, r in enumerate(ROLES)}
@@ -52,6 +55,173 @@ class History:
         return clip(tries / budget, 0, 1), clip(total / tries), wins / tries
 
 
+class Evidence:
+    """The candidates a campaign has evaluated, as points of the task's knob space.
+
+    Each knob is a coordinate (its :meth:`~rsi_rl.knob.Knob.position` in [0, 1]; a
+    categorical knob's option and a patch's on/off are compared by exact match) and each
+    evaluated candidate a point with its *progress*: its score's change from the start
+    candidate, in units of the instance's scale (so the incumbent's progress is the
+    observation's ``incumbent_progress``). A failed run is a point without progress.
+
+    :meth:`features` scores the children the edit slots would train against these points
+    with a Gaussian kernel ``exp(-d^2 / 2h^2)`` (``h = bandwidth``; an option or patch that
+    differs counts as distance ``mismatch``); see
+    :data:`rsi_rl.actions.EVIDENCE_FEATURES`:
+
+    * ``model_delta``: a kernel-weighted (Nadaraya-Watson) estimate of the child's progress
+      minus the incumbent's, shrunk toward 0 by a pseudo-weight ``prior`` (little evidence
+      near the child: little predicted change), clipped to [-1, 1];
+    * ``model_support``: the kernel weight of the evaluated points near the child,
+      ``W / (1 + W)`` in [0, 1);
+    * ``good_ratio``: a TPE-style density ratio: ``log((l + u) / (g + u))`` divided by
+      ``log((1 + u) / u)``, with ``l`` and ``g`` the mean kernel weight of the child to the
+      best ``gamma`` share of the evaluated points and to the rest (failed runs included),
+      ``u = floor``; in [-1, 1], 0 with fewer than two distinct outcomes;
+    * ``child_seen``: 1 if the child itself was already evaluated.
+
+    Adding a point costs one :meth:`~rsi_rl.knob.Knob.position` per knob; scoring the
+    children is a few array operations over (children x points x knobs).
+
+    Args:
+        space: the task's edit space (its knobs and patches are the coordinates).
+        bandwidth: the kernel width ``h``, in position units.
+        mismatch: the distance of a differing categorical option or patch.
+        prior: the pseudo-weight that shrinks ``model_delta`` toward 0.
+        gamma: the share of evaluated points that count as good in ``good_ratio``.
+        floor: the flat density ``u`` added to both densities of ``good_ratio``.
+    """
+
+    def __init__(
+        self,
+        space: EditSpace,
+        bandwidth: float = 0.15,
+        mismatch: float = 0.25,
+        prior: float = 0.5,
+        gamma: float = 0.25,
+        floor: float = 0.1,
+    ) -> None:
+        task = space.task
+        self.knobs: tuple[Knob, ...] = tuple(task.knobs)
+        self.patches: tuple[str, ...] = tuple(p.name for p in task.patches)
+        self.dim: dict[str, int] = {k.key: i for i, k in enumerate(self.knobs)}
+        self.dim.update({name: len(self.knobs) + i for i, name in enumerate(self.patches)})
+        n = len(self.dim)
+        self.exact = np.zeros(n, dtype=bool)  # coordinates compared by exact match
+        self.exact[[i for i, k in enumerate(self.knobs) if k.categorical]] = True
+        self.exact[len(self.knobs) :] = True
+        self.bandwidth, self.mismatch, self.prior = float(bandwidth), float(mismatch), float(prior)
+        self.gamma, self.floor = float(gamma), float(floor)
+        self._points: list[np.ndarray] = []
+        self._progress: list[float] = []  # nan: a failed run
+        self._seen: dict[str, int] = {}
+        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def seen(self, cand: Candidate) -> bool:
+        """Whether ``cand`` was evaluated."""
+        return cand.hash in self._seen
+
+    def coordinate(self, knob: Knob, value: Any) -> float:
+        """``value``'s coordinate on ``knob``: its position, or a categorical option's
+        index (-1 for a value that is not an option)."""
+        if knob.categorical:
+            return float(knob.choices.index(value)) if value in knob.choices else -1.0
+        if value is None:
+            return 0.0
+        return knob.position(value)
+
+    def point(self, cand: Candidate) -> np.ndarray:
+        """``cand``'s coordinates: one per knob, then one per patch (1.0: on)."""
+        out = np.empty(len(self.dim), dtype=np.float64)
+        for i, knob in enumerate(self.knobs):
+            out[i] = self.coordinate(knob, cand.config.get(knob.key))
+        for i, name in enumerate(self.patches):
+            out[len(self.knobs) + i] = 1.0 if name in cand.toggles else 0.0
+        return out
+
+    def add(self, cand: Candidate, progress: float | None) -> None:
+        """Record an evaluation of ``cand`` (``progress`` None: the run failed). A candidate
+        already recorded keeps its first outcome."""
+        if cand.hash in self._seen:
+            return
+        self._seen[cand.hash] = len(self._points)
+        self._points.append(self.point(cand))
+        ok = progress is not None and math.isfinite(progress)
+        self._progress.append(float(progress) if ok else math.nan)  # type: ignore[arg-type]
+        self._cache = None
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(points, progress, good): the evaluated points, their progress (nan: failed),
+        and which of them count as good for ``good_ratio``."""
+        if self._cache is None:
+            x = np.asarray(self._points, dtype=np.float64).reshape(len(self._points), -1)
+            y = np.asarray(self._progress, dtype=np.float64)
+            good = np.zeros(len(y), dtype=bool)
+            ok = np.flatnonzero(np.isfinite(y))
+            if len(ok) >= 2 and np.ptp(y[ok]) > 0:
+                n_good = max(1, math.ceil(self.gamma * len(ok)))
+                good[ok[np.argsort(-y[ok], kind="stable")[:n_good]]] = True
+            self._cache = (x, y, good)
+        return self._cache
+
+    def children_points(
+        self, space: EditSpace, incumbent: Candidate, children: Sequence[Candidate | None]
+    ) -> np.ndarray:
+        """The points of ``children`` (the incumbent's, where a child is None). Each edit
+        changes one coordinate of the incumbent, so a child costs one position."""
+        base = self.point(incumbent)
+        out = np.repeat(base[None, :], len(children), axis=0)
+        for i, (edit, child) in enumerate(zip(space.edits, children, strict=True)):
+            if child is None:
+                continue
+            j = self.dim[edit.target]
+            if edit.op == "toggle":
+                out[i, j] = 1.0 if edit.target in child.toggles else 0.0
+            else:
+                out[i, j] = self.coordinate(self.knobs[j], child.config.get(edit.target))
+        return out
+
+    def features(self, points: np.ndarray, progress: float) -> np.ndarray:
+        """The ``(len(points), len(EVIDENCE_FEATURES))`` features of candidates at
+        ``points``, against an incumbent at ``progress``, less ``child_seen``'s column
+        (filled by :meth:`slot_features`)."""
+        out = np.zeros((len(points), len(EVIDENCE_FEATURES)), dtype=np.float64)
+        if not len(self._points) or not len(points):
+            return out
+        x, y, good = self._arrays()
+        diff = points[:, None, :] - x[None, :, :]
+        sq = np.where(self.exact, (diff != 0) * self.mismatch**2, diff**2).sum(axis=-1)
+        w = np.exp(-sq / (2.0 * self.bandwidth**2))  # (candidates, points)
+        ok = np.isfinite(y)
+        w_ok = w[:, ok]
+        total = w_ok.sum(axis=1)
+        out[:, 0] = np.clip(w_ok @ (y[ok] - progress) / (total + self.prior), -1.0, 1.0)
+        out[:, 1] = total / (1.0 + total)
+        if good.any():
+            u = self.floor
+            lo, hi = w[:, good].mean(axis=1), w[:, ~good].mean(axis=1)
+            out[:, 2] = np.log((lo + u) / (hi + u)) / math.log((1.0 + u) / u)
+        return out
+
+    def slot_features(
+        self,
+        space: EditSpace,
+        incumbent: Candidate,
+        children: Sequence[Candidate | None],
+        progress: float,
+    ) -> np.ndarray:
+        """:data:`EVIDENCE_FEATURES` of each edit slot's child (zeros where it is None)."""
+        points = self.children_points(space, incumbent, children)
+        out = self.features(points, progress)
+        present = np.array([c is not None for c in children], dtype=bool)
+        out[:, 3] = [c is not None and c.hash in self._seen for c in children]
+        out[~present] = 0.0
+        return out
+
+
 def slot_rows(
     space: EditSpace,
     incumbent: Candidate,
@@ -60,10 +230,21 @@ def slot_rows(
     edits: History,
     targets: History,
     budget: int,
+    evidence: Evidence | None = None,
+    progress: float = 0.0,
 ) -> np.ndarray:
-    """The ``(MAX_SLOTS, len(SLOT_FEATURES))`` rows describing the task's edits."""
+    """The ``(MAX_SLOTS, len(SLOT_FEATURES))`` rows describing the task's edits.
+
+    ``evidence`` (the campaign's evaluated candidates) and ``progress`` (the incumbent's)
+    give the :data:`EVIDENCE_FEATURES` columns; without it they are 0.
+    """
     rows = np.zeros((MAX_SLOTS, len(SLOT_FEATURES)), dtype=np.float32)
     task = space.task
+    n = len(space)
+    if evidence is not None and n:
+        model = evidence.slot_features(space, incumbent, children, progress)
+    else:
+        model = np.zeros((n, len(EVIDENCE_FEATURES)))
     for i, (edit, child) in enumerate(zip(space.edits, children, strict=True)):
         row: list[float] = [1.0]
         row += [1.0 if j == _ROLE[edit.role] else 0.0 for j in range(_N_ROLES)]
@@ -72,6 +253,7 @@ def slot_rows(
         row += list(_positions(task, edit.target, edit.op, edit.value, incumbent, child))
         row += edits.features(edit.name, budget)
         row += targets.features(edit.target, budget)
+        row += model[i].tolist()
         row.append(1.0 if valid[i] else 0.0)
         rows[i] = row
     return rows
@@ -98,4 +280,4 @@ def _positions(
     return before, after, 0.0, 0.0
 
 
-__all__ = ["History", "clip", "slot_rows"]
+__all__ = ["Evidence", "History", "clip", "slot_rows"]

@@ -103,8 +103,9 @@ def test_saved_policy_has_metadata(tiny_policy):
 def test_mismatching_edit_space_or_obs_size_is_named(tiny_policy, tmp_path):
     other = tmp_path / "space.zip"
     _rewrite_meta(tiny_policy, other, space_version=SPACE_VERSION.replace("slots=", "slots=1"))
+    v = SPACE_VERSION.split(":", 1)[0]
     with pytest.raises(
-        PolicyLoadError, match=r"edit space \('v3:slots=196' vs 'v3:slots=96'\); retrain"
+        PolicyLoadError, match=rf"edit space \('{v}:slots=196' vs '{v}:slots=96'\); retrain"
     ):
         PolicyAgent(other)
     bad_obs = tmp_path / "obs.zip"

@@ -63,6 +63,29 @@ def algorithm_classes() -> dict[str, type[Any]]:
 #: algorithms that sample only valid actions during training
 MASKED_ALGOS: tuple[str, ...] = ("maskable_ppo",)
 
+#: the names of :class:`~rsi_rl.agents.slot_policy.SlotPolicy` as an ``agent.policy``
+SLOT_POLICY_NAMES: tuple[str, ...] = ("SlotPolicy", "slot")
+
+
+def policy_class(policy: str | type[Any], algo: str = "maskable_ppo") -> str | type[Any]:
+    """What SB3's constructor takes for ``policy``: the slot policy's class
+    (:class:`rsi_rl.agents.slot_policy.SlotPolicy`) for ``SlotPolicy`` or ``slot``,
+    anything else as given (an SB3 alias such as ``MlpPolicy``, or a class).
+
+    Raises:
+        ConfigError: the slot policy asked of another algorithm than ``maskable_ppo``.
+    """
+    if not isinstance(policy, str) or policy not in SLOT_POLICY_NAMES:
+        return policy
+    if algo != "maskable_ppo":
+        raise ConfigError(
+            f"policy {policy!r} is a MaskablePPO policy: use it with agent.algo=maskable_ppo, "
+            f"or MlpPolicy with {algo}"
+        )
+    from rsi_rl.agents.slot_policy import SlotPolicy
+
+    return SlotPolicy
+
 
 def build_algorithm(
     env: Any,
@@ -78,7 +101,8 @@ def build_algorithm(
     Args:
         env: the (vectorised) environment.
         algo: ``maskable_ppo``, ``ppo``, ``a2c`` or ``dqn``.
-        policy: SB3 policy alias (``MlpPolicy``).
+        policy: SB3 policy alias (``MlpPolicy``) or ``SlotPolicy`` (also ``slot``: one
+            shared scorer for every edit slot, :mod:`rsi_rl.agents.slot_policy`).
         hyperparams: constructor keyword arguments of the SB3 class (``n_steps``,
             ``learning_rate``, ``policy_kwargs``, ...).
         seed: seed of the model's randomness.
@@ -94,7 +118,12 @@ def build_algorithm(
     kwargs = _plain(hyperparams or {})
     try:
         return classes[algo](
-            policy, env, seed=seed, tensorboard_log=tensorboard_log, verbose=verbose, **kwargs
+            policy_class(policy, algo),
+            env,
+            seed=seed,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            **kwargs,
         )
     except TypeError as exc:
         raise ConfigError(f"agent hyperparameters for {algo}: {exc}") from None
@@ -404,6 +433,7 @@ __all__ = [
     "MASKED_ALGOS",
     "PolicyAgent",
     "PolicyLoadError",
+    "SLOT_POLICY_NAMES",
     "TabuMask",
     "action_scores",
     "algo_name",
@@ -411,6 +441,7 @@ __all__ = [
     "build_algorithm",
     "check_compatible",
     "load_policy",
+    "policy_class",
     "policy_metadata",
     "read_metadata",
     "save_policy",
