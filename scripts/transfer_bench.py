@@ -1,0 +1,121 @@
+"""The leave-one-family-out transfer benchmark (protocol: docs/benchmarks.md).
+
+Two steps per family F, each writing under ``docs/figures/transfer/<F>/``:
+
+    # 1. freeze the yardstick of F's pairs (once; refuses to overwrite)
+    .venv/bin/python scripts/transfer_bench.py yardstick --family nb201 --split test
+    # 2. run the bench on those pairs: the LOFO policy (policies/transfer/lofo_<F>.zip),
+    #    the opening chosen without F (policies/openings/exclude_<F>.json) + TPE, and the
+    #    baselines; declared comparisons, Holm, A/A arm
+    .venv/bin/python scripts/transfer_bench.py bench --family nb201 --split test
+
+``--split val`` runs on the validation pairs (design decisions); ``test`` is the
+headline, run once. Re-derive every number of a finished bench from its records:
+
+    .venv/bin/python -m rsi_rl.analysis.rederive docs/figures/transfer/nb201/test --check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "figures" / "transfer"
+FAMILIES = ("hpobench", "nb201", "synth_smooth", "synth_rugged")
+
+
+def _blocks(starts: list[int], per_block: int) -> list[int]:
+    return [s + i for s in starts for i in range(per_block)]
+
+
+#: the benchmark's pairs: instance seeds per family and split (campaign i runs seed i on
+#: the i-th of them); table families take 75 per block of 1,000 seeds (one data set each)
+PAIRS: dict[str, dict[str, list[int]]] = {
+    "hpobench": {"val": _blocks([4000, 5000], 75), "test": _blocks([6000, 7000], 75)},
+    "nb201": {"val": _blocks([1000], 150), "test": _blocks([2000], 150)},
+    "synth_smooth": {"val": _blocks([10000], 150), "test": _blocks([20000], 150)},
+    "synth_rugged": {"val": _blocks([10000], 150), "test": _blocks([20000], 150)},
+}
+
+AGENTS = ["policy", "random", "random_search", "greedy", "tpe", "opening_tpe"]
+COMPARISONS = [["policy", "tpe"], ["policy", "opening_tpe"]]  # + tpe vs tpe_b (A/A arm)
+
+
+def yardstick_path(family: str, split: str) -> Path:
+    return OUT / family / f"yardstick_{split}.json"
+
+
+def freeze_yardstick(family: str, split: str) -> Path:
+    """Compute and write the yardstick of the family's pairs; refuse to overwrite one."""
+    from rsi_rl.analysis.yardstick import compute_yardstick, write_yardstick
+    from rsi_rl.families import family as get_family
+
+    path = yardstick_path(family, split)
+    if path.exists():
+        raise SystemExit(f"{path} exists: a yardstick is frozen once; delete it only by hand")
+    from rsi_rl.registry import make_task
+
+    task = make_task(get_family(family).task)
+    entries = compute_yardstick(task, PAIRS[family][split])
+    meta = {"family": family, "split": split}
+    write_yardstick(path, entries, task.name, task.direction, meta=meta)
+    print(f"wrote {path} ({len(entries)} instances)")
+    return path
+
+
+def run_bench(
+    family: str, split: str, policy: str | None, opening: str | None, extra: list[str]
+) -> Path:
+    """The bench of the family's pairs with the LOFO policy and opening."""
+    from rsi_rl.cli import main as rsi_rl
+
+    policy = policy or str(ROOT / "policies" / "transfer" / f"lofo_{family}.zip")
+    opening = opening or str(ROOT / "policies" / "openings" / f"exclude_{family}.json")
+    moves = json.loads(Path(opening).read_text())["moves"]
+    pairs = PAIRS[family][split]
+    out = OUT / family / split
+    overrides = [
+        f"family={family}",
+        f"task={family}",
+        f"split={split}",
+        "budget=20",
+        f"seeds={len(pairs)}",
+        f"instances=[{','.join(map(str, pairs))}]",
+        f"agents=[{','.join(AGENTS)}]",
+        f"comparisons={json.dumps(COMPARISONS).replace(' ', '')}",
+        f"yardstick={yardstick_path(family, split)}",
+        "remeasure_seeds=0",
+        "plots=true",
+        f"+agent_overrides.policy.path={policy}",
+        f"+agent_overrides.opening_tpe.stages.0.agent.moves={json.dumps(moves).replace(' ', '')}",
+        f"hydra.run.dir={out}",
+    ]
+    rsi_rl(["bench", *overrides, *extra])
+    return out
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["yardstick", "bench"])
+    parser.add_argument("--family", required=True, choices=FAMILIES)
+    parser.add_argument("--split", default="val", choices=["val", "test"])
+    parser.add_argument("--policy", default=None, help="default: policies/transfer/lofo_<F>.zip")
+    parser.add_argument(
+        "--opening", default=None, help="default: policies/openings/exclude_<F>.json"
+    )
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "yardstick":
+        freeze_yardstick(args.family, args.split)
+    else:
+        run_bench(
+            args.family, args.split, args.policy, args.opening, [e for e in extra if e != "--"]
+        )
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    main(sys.argv[1:])
