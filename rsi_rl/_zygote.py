@@ -523,6 +523,25 @@ def _join_cgroups(job: dict[str, Any], enforced: dict[str, Any]) -> None:
             fh.write(str(os.getpid()))
 
 
+def _reset_inherited_paths(workdir: str) -> None:
+    """Point the paths the preloaded modules cached in the zygote at the run's ``workdir``.
+
+    ``tempfile`` caches its folder on first use (torch's import and warm-up use it), so
+    ``TMPDIR`` alone would leave ``tempfile.mkdtemp``, and with it ``multiprocessing``'s
+    ``pymp-*`` folder that every DataLoader worker and pool needs, on the host's ``/tmp``:
+    read-only in hardened mode, shared with other runs in plain mode. ``multiprocessing``
+    also noted the zygote's working directory at import; a ``spawn`` or ``forkserver``
+    child resolves the relative entry file (``train.py``) against it.
+    """
+    import tempfile
+
+    tempfile.tempdir = workdir
+    mp_process = sys.modules.get("multiprocessing.process")
+    if mp_process is not None:
+        mp_process.ORIGINAL_DIR = workdir  # type: ignore[attr-defined]
+        mp_process.current_process()._config.pop("tempdir", None)
+
+
 # ---------------------------------------------------------------------- the three processes
 def _program(job: dict[str, Any], enforced: dict[str, Any], hardened: bool, report: int) -> None:
     """P: limits, environment, seeds, then the entry file. Never returns.
@@ -540,6 +559,7 @@ def _program(job: dict[str, Any], enforced: dict[str, Any], hardened: bool, repo
         os.environ.clear()
         os.environ.update(job["env"])
         os.environ["TMPDIR"] = workdir
+        _reset_inherited_paths(workdir)
         enforced["environment"] = f"scrubbed: {sorted(job['env'])}"
         mb = 1024 * 1024
         if lim.get("memory_mb"):
@@ -584,18 +604,67 @@ def _program(job: dict[str, Any], enforced: dict[str, Any], hardened: bool, repo
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if code == EXIT_OOM:
             code = 1  # the program may not claim an OOM for itself
-    except MemoryError:
-        traceback.print_exc()
+    except MemoryError as exc:
+        _print_error(exc, str(job.get("workdir") or os.getcwd()))
         code = EXIT_OOM
     except BaseException as exc:  # noqa: BLE001 - everything the program raises is a crash
-        traceback.print_exc()
         code = EXIT_OOM if "can't allocate memory" in str(exc) else 1
+        _print_error(exc, str(job.get("workdir") or os.getcwd()))
     finally:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
             os._exit(code & 0xFF)
+
+
+def _traceback_lines(te: traceback.TracebackException, workdir: str) -> list[str]:
+    """A compact traceback of ``te`` and its chain, as the record's stderr tail needs it.
+
+    The sandbox's own frames (this module, ``runpy``) are left out; frames of the
+    program's files keep their source line, library frames show only where they are. So
+    the tail (the last ~2 kB of stderr that a record keeps) still reaches back to the
+    first error, such as a DataLoader worker's own message before the parent's traceback.
+    """
+    lines: list[str] = []
+    if te.__cause__ is not None:
+        lines += _traceback_lines(te.__cause__, workdir)
+        lines.append("\nThe above exception was the direct cause of the following exception:\n\n")
+    elif te.__context__ is not None and not te.__suppress_context__:
+        lines += _traceback_lines(te.__context__, workdir)
+        lines.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+    frames = [
+        f for f in te.stack if f.filename != __file__ and not f.filename.startswith("<frozen runpy")
+    ]
+    if frames:
+        lines.append("Traceback (most recent call last):\n")
+    for f in frames:
+        lines.append(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n')
+        own = not os.path.isabs(f.filename) or f.filename.startswith(workdir + os.sep)
+        if own and f.line:
+            lines.append(f"    {f.line.strip()}\n")
+    lines += list(te.format_exception_only())
+    return lines
+
+
+def _print_error(exc: BaseException, workdir: str) -> None:
+    """Print the program's uncaught ``exc`` to stderr, whatever its signal handlers do.
+
+    A handler the program installed may fire while the traceback prints and raise its own
+    exception (torch's DataLoader raises from ``SIGCHLD`` when a worker dies), which would
+    leave stderr without the error that ended the run; the program's handlers go first.
+    """
+    for _ in range(3):  # a handler already due may still fire once while they are removed
+        try:
+            for signum in signal.valid_signals():
+                with contextlib.suppress(OSError, ValueError):
+                    if callable(signal.getsignal(signum)):
+                        signal.signal(signum, signal.SIG_DFL)
+            te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
+            sys.stderr.write("".join(_traceback_lines(te, workdir)))
+            return
+        except BaseException:  # noqa: BLE001, S112 - raised by a handler: print again
+            continue
 
 
 def _send(fd: int, message: dict[str, Any]) -> None:
