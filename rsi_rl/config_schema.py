@@ -77,6 +77,7 @@ class TrainSettings:
     allow_stop: bool = False
     train_instances: int | None = None
     tasks: list[str] | None = None
+    torch_threads: int | None = 1
     eval: EvalSettings = field(default_factory=EvalSettings)
     checkpoint_freq: int = 0
     resume: str | None = None

@@ -341,6 +341,11 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
         check_total_steps(total, algo, spec.get("hyperparams"), n_envs)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    threads = cfg.get("torch_threads")
+    if threads:  # small policies on a shared CPU: more threads contend more than they help
+        import torch
+
+        torch.set_num_threads(int(threads))
     task = builder.make_task(cfg)  # fail early on a bad task
     tasks = builder.to_plain(cfg.get("tasks")) or []
     for name in tasks:
