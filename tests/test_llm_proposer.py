@@ -332,3 +332,22 @@ def test_env_campaign_records_the_llms_edit(server, with_key, tmp_path):
     assert [r["kind"] for r in rows][-2:] == ["propose", "propose"]
     dump = json.dumps(rows, default=str) + (tmp_path / "run" / "results.tsv").read_text()
     assert KEY not in dump
+
+
+def test_the_shipped_config_makes_this_proposer():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from rsi_rl.cli import conf_dir
+    from rsi_rl.proposer import make_proposer
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            cfg = compose(config_name="search", overrides=["proposer=openai_compatible"])
+    finally:
+        GlobalHydra.instance().clear()
+    proposer = make_proposer(cfg.proposer)
+    assert proposer is not None and proposer.argv == MODULE
+    assert {"OPENAI_API_KEY", "RSI_RL_LLM_BASE_URL", "RSI_RL_LLM_MODEL"} <= set(proposer.env_keys)
+    assert proposer.timeout > oc.Settings().timeout  # the command outlives its own requests
