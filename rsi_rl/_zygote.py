@@ -626,6 +626,8 @@ def _traceback_lines(te: traceback.TracebackException, workdir: str) -> list[str
     the tail (the last ~2 kB of stderr that a record keeps) still reaches back to the
     first error, such as a DataLoader worker's own message before the parent's traceback.
     """
+    if getattr(te, "exceptions", None):  # an ExceptionGroup: Python's own format shows its members
+        return list(te.format())
     lines: list[str] = []
     if te.__cause__ is not None:
         lines += _traceback_lines(te.__cause__, workdir)
