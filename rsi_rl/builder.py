@@ -255,9 +255,20 @@ def agent_configs(names: list[str], cfg: Any) -> dict[str, Any]:
         if batch_size > 1 and "batch_size" in agent_cfg:
             agent_cfg.batch_size = batch_size
     for name, extra in (cfg.get("agent_overrides") or {}).items():
-        if name in configs:
-            configs[name] = OmegaConf.merge(configs[name], extra)
+        if name in configs:  # key by key: ``stages.0.agent.moves`` reaches into a list
+            for key, value in _leaves(to_plain(extra)):
+                OmegaConf.update(configs[name], key, value, merge=False)
     return configs
+
+
+def _leaves(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` of a nested mapping's leaves (lists are values)."""
+    if not isinstance(tree, Mapping) or not tree:
+        return [(prefix, tree)] if prefix else []
+    out: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        out += _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    return out
 
 
 # ---------------------------------------------------------------------------- trainer, tracker

@@ -129,3 +129,22 @@ def test_settings_of_the_wrong_type_or_range_name_the_key(name, overrides, messa
     with pytest.raises(ConfigError) as err:
         settings(cfg, name)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_agent_overrides_reach_into_a_sequence_stage():
+    """bench's ``agent_overrides`` set keys inside a list (a sequence's stages) by index."""
+    from rsi_rl import builder
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(
+            "bench",
+            overrides=[
+                "agents=[opening_tpe,tpe]",
+                '+agent_overrides.opening_tpe.stages.0.agent.moves=["width:hi","lr:down"]',
+                "+agent_overrides.tpe.n_startup_trials=5",
+            ],
+        )
+    configs = builder.agent_configs(["opening_tpe", "tpe"], cfg)
+    assert list(configs["opening_tpe"].stages[0].agent.moves) == ["width:hi", "lr:down"]
+    assert configs["opening_tpe"].stages[1].experiments is None  # the rest kept
+    assert configs["tpe"].n_startup_trials == 5
