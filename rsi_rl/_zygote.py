@@ -69,6 +69,10 @@ PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 MNT_DETACH = 2
 #: files the monitor opens on the host before the run; the copy-back never overwrites them
 HOST_OWNED = ("stdout.log", "stderr.log")
+#: files bind-mounted writable from the host into the run's tmpfs, so that the parent reads
+#: them while the program runs (``harness.report``'s file, polled by a pruner); the program
+#: can write them but not replace them, and the copy-back skips them (another device)
+HOST_SHARED = ("reports.jsonl",)
 #: scratch files at least this large are bind-mounted read-only into the run's tmpfs
 #: (e.g. inputs.npz) instead of being copied into it
 BIND_MIN_BYTES = 1 << 20
@@ -286,7 +290,8 @@ def _fill(src: int, dest: str, depth: int = 0) -> None:
     """Copy the host scratch dir (``src``, a directory fd) into the run's tmpfs at ``dest``.
 
     Files of at least :data:`BIND_MIN_BYTES` (the inputs) are bind-mounted read-only
-    instead of copied; the monitor's log files stay on the host only.
+    instead of copied, :data:`HOST_SHARED` ones writable; the monitor's log files stay on
+    the host only.
     """
     for name in os.listdir(src):
         if depth == 0 and name in HOST_OWNED:
@@ -300,14 +305,17 @@ def _fill(src: int, dest: str, depth: int = 0) -> None:
                 _fill(sub, target, depth + 1)
             finally:
                 os.close(sub)
-        elif stat.S_ISREG(st.st_mode) and st.st_size >= BIND_MIN_BYTES:
+        elif stat.S_ISREG(st.st_mode) and (
+            st.st_size >= BIND_MIN_BYTES or (depth == 0 and name in HOST_SHARED)
+        ):
+            shared = depth == 0 and name in HOST_SHARED
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444))
             fd = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=src)
             try:
                 _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND)
             finally:
                 os.close(fd)
-            flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+            flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (0 if shared else MS_RDONLY)
             _mount(None, target, None, flags)
         elif stat.S_ISREG(st.st_mode):
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=src)
@@ -361,6 +369,37 @@ def _devices(disk_mb: int, enforced: dict[str, Any]) -> None:
         enforced["kmsg"] = "absent"
 
 
+def _gpu_nodes(lim: dict[str, Any], enforced: dict[str, Any]) -> None:
+    """G, after the read-only remount: a GPU run (``devices: cuda``) gets each GPU device
+    node of ``gpu_nodes`` that exists bind-mounted read-write, device access allowed; a
+    CPU run gets ``/dev/null`` (an empty tmpfs for a folder such as ``/dev/dri``) over
+    them. Symbolic links are left alone. Recorded as ``gpu_devices``."""
+    nodes = [p for p in lim.get("gpu_nodes") or [] if os.path.exists(p) and not os.path.islink(p)]
+    cuda = lim.get("devices") == "cuda"
+    if not nodes:
+        if cuda:
+            enforced["gpu_devices"] = "not exposed: no GPU device nodes exist"
+        return
+    done, failed = [], []
+    for path in nodes:
+        folder = os.path.isdir(path)
+        try:
+            if cuda:
+                _mount(path, path, None, MS_BIND | (MS_REC if folder else 0))
+                _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_NOSUID)
+            elif folder:
+                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k")
+            else:
+                _mount("/dev/null", path, None, MS_BIND)
+            done.append(path)
+        except OSError as exc:
+            failed.append(f"{path} ({exc.strerror or exc})")
+    how = "exposed read-write" if cuda else "hidden (a CPU run)"
+    enforced["gpu_devices"] = (f"{how}: {', '.join(done)}" if done else f"none {how}") + (
+        f"; failed: {', '.join(failed)}" if failed else ""
+    )
+
+
 def _filesystem(job: dict[str, Any], enforced: dict[str, Any]) -> None:
     """In G, inside the new mount namespace: private /proc, a size-capped scratch tmpfs,
     hidden paths, read-only mounts, private /dev/shm, no /dev/kmsg."""
@@ -402,6 +441,7 @@ def _filesystem(job: dict[str, Any], enforced: dict[str, Any]) -> None:
     if not enforced["disk"].startswith("enforced"):
         _mount(None, workdir, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
     _devices(disk_mb, enforced)
+    _gpu_nodes(job["limits"], enforced)
     probe = os.path.join(os.path.dirname(workdir.rstrip("/")) or "/", ".rsi_rl_probe")
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -977,14 +1017,73 @@ def _warm_torch() -> None:
 
     torch.set_num_threads(1)
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4), torch.nn.GELU())
-    for opt in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD):
-        o = opt(model.parameters(), lr=1e-3)
-        loss = torch.nn.functional.cross_entropy(
-            model(torch.randn(8, 4)), torch.zeros(8, dtype=torch.long)
-        )
-        o.zero_grad()
-        loss.backward()
-        o.step()
+    with _cuda_unavailable(torch):
+        for opt in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD):
+            o = opt(model.parameters(), lr=1e-3)
+            loss = torch.nn.functional.cross_entropy(
+                model(torch.randn(8, 4)), torch.zeros(8, dtype=torch.long)
+            )
+            o.zero_grad()
+            loss.backward()
+            o.step()
+
+
+@contextlib.contextmanager
+def _cuda_unavailable(torch: Any) -> Any:
+    """Within: ``torch.cuda.is_available()`` and ``torch.accelerator.is_available()`` say
+    False without asking the driver. Adam's ``step`` asks (its graph-capture check); on a
+    CUDA build the answer costs a ``cuInit``, after which no forked child can use CUDA."""
+    saved = []
+    for module in (getattr(torch, "cuda", None), getattr(torch, "accelerator", None)):
+        if module is not None and hasattr(module, "is_available"):
+            saved.append((module, module.is_available))
+            module.is_available = lambda: False
+    try:
+        yield
+    finally:
+        for module, original in saved:
+            module.is_available = original
+
+
+def _cuda_state() -> dict[str, bool]:
+    """Whether the preload initialised CUDA here (``initialized``) or poisoned the fork
+    (``fork_poisoned``: a forked child could not initialise it). Calls nothing that
+    initialises CUDA: ``is_initialized`` reads a flag, and the fork check runs in a child."""
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "cuda"):
+        return {"initialized": False, "fork_poisoned": False}
+    initialized = bool(torch.cuda.is_initialized())
+    in_bad_fork = getattr(torch._C, "_cuda_isInBadFork", None)  # CUDA builds only
+    poisoned = False
+    if in_bad_fork is not None:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.write(w, b"1" if in_bad_fork() else b"0")
+            os._exit(0)
+        os.close(w)
+        poisoned = _read_all(r) == b"1"
+        os.close(r)
+        _wait(pid)
+    return {"initialized": initialized, "fork_poisoned": poisoned}
+
+
+def _preload(modules: list[str]) -> list[str]:
+    """Import ``rsi_rl.harness`` and ``modules`` and warm torch up (never CUDA); returns
+    what failed, as ``"module: error"`` lines."""
+    failed = []
+    for module in ["rsi_rl.harness", *modules]:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001
+            failed.append(f"{module}: {exc}")
+    if "torch" in sys.modules:
+        try:
+            _warm_torch()
+        except Exception as exc:  # noqa: BLE001
+            failed.append(f"torch warm-up: {exc}")
+    return failed
 
 
 #: True once the fork server itself left the host's network namespace: every run inherits
@@ -1020,23 +1119,15 @@ def main() -> None:
     no_network = len(sys.argv) <= 2 or sys.argv[2] != "network"
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # stray prints of preloaded modules must not corrupt the protocol
-    failed = []
-    for module in ["rsi_rl.harness", *preload]:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001
-            failed.append(f"{module}: {exc}")
-    if "torch" in sys.modules:
-        try:
-            _warm_torch()
-        except Exception as exc:  # noqa: BLE001
-            failed.append(f"torch warm-up: {exc}")
+    failed = _preload(preload)
+    cuda = _cuda_state()
     cg_root = _pids_cgroup_root()
     cg_v2 = cg_root is not None and os.path.exists(os.path.join(cg_root, "cgroup.controllers"))
     cpu_root = None if cg_v2 else _cpuacct_root()
     _isolate_fork_server(no_network)
     events.write(
-        json.dumps({"event": "ready", "pid": os.getpid(), "preload_failed": failed}) + "\n"
+        json.dumps({"event": "ready", "pid": os.getpid(), "preload_failed": failed, "cuda": cuda})
+        + "\n"
     )
     n = 0
     for line in sys.stdin:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import os
 import queue
@@ -48,7 +49,7 @@ from rsi_rl.cache import CacheKey
 from rsi_rl.edits import Candidate
 from rsi_rl.errors import ConfigError
 from rsi_rl.runner import ExperimentResult, Runner
-from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.sandbox import SandboxLimits, resolve_devices
 from rsi_rl.task import InnerTask, Instance
 
 #: the one-line error when ``executor=ray`` is asked for without Ray installed
@@ -61,6 +62,25 @@ def _positive_workers(workers: Any) -> int:
             f"executor.workers must be a positive integer (experiments at once), got {workers!r}"
         )
     return workers
+
+
+def worker_limits(limits: SandboxLimits, i: int) -> SandboxLimits:
+    """The limits of worker ``i``: one GPU of ``limits.devices``, round robin (worker i
+    gets the i-th, modulo their number), or the CPU."""
+    gpus = resolve_devices(limits.devices)
+    return dataclasses.replace(limits, devices=(gpus[i % len(gpus)],) if gpus else "cpu")
+
+
+def _ray_gpus(devices: str | tuple[int, ...]) -> tuple[int, str | tuple[int, ...]]:
+    """(GPUs a Ray actor asks for, the actor's ``devices``) for ``sandbox.devices``.
+
+    A GPU actor asks Ray for one GPU, and Ray chooses which (a list of indices means
+    "GPUs" here: Ray places actors on its own): the actor's runs see the GPU Ray gave it.
+    ``auto`` asks for one when this process sees a GPU; ``cuda`` always does (the driver
+    may have none while the cluster's workers do)."""
+    if devices == "cpu" or (devices == "auto" and not resolve_devices("auto")):
+        return 0, "cpu"
+    return 1, "cuda"
 
 
 @contextlib.contextmanager
@@ -208,7 +228,9 @@ class LocalExecutor(Executor):
 
     Each worker is a :class:`Runner` with its own fork server, started in the background
     as soon as the executor is bound (an experiment never pays for it), and driven by a
-    thread of this process. Scratch folders live inside the env runner's scratch root.
+    thread of this process. Scratch folders live inside the env runner's scratch root;
+    artifacts go to the env runner's store. With GPUs (``sandbox.devices``), worker i
+    trains on the i-th GPU, round robin (:func:`worker_limits`).
 
     Args:
         workers: experiments at once; about one per free core (each trains with
@@ -232,7 +254,13 @@ class LocalExecutor(Executor):
         for i in range(self.workers):
             root = tempfile.mkdtemp(prefix=f"worker{i}_", dir=runner.scratch_root)
             self._roots.append(root)
-            worker = Runner(runner.task, runner.limits, root, keep_scratch=runner.keep_scratch)
+            worker = Runner(
+                runner.task,
+                worker_limits(runner.limits, i),
+                root,
+                keep_scratch=runner.keep_scratch,
+                artifact_dir=runner.artifact_dir,
+            )
             self._runners.append(worker)
             self._pool.submit(self._warm, worker)  # joins the idle workers once its server is up
 
@@ -302,8 +330,14 @@ def import_ray() -> Any:
 class RunnerActor:
     """A warm :class:`Runner` in a Ray worker process (the body of the Ray actor)."""
 
-    def __init__(self, task: InnerTask, limits: SandboxLimits, keep_scratch: bool = False):
-        self.runner = Runner(task, limits, keep_scratch=keep_scratch)
+    def __init__(
+        self,
+        task: InnerTask,
+        limits: SandboxLimits,
+        keep_scratch: bool = False,
+        artifact_dir: str | None = None,
+    ):
+        self.runner = Runner(task, limits, keep_scratch=keep_scratch, artifact_dir=artifact_dir)
 
     def run(
         self,
@@ -336,7 +370,10 @@ class RayExecutor(Executor):
         address: ``None`` starts a private local Ray instance (shut down on :meth:`close`);
             ``"auto"`` joins the cluster of this node; ``"ray://host:10001"`` a remote one
             through Ray Client. Every node needs rsi_rl (and the task's files) installed.
-        num_cpus: CPUs Ray reserves per actor.
+        num_cpus: CPUs Ray reserves per actor. With GPUs (``sandbox.devices`` not ``cpu``)
+            each actor also asks Ray for one GPU, and its runs train on it. Artifacts are
+            kept on the actor's machine (the driver's store path): on a remote cluster, the
+            search job cannot copy them into ``best/artifacts``.
         init_kwargs: more :func:`ray.init` arguments (``runtime_env``, ``namespace``, ...).
     """
 
@@ -394,8 +431,13 @@ class RayExecutor(Executor):
     def _new_actor(self) -> Any:
         ray = import_ray()
         runner = self._bound()
-        cls = ray.remote(num_cpus=self.num_cpus)(RunnerActor)
-        actor = cls.remote(runner.task, runner.limits, runner.keep_scratch)
+        num_gpus, devices = _ray_gpus(runner.limits.devices)
+        options: dict[str, Any] = {"num_cpus": self.num_cpus}
+        if num_gpus:  # only then: a CPU actor's options stay as they were
+            options["num_gpus"] = num_gpus
+        cls = ray.remote(**options)(RunnerActor)
+        limits = dataclasses.replace(runner.limits, devices=devices)
+        actor = cls.remote(runner.task, limits, runner.keep_scratch, str(runner.artifact_dir))
         actor.warm.remote()  # actor calls run in order: the first experiment waits for it
         return actor
 
@@ -510,4 +552,5 @@ __all__ = [
     "SerialExecutor",
     "import_ray",
     "make_executor",
+    "worker_limits",
 ]

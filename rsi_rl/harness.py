@@ -88,6 +88,16 @@ def seed() -> int:
     return int(_load_job()["seed"])
 
 
+def device() -> str:
+    """Where to train: ``"cuda"`` when the sandbox gave this run a GPU (``sandbox.devices``),
+    else ``"cpu"``. The run sees its one GPU as ``cuda:0`` (``CUDA_VISIBLE_DEVICES``).
+
+    Example:
+        >>> model = model.to(harness.device())  # doctest: +SKIP
+    """
+    return "cuda" if os.environ.get("RSI_RL_DEVICE") == "cuda" else "cpu"
+
+
 def budget_seconds() -> float:
     """Wall-clock seconds this run may take before the parent kills it."""
     return float(_load_job()["budget_seconds"])

@@ -41,7 +41,7 @@ from rsi_rl.errors import ConfigError, RsiRlError, TaskError
 from rsi_rl.landscape import LandscapeTask
 from rsi_rl.redact import scrub
 from rsi_rl.sandbox import Sandbox, SandboxLimits, resolve_paths
-from rsi_rl.scratch_io import ScratchDir, UnsafeScratchFile
+from rsi_rl.scratch_io import ScratchDir, UnsafeScratchFile, keep_artifacts
 from rsi_rl.task import InnerTask, Instance
 
 Status = Literal["ok", "crash", "timeout", "oom", "nan", "invalid"]
@@ -173,6 +173,9 @@ class Runner:
             (see :mod:`rsi_rl.cache`); without it the cache lives in memory.
         max_predictions_mb: the largest ``predictions.npy`` the parent reads back (MiB); a
             larger one makes the experiment ``invalid``.
+        artifact_dir: the store of the task's ``artifacts``: the files of a candidate's last
+            successful run go to ``<artifact_dir>/<candidate hash>/`` (see
+            :meth:`artifacts_of`); default ``<scratch_root>/artifacts``.
     """
 
     def __init__(
@@ -183,6 +186,7 @@ class Runner:
         keep_scratch: bool = False,
         cache_path: str | Path | None = None,
         max_predictions_mb: float = 1024,
+        artifact_dir: str | Path | None = None,
     ):
         if not max_predictions_mb > 0:
             raise ConfigError(f"max_predictions_mb={max_predictions_mb!r}: must be > 0")
@@ -210,6 +214,7 @@ class Runner:
         self.scratch_root = Path(scratch_root or tempfile.mkdtemp(prefix="rsi_rl_scratch_"))
         self.scratch_root.mkdir(parents=True, exist_ok=True)
         self.keep_scratch = keep_scratch
+        self.artifact_dir = Path(artifact_dir or self.scratch_root / "artifacts")
         self.cache = ResultCache(cache_path)
         self._catalogue: dict[str, bool] = {}
         self._n = 0
@@ -270,6 +275,12 @@ class Runner:
             self.timeout,
             int(self.limits.threads),
         )
+
+    def artifacts_of(self, cand_hash: str) -> Path | None:
+        """The folder of the artifacts kept from ``cand_hash``'s last successful run, or
+        None (none declared, none written, or its runs were all served from the cache)."""
+        path = self.artifact_dir / cand_hash
+        return path if path.is_dir() else None
 
     def remember(self, key: CacheKey, result: ExperimentResult) -> None:
         """Store a result obtained elsewhere (e.g. replayed from a ledger on resume)."""
@@ -362,6 +373,12 @@ class Runner:
             scratch.write_text(harness.JOB_FILE, json.dumps(job))
             proc = self.sandbox.run(workdir, self.task.entry, seed, self.limits_for(cand))
             result = self._judge(proc, scratch, instance, split)
+            if result.status == "ok" and self.task.artifacts:
+                cap = int(self.limits.artifact_mb * (1 << 20))
+                where = self.artifact_dir / cand.hash
+                result.enforced["artifacts"] = keep_artifacts(
+                    scratch, self.task.artifacts, where, cap
+                )
             result.seconds = time.monotonic() - t0
             result.stderr_tail = scrub(result.stderr_tail)
             result.stdout_tail = scrub(result.stdout_tail)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import glob
 import json
 import math
 import os
@@ -30,6 +32,8 @@ from rsi_rl.errors import ConfigError, SandboxError
 SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ")
 #: the sandbox record of a run that ended before the sandbox reported its limits
 NOT_REPORTED = "not reported: the run ended before the sandbox reported its limits"
+#: the values of ``sandbox.devices`` besides a list of GPU indices
+DEVICE_NAMES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -63,6 +67,17 @@ class SandboxLimits:
     #: hide the home folder of the user running rsi_rl (credentials, W&B settings), keeping
     #: the interpreter and ``sys.path`` entries under it visible; hardened mode only
     hide_home: bool = True
+    #: where the program trains: ``"cpu"``, ``"cuda"`` (every GPU torch sees), ``"auto"``
+    #: (``cuda`` if torch sees a GPU, checked in a fresh process, else ``cpu``) or GPU
+    #: indices, e.g. ``(0, 1)``. A run gets one GPU, the first of these; the local
+    #: executor gives worker i the i-th (round robin). See :func:`resolve_devices`.
+    devices: str | tuple[int, ...] = "cpu"
+    #: GPU device nodes a hardened GPU run sees (and a hardened CPU run does not); None:
+    #: those of :func:`gpu_device_nodes` (``/dev/nvidia*``, ``/dev/dri``)
+    device_nodes: tuple[str, ...] | None = None
+    #: MiB of a run's declared artifacts (``InnerTask.artifacts``) copied out of its scratch
+    #: dir, all files together
+    artifact_mb: float = 256.0
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, _checked(name, value))
@@ -78,8 +93,9 @@ _POSITIVE: dict[str, tuple[str, str]] = {
     "processes": ("processes", "64"),
     "threads": ("threads", "1"),
     "disk_mb": ("MiB", "1024"),
+    "artifact_mb": ("MiB", "256"),
 }
-_FLOATS = ("timeout", "cpu_seconds")
+_FLOATS = ("timeout", "cpu_seconds", "artifact_mb")
 
 
 def _checked(name: str, value: Any) -> Any:
@@ -105,13 +121,117 @@ def _checked(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{key} must be true or false, got {value!r}")
         return value
-    if name == "hidden_paths":
+    if name == "devices":
+        return _checked_devices(value)
+    if name in ("hidden_paths", "device_nodes"):
+        if name == "device_nodes" and value is None:
+            return None
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key} must be a list of paths, got {value!r}")
         if not all(isinstance(p, str) and p for p in value):
             raise ConfigError(f"{key} must hold non-empty path strings, got {list(value)!r}")
         return tuple(value)
     return value
+
+
+def _checked_devices(value: Any) -> str | tuple[int, ...]:
+    """``sandbox.devices`` as a name or a tuple of GPU indices, or a ConfigError."""
+    if isinstance(value, str) and value in DEVICE_NAMES:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+    ):
+        return tuple(value)
+    raise ConfigError(
+        f"sandbox.devices must be auto, cpu, cuda or a list of GPU indices such as [0,1], "
+        f"got {value!r}"
+    )
+
+
+# ---------------------------------------------------------------------- devices
+def gpu_device_nodes(dev: str = "/dev") -> tuple[str, ...]:
+    """The GPU device nodes under ``dev`` that exist: ``nvidia*`` (``nvidia0``,
+    ``nvidiactl``, ``nvidia-uvm``, ``nvidia-uvm-tools``, ``nvidia-caps``, ...) and ``dri``."""
+    found = sorted(glob.glob(os.path.join(dev, "nvidia*")))
+    dri = os.path.join(dev, "dri")
+    if os.path.isdir(dri):
+        found.append(dri)
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_device_count() -> int:
+    """GPUs torch sees in this environment (``CUDA_VISIBLE_DEVICES`` applies), counted in a
+    fresh subprocess so that CUDA is never initialised here (it does not survive a fork).
+
+    0 without a GPU driver (no ``/dev/nvidiactl``, ``/proc/driver/nvidia`` or
+    ``/dev/kfd``), without torch, or when the check fails. Computed once per process.
+    """
+    if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd")):
+        return 0
+    code = "import torch; print(torch.cuda.device_count())"
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        return max(0, int(out.stdout.strip().splitlines()[-1]))
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return 0
+
+
+def resolve_devices(devices: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """The GPU indices ``sandbox.devices`` stands for; ``()`` means the CPU.
+
+    ``cpu`` never checks for a GPU; ``auto`` and ``cuda`` count them with
+    :func:`cuda_device_count`; a list is checked against that count.
+
+    Raises:
+        ConfigError: ``cuda`` or a list where torch sees no GPU, or an index it does not see.
+    """
+    devices = _checked_devices(devices)
+    if devices == "cpu":
+        return ()
+    n = cuda_device_count()
+    if devices == "auto":
+        return tuple(range(n))
+    shown = devices if isinstance(devices, str) else list(devices)
+    if n == 0:
+        raise ConfigError(
+            f"sandbox.devices={shown}: torch sees no GPU in this environment; use "
+            "sandbox.devices=auto or sandbox.devices=cpu"
+        )
+    if isinstance(devices, str):  # cuda
+        return tuple(range(n))
+    missing = [i for i in devices if i >= n]
+    if missing:
+        raise ConfigError(
+            f"sandbox.devices={shown}: GPU {missing[0]} does not exist (torch sees {n}: 0..{n - 1})"
+        )
+    return tuple(devices)
+
+
+def visible_device(index: int) -> str:
+    """The ``CUDA_VISIBLE_DEVICES`` value that shows a child GPU ``index`` of this process:
+    the index itself, or the ``index``-th entry of this process's own
+    ``CUDA_VISIBLE_DEVICES`` (a Ray GPU actor's, a cluster scheduler's) when it has one."""
+    own = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return own[index] if index < len(own) else str(index)
+
+
+def device_env(gpu: int | None) -> dict[str, str]:
+    """The device variables of one run: ``CUDA_VISIBLE_DEVICES`` (its GPU, or empty: none)
+    and ``RSI_RL_DEVICE`` (``cuda`` or ``cpu``, what :func:`rsi_rl.harness.device` returns)."""
+    if gpu is None:
+        return {"CUDA_VISIBLE_DEVICES": "", "RSI_RL_DEVICE": "cpu"}
+    return {"CUDA_VISIBLE_DEVICES": visible_device(gpu), "RSI_RL_DEVICE": "cuda"}
 
 
 @dataclass
@@ -221,12 +341,17 @@ class Sandbox:
         self._buf = b""
         self._ready = False
         self.restarts = 0
+        #: the fork server's CUDA state after its preload (``initialized``, ``fork_poisoned``)
+        self.server_cuda: dict[str, bool] = {}
 
     # ------------------------------------------------------------ fork server
     def _server(self) -> tuple[list[str], dict[str, str]]:
         """The fork server's command line and environment."""
         env = scrubbed_env(self.limits.threads)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        # the server never touches a GPU: none is visible to it, and an availability check
+        # a preloaded module makes asks NVML rather than initialising CUDA (see _zygote)
+        env.update({"CUDA_VISIBLE_DEVICES": "", "PYTORCH_NVML_BASED_CUDA_CHECK": "1"})
         network = "no-network" if self.limits.no_network else "network"
         return [sys.executable, "-m", "rsi_rl._zygote", json.dumps(self.preload), network], env
 
@@ -262,6 +387,7 @@ class Sandbox:
         if ready is None or ready.get("event") != "ready":
             self.close()
             raise SandboxError("the sandbox fork server did not start (python -m rsi_rl._zygote)")
+        self.server_cuda = {k: bool(v) for k, v in (ready.get("cuda") or {}).items()}
         self._ready = True
 
     def close(self) -> None:
@@ -327,15 +453,25 @@ class Sandbox:
     ) -> ProcessResult:
         """Run ``entry`` (a file in ``workdir``) in a forked child under ``limits``."""
         lim = limits or self.limits
+        gpus = resolve_devices(lim.devices)
+        gpu = gpus[0] if gpus else None
         self.start()
         assert self._proc is not None and self._proc.stdin is not None
+        if gpu is not None and any(self.server_cuda.values()):
+            raise SandboxError(
+                "a module the sandbox's fork server preloads "
+                f"({', '.join(self.preload) or 'rsi_rl.harness'}) initialised CUDA, which "
+                "does not survive the fork of each run: remove it from the task's `preload` "
+                "or stop it from touching torch.cuda at import"
+            )
         cpu = lim.cpu_seconds or max(2.0, 2.0 * lim.timeout * lim.threads)
+        nodes = gpu_device_nodes() if lim.device_nodes is None else lim.device_nodes
         job = {
             "workdir": str(Path(workdir).resolve()),
             "entry": entry,
             "seed": int(seed),
             "threads": lim.threads,
-            "env": scrubbed_env(lim.threads),
+            "env": {**scrubbed_env(lim.threads), **device_env(gpu)},
             "limits": {
                 "memory_mb": lim.memory_mb,
                 "cpu_seconds": int(cpu + 0.999),
@@ -347,6 +483,8 @@ class Sandbox:
                 "hardened": lim.hardened,
                 "hidden_paths": [str(p) for p in lim.hidden_paths],
                 "hide_home": lim.hide_home,
+                "devices": "cpu" if gpu is None else "cuda",
+                "gpu_nodes": [str(p) for p in nodes],
             },
         }
         try:

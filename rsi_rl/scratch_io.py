@@ -23,6 +23,8 @@ import contextlib
 import os
 import shutil
 import stat
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from rsi_rl.errors import RsiRlError
@@ -147,10 +149,11 @@ class ScratchDir:
         self.write_bytes(relpath, text.encode())
 
     # ---------------------------------------------------------------- reads
-    def _open(self, name: str) -> tuple[int, os.stat_result] | None:
-        """An fd of the regular file ``name`` and its stat, or None if it does not exist."""
+    def _open(self, name: str, dirfd: int | None = None) -> tuple[int, os.stat_result] | None:
+        """An fd of the regular file ``name`` (in the folder ``dirfd``, by default the
+        scratch dir) and its stat, or None if it does not exist."""
         _check_name(name)
-        dirfd = self._dir()
+        dirfd = self._dir() if dirfd is None else dirfd
         try:
             # look before opening: a device or FIFO is never opened at all
             st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
@@ -227,6 +230,59 @@ class ScratchDir:
         finally:
             os.close(fd)
 
+    def copy_file(self, relpath: str, dest: str | Path, cap: int) -> int | None:
+        """Copy ``relpath`` (``"out/model.pt"``: through sub-folders) to ``dest``, a new file
+        of the parent's; returns the bytes copied, or None if it does not exist.
+
+        No link is followed on the way (a folder or the file replaced by a symbolic link is
+        refused), and the file must be a regular file with one link, as for the reads.
+
+        Raises:
+            UnsafeScratchFile: the path is not a plain relative path, a part of it is not
+                what it should be, or the file is larger than ``cap`` bytes.
+        """
+        parts = relpath.split("/")
+        for part in parts:
+            _check_name(part)
+        fds: list[int] = []
+        try:
+            cur = self._dir()
+            for i, part in enumerate(parts[:-1]):
+                where = "/".join(parts[: i + 1])
+                try:
+                    cur = os.open(part, _DIR_FLAGS, dir_fd=cur)
+                except FileNotFoundError:
+                    return None
+                except OSError as exc:  # ELOOP: a link; ENOTDIR: a file
+                    raise UnsafeScratchFile(
+                        f"{where} cannot be opened safely as a folder: {exc.strerror}"
+                    ) from None
+                fds.append(cur)
+            try:
+                opened = self._open(parts[-1], cur)
+            except UnsafeScratchFile as exc:
+                raise UnsafeScratchFile(str(exc).replace(parts[-1], relpath, 1)) from None
+            if opened is None:
+                return None
+            fd, st = opened
+            with os.fdopen(fd, "rb") as src:
+                if st.st_size > cap:
+                    raise UnsafeScratchFile(self._over(relpath, st.st_size, cap))
+                copied = 0
+                with open(dest, "xb") as out:
+                    while chunk := src.read(min(1 << 20, cap + 1 - copied)):
+                        copied += len(chunk)
+                        if copied > cap:  # it grew after the stat
+                            break
+                        out.write(chunk)
+                if copied > cap:
+                    os.unlink(dest)
+                    raise UnsafeScratchFile(self._over(relpath, copied, cap))
+                return copied
+        finally:
+            for fd in fds:
+                os.close(fd)
+
     @staticmethod
     def _over(name: str, size: int, cap: int) -> str:
         return f"{name} is {format_size(size)}, over the {format_size(cap)} cap"
@@ -258,3 +314,52 @@ class ScratchDir:
         if moved and os.path.dirname(moved) == parent:  # rmdir removes an empty folder only
             with contextlib.suppress(OSError):
                 os.rmdir(moved)
+
+
+def keep_artifacts(scratch: ScratchDir, names: Sequence[str], dest: str | Path, cap: int) -> str:
+    """Copy the artifacts ``names`` (paths relative to the scratch dir) of a finished run
+    into the folder ``dest``, at most ``cap`` bytes together; returns what happened, for
+    the run's record.
+
+    Each file is copied by :meth:`ScratchDir.copy_file` (no links followed, regular files
+    only), into a fresh folder that replaces ``dest`` once at least one file was kept: a
+    run that keeps nothing leaves an earlier run's artifacts in place. A refused, missing
+    or oversized file is named in the returned text; it never fails the run.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    kept, notes, left = [], [], int(cap)
+    try:
+        for name in dict.fromkeys(names):
+            target = tmp / name
+            try:
+                _check_relpath(name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                got = scratch.copy_file(name, target, left)
+            except UnsafeScratchFile as exc:
+                notes.append(f"refused {exc}")
+                continue
+            except OSError as exc:  # e.g. two names for one file, or a file and a folder
+                notes.append(f"failed {name}: {exc.strerror or exc}")
+                continue
+            if got is None:
+                notes.append(f"missing {name}")
+                continue
+            left -= got
+            kept.append(f"{name} ({format_size(got)})")
+        if kept:
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.rename(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    head = f"kept {', '.join(kept)} (cap {format_size(cap)})" if kept else "none kept"
+    return "; ".join([head, *notes])
+
+
+def _check_relpath(relpath: str) -> None:
+    """A plain relative path of the scratch dir (``out/model.pt``), or UnsafeScratchFile."""
+    for part in relpath.split("/"):
+        _check_name(part)

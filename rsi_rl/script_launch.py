@@ -60,9 +60,15 @@ def _pump(pipe: IO[bytes], stream: IO[str], capture: _Capture) -> None:
         stream.flush()
 
 
-def command_line(spec: dict[str, Any], cfg: dict[str, Any], seed: int, split: str) -> list[str]:
-    """The script's arguments for one experiment: fixed args, flags, seed and split."""
-    argv = [a.replace("{script_dir}", spec["script_dir"]) for a in spec["args"]]
+def command_line(
+    spec: dict[str, Any], cfg: dict[str, Any], seed: int, split: str, device: str = "cpu"
+) -> list[str]:
+    """The script's arguments for one experiment: fixed args (``{script_dir}`` and
+    ``{device}``, ``cuda`` or ``cpu``, expanded), flags, seed and split."""
+    argv = [
+        a.replace("{script_dir}", spec["script_dir"]).replace("{device}", device)
+        for a in spec["args"]
+    ]
     for key, flag in spec["flags"].items():
         value = cfg[key]
         if isinstance(value, bool):
@@ -125,7 +131,7 @@ def main(spec: dict[str, Any]) -> None:
     cfg = harness.config()
     split = str(harness.data()["split"])
     script = os.path.abspath(spec["script"])
-    argv = command_line(spec, cfg, harness.seed(), split)
+    argv = command_line(spec, cfg, harness.seed(), split, harness.device())
     if spec["config_file"]:
         _write_config(spec["config_file"], cfg)
     capture = _Capture()

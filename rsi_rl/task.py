@@ -202,6 +202,9 @@ class InnerTask(ABC):
     #: True for tasks answered in this process without running a program (tabulated or
     #: synthetic landscapes, :class:`rsi_rl.landscape.LandscapeTask`): no sandbox starts
     in_process: ClassVar[bool] = False
+    #: files the program writes that the user keeps (paths relative to its working dir,
+    #: e.g. ``("model.pt",)``): copied out after each successful run, ``best/artifacts/``
+    artifacts: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         if not self.name:
