@@ -39,6 +39,10 @@ ENV_KEYS = (
     "cost_per_second",
     "invalid_penalty",
     "mask_duplicates",
+    "pruner",
+    "pruner_warmup_steps",
+    "pruner_startup_trials",
+    "pruner_reduction_factor",
 )
 
 

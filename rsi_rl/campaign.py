@@ -24,8 +24,9 @@ import numpy as np
 
 from rsi_rl.edits import Candidate
 from rsi_rl.errors import ConfigError, TaskError
+from rsi_rl.pruning import PrunerSettings, PruningStudy
 from rsi_rl.record import ExperimentRecord
-from rsi_rl.runner import STATUSES, ExperimentResult, Runner
+from rsi_rl.runner import RECORD_STATUSES, ExperimentResult, Runner
 from rsi_rl.task import InnerTask, Instance
 
 Listener = Callable[[dict[str, Any]], None]
@@ -166,6 +167,10 @@ class Campaign:
         cost_per_second: reward penalty per experiment second.
         listeners: called with every record, in order (the ledger's ``append`` returns
             the row id, stored as ``id``).
+        pruner: stop candidates' runs early by their intermediate reports
+            (:mod:`rsi_rl.pruning`): the campaign's runs on its evaluation seed are the
+            trials of one study; only candidates are stopped, never the start
+            candidate's run or a rerun. None: no pruning.
     """
 
     def __init__(
@@ -183,6 +188,7 @@ class Campaign:
         listeners: Sequence[Listener] = (),
         ledger: Any = None,
         noise_model: str = "global",
+        pruner: PrunerSettings | None = None,
     ):
         self.task, self.instance = task, instance
         self.runner, self.executor = runner, executor
@@ -202,7 +208,9 @@ class Campaign:
         self.seconds_used = 0.0
         self.log: list[dict[str, Any]] = []
         self.last: dict[str, Any] = {}
-        self.status_counts = dict.fromkeys(STATUSES, 0)
+        self.status_counts = dict.fromkeys(RECORD_STATUSES, 0)
+        direction = getattr(task, "report_direction", "minimize")
+        self.pruning = PruningStudy(pruner, direction) if pruner is not None else None
         self.since_improvement = 0
         self.last_delta = 0.0
 
@@ -213,7 +221,8 @@ class Campaign:
         Raises:
             TaskError: the start candidate does not train.
         """
-        result = self.runner.run(self.instance, start, self.eval_seed)
+        with self.runner.watching(self.pruning, prune=False):  # its reports count, it runs on
+            result = self.runner.run(self.instance, start, self.eval_seed)
         if result.status != "ok":
             raise TaskError(
                 f"task {self.task.name!r}: the start candidate of instance "
@@ -278,7 +287,8 @@ class Campaign:
             else:
                 batch.append(i)
         cands = [c for c in (proposals[i].candidate for i in batch) if c is not None]
-        trained = self.executor.run_many(self.instance, cands, self.eval_seed, timeout=cap)
+        with self.runner.watching(self.pruning):  # a pruner may stop candidates' runs
+            trained = self.executor.run_many(self.instance, cands, self.eval_seed, timeout=cap)
         for i, result in zip(batch, trained, strict=True):
             out[i] = (result, self.eval_seed)
         charged: list[tuple[ExperimentResult, int | None]] = []

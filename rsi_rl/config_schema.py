@@ -27,6 +27,17 @@ from rsi_rl.errors import ConfigError
 NoiseModel = enum.Enum(
     "NoiseModel", [("global", "global"), ("local", "local")], type=str, module=__name__
 )
+#: ``env.pruner``'s values (those of :data:`rsi_rl.pruning.PRUNERS`; null: no pruning)
+Pruner = enum.Enum(
+    "Pruner",
+    [
+        ("median", "median"),
+        ("successive_halving", "successive_halving"),
+        ("hyperband", "hyperband"),
+    ],
+    type=str,
+    module=__name__,
+)
 
 
 @dataclass
@@ -38,6 +49,10 @@ class EnvSettings:
     cost_per_second: float = MISSING
     invalid_penalty: float = MISSING
     mask_duplicates: bool = True
+    pruner: Pruner | None = None
+    pruner_warmup_steps: int = 0
+    pruner_startup_trials: int = 5
+    pruner_reduction_factor: int = 3
 
 
 @dataclass
@@ -234,6 +249,7 @@ __all__ = [
     "EnvSettings",
     "EvalSettings",
     "NoiseModel",
+    "Pruner",
     "SearchSettings",
     "TrainSettings",
     "TrySettings",

@@ -52,9 +52,10 @@ from rsi_rl.executor import make_executor
 from rsi_rl.ledger import Ledger
 from rsi_rl.observation import Evidence, History, clip, slot_rows
 from rsi_rl.proposer import ProposerError, make_proposer
+from rsi_rl.pruning import PrunerSettings, pruner_settings
 from rsi_rl.record import VOLATILE_KEYS
 from rsi_rl.registry import make_task
-from rsi_rl.runner import STATUSES, Runner
+from rsi_rl.runner import STATUSES, Runner, observed_status
 from rsi_rl.sandbox import SandboxLimits
 from rsi_rl.seeds import draw_evaluation_seed
 from rsi_rl.task import InnerTask, Instance
@@ -104,6 +105,14 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             compute cost stopping never pays, yet a learner trained on the mask (e.g.
             sb3-contrib's MaskablePPO) readily learns to stop at step 1. ``step(stop)``
             ends the campaign either way, and the observation does not depend on it.
+        pruner: stop candidates' runs early by the reports their programs make with
+            ``harness.report`` (:mod:`rsi_rl.pruning`): ``None`` (default), ``"median"``,
+            ``"successive_halving"`` or ``"hyperband"``, or a
+            :class:`~rsi_rl.pruning.PrunerSettings`. A stopped run is recorded as
+            ``pruned`` and counts as a ``timeout`` in the observation. Needs the
+            ``serial`` executor.
+        pruner_warmup_steps, pruner_startup_trials, pruner_reduction_factor: the
+            pruner's settings (:class:`~rsi_rl.pruning.PrunerSettings`).
 
     Example:
         >>> import gymnasium as gym, rsi_rl
@@ -135,6 +144,10 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         cache_path: str | Path | None = None,
         executor: Any = None,
         allow_stop: bool = False,
+        pruner: str | PrunerSettings | None = None,
+        pruner_warmup_steps: int = 0,
+        pruner_startup_trials: int = 5,
+        pruner_reduction_factor: int = 3,
     ):
         super().__init__()
         if int(budget) < 1:
@@ -181,6 +194,14 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 limits, hidden_paths=tuple(dict.fromkeys([*limits.hidden_paths, *private]))
             )
         self.executor = make_executor(executor)
+        self.pruner = pruner_settings(
+            pruner, pruner_warmup_steps, pruner_startup_trials, pruner_reduction_factor
+        )
+        if self.pruner is not None and self.executor.name != "serial":
+            raise ConfigError(
+                f"env.pruner={self.pruner.name} watches runs of the serial executor only; "
+                f"drop env.pruner or use executor=serial (not {self.executor.name})"
+            )
         self.runner = Runner(self.task, limits, scratch_dir, cache_path=cache_path)
         try:
             self.executor.bind(self.runner)
@@ -252,6 +273,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             cost_per_second=self.cost_per_second,
             ledger=self.ledger,
             noise_model=self.noise_model,
+            pruner=self.pruner,
         )
         record = self.research.start(start_candidate(self.task, self.instance.start_config))
         self.evidence = Evidence(self.space)  # the evaluated candidates, for the observation
@@ -568,7 +590,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         f.append(len(self.space) / MAX_SLOTS)
         f.append(self.meta_history.features("reevaluate", self.budget)[0])
         f.extend(self.meta_history.features("propose", self.budget)[:2])
-        f.extend(1.0 if last.get("status") == s else 0.0 for s in STATUSES)
+        status = observed_status(last.get("status"))  # a pruned run reads as a timeout
+        f.extend(1.0 if status == s else 0.0 for s in STATUSES)
         rows = slot_rows(
             self.space,
             self.incumbent,

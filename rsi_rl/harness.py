@@ -12,6 +12,7 @@ Example (the shape of every built-in ``train.py``)::
     data = harness.data()           # {"x_train", "y_train", "x_eval", ...} numpy arrays
     ...train...
     harness.log(step=step, train_loss=loss)
+    harness.report(epoch, probe_loss)  # optional: lets a pruner stop a hopeless run early
     harness.submit(probabilities)   # shape (len(data["x_eval"]), n_classes)
 
 This module imports only the standard library and numpy.
@@ -31,6 +32,7 @@ JOB_FILE = "job.json"
 INPUTS_FILE = "inputs.npz"
 PREDICTIONS_FILE = "predictions.npy"
 LOG_FILE = "log.jsonl"
+REPORTS_FILE = "reports.jsonl"
 
 _job: dict[str, Any] | None = None
 #: when this run's clock started (None: not yet); see :func:`start_clock`
@@ -126,6 +128,24 @@ def log(**metrics: float) -> None:
     """
     row = {key: float(value) for key, value in metrics.items()}
     with open(_workdir() / LOG_FILE, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def report(step: int, value: float) -> None:
+    """Report an intermediate value the program computes itself, e.g. the loss on a
+    held-in slice of its training data after each epoch; lower is better unless the task
+    says otherwise (``report_direction``).
+
+    The parent may use these values to stop a run that is clearly worse than earlier runs
+    at the same ``step`` (pruning, ``env.pruner``); they are never the metric. Report
+    at steps that mean the same for every candidate (epochs, or every 50 optimiser
+    steps), in increasing order: a step not above the last one reported is ignored.
+
+    Example:
+        >>> harness.report(epoch + 1, probe_loss)  # doctest: +SKIP
+    """
+    row = {"step": int(step), "value": float(value)}
+    with open(_workdir() / REPORTS_FILE, "a") as fh:
         fh.write(json.dumps(row) + "\n")
 
 

@@ -17,10 +17,15 @@ no FIFO opened, sizes capped): a file the program replaced by a link, a FIFO, a 
 an oversized file makes the experiment ``invalid``, and no metric is computed from it.
 Every text a result carries from the program (log tails, message) passes through
 :func:`~rsi_rl.redact.scrub`.
+
+Inside :meth:`Runner.watching` a pruning study (:mod:`rsi_rl.pruning`) reads the
+program's intermediate reports while it runs and may stop it: status ``pruned``, charged
+the seconds it used, never cached.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -28,9 +33,10 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -44,8 +50,25 @@ from rsi_rl.sandbox import Sandbox, SandboxLimits, resolve_paths
 from rsi_rl.scratch_io import ScratchDir, UnsafeScratchFile, keep_artifacts
 from rsi_rl.task import InnerTask, Instance
 
-Status = Literal["ok", "crash", "timeout", "oom", "nan", "invalid"]
+if TYPE_CHECKING:
+    from rsi_rl.pruning import PruningStudy
+
+Status = Literal["ok", "crash", "timeout", "oom", "nan", "invalid", "pruned"]
+#: the statuses the observation encodes (its ``status_*`` features: fixed layout)
 STATUSES: tuple[str, ...] = ("ok", "crash", "timeout", "oom", "nan", "invalid")
+#: the statuses a result or record may hold: :data:`STATUSES` and ``pruned`` (stopped
+#: early by the campaign's pruner, see :mod:`rsi_rl.pruning`)
+RECORD_STATUSES: tuple[str, ...] = (*STATUSES, "pruned")
+#: how the observation counts a record status outside :data:`STATUSES`
+OBSERVED_AS: dict[str, str] = {"pruned": "timeout"}
+
+
+def observed_status(status: str | None) -> str | None:
+    """The status the observation encodes for a record's ``status``: a ``pruned`` run
+    counts as a ``timeout`` (stopped before it finished), the others as they are."""
+    return OBSERVED_AS.get(status, status) if status is not None else None
+
+
 #: bytes of stderr.log / stdout.log a result keeps (their tails)
 STDERR_TAIL, STDOUT_TAIL = 2000, 500
 #: bytes of log.jsonl read (its head; a longer log is cut, not refused) and rows kept
@@ -221,6 +244,9 @@ class Runner:
         #: optional cap (seconds) on the next runs' wall-clock limit: the env sets it to what
         #: is left of a campaign's ``budget_seconds``, so the cap is hard, not checked after
         self.timeout_cap: float | None = None
+        #: the study the runs report to (see :meth:`watching`); None: runs are not watched
+        self.pruning: PruningStudy | None = None
+        self._prune = False
 
     @property
     def cache_hits(self) -> int:
@@ -276,6 +302,17 @@ class Runner:
             int(self.limits.threads),
         )
 
+    @contextlib.contextmanager
+    def watching(self, study: PruningStudy | None, prune: bool = True) -> Iterator[None]:
+        """The validation runs inside report to ``study`` (None: no watch), and may be
+        stopped by its pruner unless ``prune`` is False (status ``pruned``)."""
+        old = self.pruning, self._prune
+        self.pruning, self._prune = study, prune
+        try:
+            yield
+        finally:
+            self.pruning, self._prune = old
+
     def artifacts_of(self, cand_hash: str) -> Path | None:
         """The folder of the artifacts kept from ``cand_hash``'s last successful run, or
         None (none declared, none written, or its runs were all served from the cache)."""
@@ -314,11 +351,11 @@ class Runner:
     def cacheable(self, result: ExperimentResult, timeout: float | None = None) -> bool:
         """Whether ``result`` may answer a later run of the same candidate and seed.
 
-        Not when the sandbox itself failed, nor a ``timeout`` under a limit cut below the
-        sandbox's own by a seconds cap (``timeout`` of the run, else :attr:`timeout`): the
-        same candidate with more time left may finish.
+        Not when the sandbox itself failed, nor a run stopped by a pruner, nor a
+        ``timeout`` under a limit cut below the sandbox's own by a seconds cap (``timeout``
+        of the run, else :attr:`timeout`): the same candidate with more time left may finish.
         """
-        if result.sandbox_failed:
+        if result.sandbox_failed or result.status == "pruned":
             return False
         limit = self.timeout if timeout is None else float(timeout)
         return not (result.status == "timeout" and limit < float(self.limits.timeout))
@@ -362,6 +399,10 @@ class Runner:
         workdir = self.scratch_root / f"exp{self._n:05d}_{cand.hash[:8]}_{split}"
         # held by a descriptor from now on: the program may rename or replace the path
         scratch = ScratchDir.create(workdir)
+        watch = (
+            self.pruning.watch(scratch, self._prune) if self.pruning and split == "val" else None
+        )
+        status = "crash"
         try:
             for name, text in cand.source.items():
                 scratch.write_text(name, text)
@@ -371,7 +412,12 @@ class Runner:
             scratch.write_bytes(harness.INPUTS_FILE, buf.getvalue())
             job = {"config": cand.config, "seed": int(seed), "budget_seconds": self.timeout}
             scratch.write_text(harness.JOB_FILE, json.dumps(job))
-            proc = self.sandbox.run(workdir, self.task.entry, seed, self.limits_for(cand))
+            extra: dict[str, Any] = {}
+            if watch is not None:  # its pruner may stop the run (rsi_rl.pruning)
+                # made here: a hardened run's tmpfs shares this file with the host
+                scratch.write_text(harness.REPORTS_FILE, "")
+                extra = {"watch": watch.poll, "watch_every": watch.study.poll_seconds}
+            proc = self.sandbox.run(workdir, self.task.entry, seed, self.limits_for(cand), **extra)
             result = self._judge(proc, scratch, instance, split)
             if result.status == "ok" and self.task.artifacts:
                 cap = int(self.limits.artifact_mb * (1 << 20))
@@ -379,12 +425,17 @@ class Runner:
                 result.enforced["artifacts"] = keep_artifacts(
                     scratch, self.task.artifacts, where, cap
                 )
+            status = result.status
+            if status == "pruned" and watch is not None:
+                result.message = watch.message
             result.seconds = time.monotonic() - t0
             result.stderr_tail = scrub(result.stderr_tail)
             result.stdout_tail = scrub(result.stdout_tail)
             result.message = scrub(result.message)
             return result
         finally:
+            if watch is not None:
+                watch.finish(status)
             if self.keep_scratch:
                 scratch.close()
             else:
@@ -431,6 +482,8 @@ class Runner:
         """Set ``res``'s status and message from how the process ended (ok if it exited 0)."""
         if proc.sandbox_error:
             res.status, res.message, res.sandbox_failed = "crash", proc.sandbox_error, True
+        elif getattr(proc, "stopped", False):
+            res.status, res.message = "pruned", "stopped early by the pruner"
         elif proc.timed_out:
             res.status, res.message = (
                 "timeout",

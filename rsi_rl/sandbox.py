@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,8 @@ class ProcessResult:
     max_rss_mb: float
     enforced: dict[str, Any] = field(default_factory=dict)
     sandbox_error: str | None = None
+    #: killed because the run's ``watch`` asked (e.g. a pruner), not by a limit
+    stopped: bool = False
 
 
 def scrubbed_env(threads: int = 1) -> dict[str, str]:
@@ -450,8 +453,15 @@ class Sandbox:
         entry: str,
         seed: int,
         limits: SandboxLimits | None = None,
+        watch: Callable[[], bool] | None = None,
+        watch_every: float = 0.5,
     ) -> ProcessResult:
-        """Run ``entry`` (a file in ``workdir``) in a forked child under ``limits``."""
+        """Run ``entry`` (a file in ``workdir``) in a forked child under ``limits``.
+
+        ``watch``, if given, is called in this process about every ``watch_every`` seconds
+        while the child runs; when it returns True the child's process group is killed
+        and the result says ``stopped`` (not ``timed_out``). It must return quickly.
+        """
         lim = limits or self.limits
         gpus = resolve_devices(lim.devices)
         gpu = gpus[0] if gpus else None
@@ -497,9 +507,15 @@ class Sandbox:
             return self._lost("the fork server did not start the run")
         pid = int(started["pid"])
         t0 = time.monotonic()
-        event = self._read_event(timeout=lim.timeout)
-        timed_out = event is None
-        if timed_out:
+        event, stopped = None, False
+        while event is None and not stopped:
+            left = t0 + lim.timeout - time.monotonic()
+            if left <= 0:
+                break
+            event = self._read_event(timeout=min(left, watch_every) if watch else left)
+            stopped = event is None and watch is not None and watch()
+        timed_out = event is None and not stopped
+        if event is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
             event = self._read_event(timeout=30.0)
@@ -524,6 +540,7 @@ class Sandbox:
             cpu_seconds=float(event.get("cpu_seconds", 0.0)),
             max_rss_mb=float(event.get("max_rss_mb", 0.0)),
             enforced=enforced,
+            stopped=stopped,
         )
 
     def _lost(self, why: str) -> ProcessResult:

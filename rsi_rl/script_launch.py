@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -23,18 +24,40 @@ from rsi_rl import harness
 
 #: bytes of output (the tail) submitted to the parent
 CAPTURE_BYTES = 1 << 20
+#: the longest output line searched for a report (a longer one is skipped)
+REPORT_LINE = 4096
 
 
 class _Capture:
-    """The program's output, kept (thread-safe) while it is also written through."""
+    """The program's output, kept (thread-safe) while it is also written through.
 
-    def __init__(self) -> None:
+    With a ``report`` regex (groups ``step`` and ``value``), every whole output line it
+    matches becomes a :func:`rsi_rl.harness.report`.
+    """
+
+    def __init__(self, report: str | None = None) -> None:
         self.parts: list[str] = []
         self.lock = threading.Lock()
+        self.report = re.compile(report) if report else None
+        self.line = ""
 
     def keep(self, text: str) -> None:
         with self.lock:
             self.parts.append(text)
+            if self.report is not None:
+                self._report(text)
+
+    def _report(self, text: str) -> None:
+        *lines, rest = (self.line + text).split("\n")
+        self.line = rest if len(rest) <= REPORT_LINE else ""
+        for line in lines:
+            match = self.report.search(line[:REPORT_LINE]) if self.report else None
+            if match is None:
+                continue
+            try:
+                harness.report(int(match.group("step")), float(match.group("value")))
+            except (ValueError, OverflowError, OSError):
+                continue  # not a number, or the report file refused: the script goes on
 
     def tail(self) -> bytes:
         return "".join(self.parts).encode("utf-8", errors="replace")[-CAPTURE_BYTES:]
@@ -134,7 +157,7 @@ def main(spec: dict[str, Any]) -> None:
     argv = command_line(spec, cfg, harness.seed(), split, harness.device())
     if spec["config_file"]:
         _write_config(spec["config_file"], cfg)
-    capture = _Capture()
+    capture = _Capture(spec.get("report_regex"))
     if spec["launcher"] == "subprocess":
         command = [
             c.replace("{python}", sys.executable).replace("{script}", script)

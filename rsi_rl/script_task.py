@@ -18,6 +18,7 @@ edits::
     metric: val_loss
     metric_regex: 'val_loss: (?P<value>\\S+)'   # the last match counts
     direction: minimize
+    report_regex: 'epoch (?P<step>\\d+) .* val_loss (?P<value>\\S+)'  # optional: for env.pruner
     timeout: 60
     patches:
       - {kind: activation_gelu, diff: patches/gelu.diff}
@@ -89,11 +90,17 @@ class ScriptTask(InnerTask):
             ``value``, else group 1); default ``<metric>[:=] <number>``.
         metric_json: instead of a regex: the key of the value in the last JSON line
             (a line starting with ``{``) that has it.
+        report_regex: optional regex with groups ``step`` and ``value``: every output
+            line it matches is an intermediate report (``harness.report``), which a
+            pruner (``env.pruner``) may use to stop a hopeless run early.
+        report_direction: ``minimize`` (default) or ``maximize``: which reported values
+            are better.
         flags: config key -> command-line flag (``--lr``; ``--lr=`` joins flag and value;
             booleans become bare ``store_true`` flags when true).
         config_file: instead of (or besides) flags: a file name (``.json``/``.yaml``) in the
             script's working dir where the launcher writes the whole config.
-        args: fixed extra arguments; ``{script_dir}`` expands to the script's folder.
+        args: fixed extra arguments; ``{script_dir}`` expands to the script's folder,
+            ``{device}`` to ``cuda`` or ``cpu`` (the run's device, ``sandbox.devices``).
         seed_flag: flag that receives the experiment seed (e.g. ``--seed``).
         split_flag: flag that receives ``val`` or ``test``; without it the task has no
             test split (``has_test_split`` is False) and campaigns report "no test
@@ -113,6 +120,9 @@ class ScriptTask(InnerTask):
         launcher: ``runpy`` (in-process, warm) or ``subprocess``.
         command: the subprocess command (default ``["{python}", "{script}"]``).
         preload: modules the fork server imports once (default numpy, torch).
+        artifacts: files the script writes that you keep (e.g. ``out/model.pt``, relative to
+            its working dir): copied out after each successful run (``sandbox.artifact_mb``
+            in all); the best candidate's land in ``best/artifacts/``.
     """
 
     self_reported = True
@@ -127,6 +137,8 @@ class ScriptTask(InnerTask):
         direction: str = "minimize",
         metric_regex: str | None = None,
         metric_json: str | None = None,
+        report_regex: str | None = None,
+        report_direction: str = "minimize",
         flags: dict[str, str] | None = None,
         config_file: str | None = None,
         args: list[str] | None = None,
@@ -143,6 +155,7 @@ class ScriptTask(InnerTask):
         launcher: str = "runpy",
         command: list[str] | None = None,
         preload: list[str] | None = None,
+        artifacts: list[str] | None = None,
     ) -> None:
         where = task_config_hint()
         flags, start_config, reference_config, knobs, patches, args, files, command, preload = (
@@ -159,6 +172,7 @@ class ScriptTask(InnerTask):
                 preload,
             )
         )
+        artifacts = _plain(artifacts)
         if not name:
             raise TaskError(f"script task: set `name` in {where}")
 
@@ -184,6 +198,20 @@ class ScriptTask(InnerTask):
             self._regex = None
         self._json_key = metric_json
         self.metric_regex = metric_regex
+        if report_direction not in ("minimize", "maximize"):
+            raise fail(
+                "report_direction", f"must be minimize or maximize, not {report_direction!r}"
+            )
+        if report_regex is not None:
+            try:
+                groups = re.compile(report_regex).groupindex
+            except re.error as exc:
+                raise fail("report_regex", f"is not a valid regex ({exc})") from None
+            if not {"step", "value"} <= set(groups):
+                raise fail(
+                    "report_regex", "needs the named groups (?P<step>...) and (?P<value>...)"
+                )
+        self.report_regex = report_regex
         start = dict(start_config or {})
         flags = dict(flags or {})
         for key in flags:
@@ -242,9 +270,12 @@ class ScriptTask(InnerTask):
             "knobs": tuple(built_knobs),
             "patches": tuple(built_patches),
             "has_test_split": split_flag is not None,
+            "report_direction": report_direction,
         }
         if preload is not None:
             attrs["preload"] = tuple(preload)
+        if artifacts:
+            attrs["artifacts"] = _artifact_paths(artifacts, fail)
         for key, value in attrs.items():
             setattr(self, key, value)
         super().__init__()
@@ -261,6 +292,8 @@ class ScriptTask(InnerTask):
             "config_file": config_file,
             "launcher": launcher,
             "command": list(command or ["{python}", "{script}"]),
+            # only when set: a script task without reports keeps its candidates' hashes
+            **({"report_regex": report_regex} if report_regex else {}),
         }
         source = self.source()
         for patch in self.patches:
@@ -387,6 +420,17 @@ def _plain(value: Any) -> Any:
 
         return OmegaConf.to_container(value, resolve=True)
     return value
+
+
+def _artifact_paths(paths: Any, fail: Any) -> tuple[str, ...]:
+    """``artifacts`` as plain relative paths (no ``..``, not absolute), or ``fail``'s error."""
+    if isinstance(paths, str) or not isinstance(paths, (list, tuple)):
+        raise fail("artifacts", f"must be a list of file paths, got {paths!r}")
+    for path in paths:
+        parts = str(path).split("/")
+        if not path or str(path).startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise fail("artifacts", f"holds {path!r}: give a path relative to the script's run")
+    return tuple(str(p) for p in paths)
 
 
 def _last_line(text: str) -> str:

@@ -23,6 +23,8 @@ cfg = harness.config()
 data = harness.data()
 train_text = torch.from_numpy(data["train_text"]).long()  # the training bytes, 0..255
 x_eval = torch.from_numpy(data["x_eval"]).long()  # (n, context) byte contexts to continue
+device = torch.device(harness.device())  # "cuda" when the sandbox gave this run a GPU
+train_text, x_eval = train_text.to(device), x_eval.to(device)
 vocab_size = 256
 block_size = x_eval.shape[1]
 
@@ -88,6 +90,7 @@ def init_weights(module: nn.Module) -> None:
 
 model = CharLM(int(cfg["width"]), int(cfg["depth"]), float(cfg["dropout"]))
 model.apply(init_weights)
+model.to(device)
 
 # ---------------------------------------------------------------- optimisation (EDITABLE)
 opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -107,6 +110,11 @@ def lr_factor(step: int) -> float:
 g = torch.Generator().manual_seed(harness.seed())
 log_every = max(1, steps // 10)
 running = 0.0
+# a held-in probe (8 fixed windows of the training text) whose loss every 50 steps lets a
+# pruner stop a hopeless run; never the metric
+probe_at = torch.arange(8) * ((len(train_text) - block_size - 1) // 8)
+x_probe = torch.stack([train_text[i : i + block_size] for i in probe_at.tolist()])
+y_probe = torch.stack([train_text[i + 1 : i + block_size + 1] for i in probe_at.tolist()])
 for step in range(steps):
     ix = torch.randint(len(train_text) - block_size - 1, (batch_size,), generator=g)
     x = torch.stack([train_text[i : i + block_size] for i in ix.tolist()])
@@ -127,10 +135,15 @@ for step in range(steps):
     if (step + 1) % log_every == 0:
         harness.log(step=step + 1, train_loss=running / log_every / math.log(2))  # bits per byte
         running = 0.0
+    if (step + 1) % 50 == 0:
+        model.eval()
+        with torch.no_grad():
+            probe = F.cross_entropy(model(x_probe).view(-1, vocab_size), y_probe.view(-1))
+        harness.report(step + 1, probe.item() / math.log(2))
 
 # ---------------------------------------------------------------- predictions (TRY NOT TO MODIFY)
 final = ema if ema is not None else model
 final.eval()
 with torch.no_grad():
     logp = torch.cat([F.log_softmax(final(xb)[:, -1], dim=-1) for xb in x_eval.split(256)])
-harness.submit(logp.numpy())  # (n, 256) next-byte log-probabilities, scored by the parent
+harness.submit(logp.cpu().numpy())  # (n, 256) next-byte log-probabilities, scored by the parent

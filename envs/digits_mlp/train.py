@@ -24,6 +24,8 @@ x_train = torch.tensor(data["x_train"], dtype=torch.float32)
 y_train = torch.tensor(data["y_train"], dtype=torch.long)
 x_eval = torch.tensor(data["x_eval"], dtype=torch.float32)
 n_classes = int(data["n_classes"])
+device = torch.device(harness.device())  # "cuda" when the sandbox gave this run a GPU
+x_train, y_train, x_eval = x_train.to(device), y_train.to(device), x_eval.to(device)
 
 # ---------------------------------------------------------------- inputs (EDITABLE)
 x_train, x_eval = x_train / 16.0, x_eval / 16.0  # pixel intensities are 0..16
@@ -54,6 +56,7 @@ width, depth = int(cfg["width"]), int(cfg["depth"])
 blocks = [Block(x_train.shape[1] if i == 0 else width, width) for i in range(depth)]
 model = nn.Sequential(*blocks, nn.Linear(width, n_classes))
 model.apply(init_weights)
+model.to(device)
 
 # ---------------------------------------------------------------- optimisation (EDITABLE)
 opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -72,6 +75,7 @@ def lr_factor(step: int) -> float:
 
 # ---------------------------------------------------------------- training loop
 g = torch.Generator().manual_seed(harness.seed())
+x_probe, y_probe = x_train[:256], y_train[:256]  # a held-in slice: the pruner's probe
 step = 0
 for _epoch in range(epochs):
     model.train()
@@ -92,6 +96,9 @@ for _epoch in range(epochs):
         epoch_loss += loss.item() * len(idx)
         step += 1
     harness.log(step=step, train_loss=epoch_loss / len(x_train))
+    model.eval()  # the probe's loss lets a pruner stop a hopeless run (never the metric)
+    with torch.no_grad():
+        harness.report(_epoch + 1, F.cross_entropy(model(x_probe), y_probe).item())
 
 # ---------------------------------------------------------------- predictions (TRY NOT TO MODIFY)
 final = ema if ema is not None else model
@@ -100,4 +107,4 @@ with torch.no_grad():
     train_acc = (final(x_train).argmax(dim=1) == y_train).float().mean().item()
     probs = F.softmax(final(x_eval), dim=1)
 harness.log(train_acc=train_acc)
-harness.submit(probs.numpy())
+harness.submit(probs.cpu().numpy())
