@@ -108,6 +108,23 @@ def test_config_schema_takes_the_pruner_keys():
         validate(OmegaConf.create({"env": {"pruner": "asha"}}), "search")
 
 
+def test_bench_command_line_reaches_the_env():
+    """``rsi-rl bench ... env.pruner=hyperband budget_seconds=...``: the documented
+    cost-aware baseline composes, validates and becomes ResearchEnv arguments."""
+    from hydra import compose, initialize_config_dir
+
+    from rsi_rl.builder import env_kwargs, settings
+    from rsi_rl.confpaths import conf_dir
+
+    overrides = ["task=digits_mlp", "env.pruner=hyperband", "budget_seconds=120"]
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(config_name="bench", overrides=overrides)
+    assert settings(cfg, "bench").budget_seconds == 120
+    kwargs = env_kwargs(cfg)
+    assert kwargs["pruner"] == "hyperband" and kwargs["pruner_reduction_factor"] == 3
+    assert pruner_settings(kwargs["pruner"]).name == "hyperband"
+
+
 # ---------------------------------------------------------------- the report file
 def test_harness_report_appends_json_lines(tmp_path, monkeypatch):
     monkeypatch.setenv("RSI_RL_WORKDIR", str(tmp_path))
