@@ -11,7 +11,9 @@ executor trains them together (``executor=local executor.workers=N``).
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ import yaml
 from rsi_rl.agents.base import Agent, ask
 from rsi_rl.agents.view import CampaignView
 from rsi_rl.env import ResearchEnv
+
+log = logging.getLogger("rsi_rl")
 
 
 def _shorten(text: str, width: int) -> str:
@@ -142,7 +146,9 @@ def run_campaign(
 
 
 def save_best(env: ResearchEnv, run_dir: str | Path, summary: dict[str, Any]) -> Path:
-    """Write ``best/`` (config.yaml, the program's files, diff.patch) and ``summary.json``."""
+    """Write ``best/`` (config.yaml, the program's files, diff.patch, and ``artifacts/``:
+    the files the task declares as ``artifacts`` from the best candidate's last successful
+    run) and ``summary.json`` (its ``artifacts`` key lists what ``best/artifacts/`` holds)."""
     run_dir = Path(run_dir)
     best = run_dir / "best"
     best.mkdir(parents=True, exist_ok=True)
@@ -161,8 +167,26 @@ def save_best(env: ResearchEnv, run_dir: str | Path, summary: dict[str, Any]) ->
         (best / "config_changes.json").write_text(
             json.dumps(cand.config_changes(first), indent=2, default=str)
         )
+    if env.task.artifacts:
+        summary["artifacts"] = _copy_artifacts(env, cand.hash, best / "artifacts")
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return best
+
+
+def _copy_artifacts(env: ResearchEnv, cand_hash: str, dest: Path) -> list[str]:
+    """Copy the artifacts kept from candidate ``cand_hash``'s runs to ``dest``; returns
+    their paths relative to it (none: a warning says why)."""
+    kept = env.runner.artifacts_of(cand_hash)
+    if kept is None:
+        log.warning(
+            f"no artifacts of the best candidate {cand_hash[:12]} to keep: its runs did not "
+            f"write {', '.join(env.task.artifacts)}, or were all served from the result cache"
+        )
+        return []
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(kept, dest)
+    return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
 
 
 __all__ = ["format_progress", "run_campaign", "save_best"]

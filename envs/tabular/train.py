@@ -25,6 +25,8 @@ X = torch.tensor(data["x_train"], dtype=torch.float32)
 Y = torch.tensor(data["y_train"], dtype=torch.long)
 X_eval = torch.tensor(data["x_eval"], dtype=torch.float32)
 n_classes = int(data["n_classes"])
+device = torch.device(harness.device())  # "cuda" when the sandbox gave this run a GPU
+X, Y, X_eval = X.to(device), Y.to(device), X_eval.to(device)
 
 # ---------------------------------------------------------------- features (EDITABLE)
 preprocess = lambda x: x  # noqa: E731 - raw features
@@ -59,6 +61,7 @@ model = MLP(X.shape[1], int(cfg["width"]), int(cfg["depth"]), n_classes, cfg["dr
 for p in model.parameters():
     if p.dim() > 1:
         pass  # default initialisation
+model.to(device)
 
 # ---------------------------------------------------------------- optimisation (EDITABLE)
 optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -99,4 +102,4 @@ net = averaged if averaged is not None else model
 net.eval()
 with torch.no_grad():
     harness.log(train_acc=(net(X).argmax(1) == Y).float().mean().item())
-    harness.submit(F.softmax(net(X_eval), dim=1).numpy())
+    harness.submit(F.softmax(net(X_eval), dim=1).cpu().numpy())

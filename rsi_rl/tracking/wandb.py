@@ -34,10 +34,11 @@ class WandbTracker(Tracker):
     baseline, then 1, 2, ... like the console lines and the ledger's ``step``); all
     experiments as the table ``experiments`` (edit, kind, diff, metric, status, seconds,
     kept, ...); at the end the run summary, the best candidate (``best/``: config and
-    source) as an artifact of type ``candidate`` and ``results.tsv`` as one of type
-    ``ledger``. With ``sync_tensorboard`` it also syncs the TensorBoard logs that SB3
-    writes to :meth:`tensorboard_log` (meta-training curves), under SB3's own names
-    (``rollout/...``, ``train/...``, ``eval/...``).
+    source) as an artifact of type ``candidate``, the files the task keeps
+    (``best/artifacts/``, e.g. a model's weights) as one of type ``model``, and
+    ``results.tsv`` as one of type ``ledger``. With ``sync_tensorboard`` it also syncs
+    the TensorBoard logs that SB3 writes to :meth:`tensorboard_log` (meta-training
+    curves), under SB3's own names (``rollout/...``, ``train/...``, ``eval/...``).
 
     Where runs go: every run of a project lands in one folder, ``<root>/wandb/``, where
     ``<root>`` is ``dir``, else ``$WANDB_DIR``, else the project root (the directory the
@@ -305,6 +306,17 @@ class WandbTracker(Tracker):
             art.add_file(str(path))
         self.run.log_artifact(art)
 
+    def _log_candidate(self, best: Path, name: str, meta: dict[str, Any], skip: Path) -> None:
+        """``best/`` as a ``candidate`` artifact without the folder ``skip`` (the task's
+        artifacts, logged on their own)."""
+        import wandb
+
+        art = wandb.Artifact(_artifact_name(name), type="candidate", metadata=_jsonable(meta))
+        for path in sorted(best.rglob("*")):
+            if path.is_file() and skip not in path.parents:
+                art.add_file(str(path), name=str(path.relative_to(best)))
+        self.run.log_artifact(art)
+
     def log_summary(self, summary: dict[str, Any]) -> None:
         if self.run is None:
             return
@@ -317,7 +329,13 @@ class WandbTracker(Tracker):
             meta = _flat_scalars({k: v for k, v in summary.items() if k != "run_dir"})
             meta["best_config"] = summary.get("best_config")
             task = summary.get("task") or "task"
-            self.log_artifact(best, f"best-{task}-{self.run_dir.name}", "candidate", meta)
+            name = f"best-{task}-{self.run_dir.name}"
+            kept = best / "artifacts"
+            if kept.is_dir():  # the task's artifacts (a model): their own artifact, type model
+                self._log_candidate(best, name, meta, skip=kept)
+                self.log_artifact(kept, f"model-{task}-{self.run_dir.name}", "model", meta)
+            else:
+                self.log_artifact(best, name, "candidate", meta)
         tsv = self.run_dir / "results.tsv"
         if tsv.is_file():
             self.log_artifact(tsv, f"results-{self.run_dir.name}", "ledger")
