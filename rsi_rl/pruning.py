@@ -279,12 +279,15 @@ class RunWatch:
             except Exception as exc:  # noqa: BLE001 - reports are a hint, never an error
                 self.ignored = f"pruning failed: {exc}"
         with self.study.lock:
-            if status == "pruned":
-                self.study.study.tell(self.trial, state=state.PRUNED)
-            elif status == "ok" and self.last is not None and math.isfinite(self.last[1]):
-                self.study.study.tell(self.trial, self.last[1])
-            else:
-                self.study.study.tell(self.trial, state=state.FAIL)
+            try:
+                if status == "pruned":
+                    self.study.study.tell(self.trial, state=state.PRUNED)
+                elif status == "ok" and self.last is not None and math.isfinite(self.last[1]):
+                    self.study.study.tell(self.trial, self.last[1])
+                else:
+                    self.study.study.tell(self.trial, state=state.FAIL)
+            except Exception as exc:  # noqa: BLE001 - never fail the run it watched
+                self.ignored = f"pruning failed: {exc}"
 
 
 __all__ = [

@@ -110,6 +110,7 @@ class ExperimentRecord:
     seed: int | None = record_field(sql="INTEGER")
     split: str = record_field("val", sql="TEXT")
     budget_seconds: float | None = record_field(sql="REAL")
+    #: one of :data:`rsi_rl.runner.RECORD_STATUSES` (``pruned``: stopped early by a pruner)
     status: str = record_field(MISSING, sql="TEXT", tsv=5, table=4, csv=True, result=True)
     metric: float | None = record_field(sql="REAL", tsv=4, table=5, csv=True, step=True)
     metrics: Mapping[str, float] = record_field(sql="TEXT", json=True, result=True)

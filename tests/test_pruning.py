@@ -433,7 +433,7 @@ def test_env_without_pruner_is_unchanged(reporting, monkeypatch):
 
     env = ResearchEnv(task=reporting, budget=2, instances=0)
     try:
-        assert env.pruner is None
+        assert env.pruner is None and env.runner.pruning is None
         with pytest.raises(ConfigError, match="serial executor only"):
             ResearchEnv(task=reporting, budget=2, pruner="median", executor={"name": "local"})
     finally:
