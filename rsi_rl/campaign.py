@@ -221,7 +221,7 @@ class Campaign:
         Raises:
             TaskError: the start candidate does not train.
         """
-        with self.runner.watching(self.pruning, prune=False):  # its reports count, it runs on
+        with self.runner.watching(self.pruning, prune=False):  # reports, never stopped
             result = self.runner.run(self.instance, start, self.eval_seed)
         if result.status != "ok":
             raise TaskError(
