@@ -604,6 +604,10 @@ def _program(job: dict[str, Any], enforced: dict[str, Any], hardened: bool, repo
         mb = 1024 * 1024
         if lim.get("memory_mb"):
             enforced["address_space"] = _set_limit("RLIMIT_AS", int(lim["memory_mb"]) * mb)
+        elif lim.get("devices") == "cuda":
+            enforced["address_space"] = (
+                "not enforced: a GPU run (CUDA reserves far more address space than it uses)"
+            )
         if lim.get("cpu_seconds"):
             cpu = int(lim["cpu_seconds"])
             enforced["cpu_seconds"] = _set_limit("RLIMIT_CPU", cpu, cpu + 2)

@@ -483,7 +483,9 @@ class Sandbox:
             "threads": lim.threads,
             "env": {**scrubbed_env(lim.threads), **device_env(gpu)},
             "limits": {
-                "memory_mb": lim.memory_mb,
+                # CUDA reserves far more address space than it uses: RLIMIT_AS would fail
+                # its initialisation, so a GPU run has no address-space limit
+                "memory_mb": lim.memory_mb if gpu is None else None,
                 "cpu_seconds": int(cpu + 0.999),
                 "file_size_mb": lim.file_size_mb,
                 "open_files": lim.open_files,

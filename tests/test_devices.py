@@ -92,6 +92,19 @@ def test_visible_device_maps_through_the_parents_own_list(monkeypatch):
     assert device_env(1) == {"CUDA_VISIBLE_DEVICES": "5", "RSI_RL_DEVICE": "cuda"}
 
 
+def test_devices_from_the_sandbox_config_group():
+    from omegaconf import OmegaConf
+
+    from rsi_rl.builder import sandbox_settings
+
+    group = OmegaConf.load(Path(__file__).parents[1] / "conf" / "sandbox" / "default.yaml")
+    cfg = OmegaConf.create({"sandbox": group})
+    assert SandboxLimits(**sandbox_settings(cfg)).devices == "cpu"
+    cfg.sandbox.devices = [0, 1]  # sandbox.devices=[0,1] on the command line
+    assert SandboxLimits(**sandbox_settings(cfg)).devices == (0, 1)
+    assert SandboxLimits(**sandbox_settings(cfg)).artifact_mb == 256.0
+
+
 def test_harness_device(monkeypatch):
     monkeypatch.delenv("RSI_RL_DEVICE", raising=False)
     assert harness.device() == "cpu"
@@ -207,6 +220,11 @@ def test_runs_get_their_device_and_hardened_gpu_nodes(two_gpus, tmp_path, harden
         "CUDA_VISIBLE_DEVICES": "1" if gpu else "",
         "RSI_RL_DEVICE": "cuda" if gpu else "cpu",
     }
+    address_space = res.enforced["address_space"]
+    if gpu:  # RLIMIT_AS would fail CUDA's initialisation
+        assert address_space.startswith("not enforced: a GPU run")
+    else:
+        assert address_space.startswith("enforced")
     wrote = (tmp_path / "dev" / "nvidia0").read_text() == "x"
     dri = (tmp_path / "dev" / "dri" / "probe").exists()
     record = res.enforced.get("gpu_devices")
