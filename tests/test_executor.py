@@ -332,6 +332,7 @@ def test_cli_search_and_bench_with_a_local_pool(tmp_path):
         "executor.workers=2",
         "remeasure_seeds=0",
         "plots=false",
+        "aa_arm=false",
         cwd=tmp_path,
     )
     assert p.returncode == 0, p.stderr
