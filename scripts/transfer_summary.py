@@ -1,0 +1,91 @@
+"""The leave-one-family-out headline across families, re-derived from the committed records.
+
+For each family with a finished bench under ``docs/figures/transfer/<family>/<split>/``,
+re-derives its headline from its records and frozen yardstick alone
+(:func:`rsi_rl.analysis.rederive.rederive`), then applies Holm's correction across *all*
+declared tests of all families together (the protocol in docs/benchmarks.md) and prints
+the Markdown tables of docs/results.md::
+
+    .venv/bin/python scripts/transfer_summary.py            # the test split (headline)
+    .venv/bin/python scripts/transfer_summary.py --split val
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "figures" / "transfer"
+FAMILIES = ("hpobench", "nb201", "synth_smooth", "synth_rugged")
+MEASURES = ("regret@5", "regret@10", "regret@20", "auc")
+#: the declared tests of the protocol (docs/benchmarks.md): comparison -> measures
+DECLARED = {
+    "policy_vs_tpe": MEASURES,
+    "policy_vs_opening_tpe": ("regret@20", "auc"),
+    "tpe_vs_tpe_b": MEASURES,
+}
+
+
+def _fmt(p: float) -> str:
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
+
+
+def summary(split: str) -> str:
+    """The Markdown tables of every finished family bench of ``split``."""
+    from rsi_rl.analysis.rederive import rederive
+    from rsi_rl.analysis.stats import holm
+
+    heads: dict[str, Any] = {}
+    for fam in FAMILIES:
+        folder = OUT / fam / split
+        if (folder / "records.jsonl.gz").is_file():
+            heads[fam] = rederive(folder).to_dict()
+    if not heads:
+        return f"no finished bench under {OUT}/*/{split}"
+    lines = [
+        f"Mean regret (0 = optimum, 1 = median config) on the {split} pairs; each family's "
+        "policy never trained on that family.",
+        "",
+        "| family | agent | " + " | ".join(MEASURES) + " |",
+        "|---|---|" + "---|" * len(MEASURES),
+    ]
+    for fam, h in heads.items():
+        for agent, stats in h["agents"].items():
+            cells = [f"{stats[m]['mean']:.3f}" if m in stats else "-" for m in MEASURES]
+            lines.append(f"| {fam} | {agent} | " + " | ".join(cells) + " |")
+    tests: list[tuple[str, str, str, dict[str, Any]]] = []
+    for fam, h in heads.items():
+        for name, measures in DECLARED.items():
+            comp = h["comparisons"][name]
+            for measure in measures:
+                tests.append((fam, name, measure, comp["tests"][measure]))
+    p_all = holm([float(t["p_value"]) for *_, t in tests])
+    lines += [
+        "",
+        f"Paired two-sided Wilcoxon tests (diff = a - b; negative: a better); Holm over all "
+        f"{len(tests)} declared tests of {len(heads)} families.",
+        "",
+        "| family | comparison | measure | wins/ties/losses | mean diff | p | p Holm (all) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (fam, name, measure, t), ph in zip(tests, p_all, strict=True):
+        wtl = f"{t['wins']}/{t['ties']}/{t['losses']}"
+        lines.append(
+            f"| {fam} | {name.replace('_vs_', ' vs ')} | {measure} | {wtl} | "
+            f"{t['mean_diff']:+.3f} | {_fmt(float(t['p_value']))} | {_fmt(ph)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default="test", choices=["val", "test"])
+    args = parser.parse_args(argv)
+    print(summary(args.split))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
