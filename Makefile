@@ -18,9 +18,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	touch $(STAMP)
 
 ## demo: a short research campaign on digits_mlp by the shipped learned policy
-## (policies/tabular_maskable_ppo.zip, trained on tabular only: a transfer; docs/agents.md)
+## (policies/research_policy.zip, trained on landscape tasks only: a transfer; docs/agents.md)
 demo: install
-	$(BIN)/rsi-rl search task=digits_mlp agent=policy agent.path=policies/tabular_maskable_ppo.zip budget=20 seed=0
+	$(BIN)/rsi-rl search task=digits_mlp agent=policy agent.path=policies/research_policy.zip budget=20 seed=0
 
 ## test: the fast suite (minutes on 2 cores)
 test: install

@@ -5,7 +5,7 @@ of several families at once (``rsi-rl train tasks=[...]``, the same code path), 
 validation on their validation instances. ``--exclude F`` leaves family F out, for the
 leave-one-family-out benchmark (docs/benchmarks.md)::
 
-    .venv/bin/python scripts/train_transfer.py                      # all four families
+    .venv/bin/python scripts/train_transfer.py                      # all four: policies/research_policy.zip
     .venv/bin/python scripts/train_transfer.py --exclude nb201      # policies/transfer/lofo_nb201.zip
     .venv/bin/python scripts/train_transfer.py --steps 20000 --out /tmp/p.zip   # a quick try
 
@@ -59,7 +59,10 @@ def main(argv: list[str]) -> Path:
     if args.exclude is not None and len(families) == len(args.families):
         parser.error(f"--exclude {args.exclude}: not one of {args.families}")
     name = f"lofo_{args.exclude}" if args.exclude else "all"
-    out = args.out or str(ROOT / "policies" / "transfer" / f"{name}.zip")
+    shipped = ROOT / "policies" / "research_policy.zip"  # the policy agent=policy loads
+    out = args.out or str(
+        shipped if not args.exclude else ROOT / "policies" / "transfer" / f"{name}.zip"
+    )
 
     from hydra import compose, initialize_config_dir
 

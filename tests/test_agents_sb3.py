@@ -40,7 +40,7 @@ from rsi_rl.errors import ConfigError, user_message
 from rsi_rl.search import run_campaign
 from rsi_rl.testing import ToyTask, instant_experiments, instant_runs, untrained_policy
 
-SHIPPED = Path(__file__).resolve().parents[1] / "policies" / "tabular_maskable_ppo.zip"
+SHIPPED = Path(__file__).resolve().parents[1] / "policies" / "research_policy.zip"
 
 TINY = {"n_steps": 8, "batch_size": 8, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}
 
@@ -142,7 +142,7 @@ def test_a_policy_of_the_old_fixed_vocabulary_is_refused_in_one_line(tiny_policy
 def test_policy_paths_resolve_from_any_working_directory(tmp_path, monkeypatch):
     """The default ``agent.path`` is relative to the project, not to where rsi-rl runs."""
     monkeypatch.chdir(tmp_path)
-    path = resolve_policy_path("policies/tabular_maskable_ppo.zip")
+    path = resolve_policy_path("policies/research_policy.zip")
     assert path == SHIPPED and path.is_file()
     assert resolve_policy_path("elsewhere/none.zip") == Path("elsewhere/none.zip")
 

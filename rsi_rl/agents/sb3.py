@@ -13,7 +13,7 @@
   best few edits together as one experiment.
 
 Example:
-    >>> agent = PolicyAgent("policies/tabular_maskable_ppo.zip")  # doctest: +SKIP
+    >>> agent = PolicyAgent("policies/research_policy.zip")  # doctest: +SKIP
     >>> agent.reset(view)  # doctest: +SKIP
     >>> agent.ask(view, 1)  # doctest: +SKIP
     [Proposal(kind='input_norm', ...)]
@@ -208,7 +208,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def resolve_policy_path(path: str | Path) -> Path:
     """``path`` as given when it exists (or is absolute); a relative path that does not
     exist from the working directory is looked up in the project folder, so the shipped
-    ``policies/tabular_maskable_ppo.zip`` loads from any directory."""
+    ``policies/research_policy.zip`` loads from any directory."""
     path = Path(path)
     if path.is_absolute() or path.exists():
         return path

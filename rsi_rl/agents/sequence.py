@@ -12,7 +12,7 @@ Feurer et al., AAAI 2015)::
     _target_: rsi_rl.agents.SequenceAgent
     name: policy_tpe
     stages:
-      - agent: {_target_: rsi_rl.agents.PolicyAgent, path: policies/tabular_maskable_ppo.zip}
+      - agent: {_target_: rsi_rl.agents.PolicyAgent, path: policies/research_policy.zip}
         experiments: 10
       - agent: {_target_: rsi_rl.agents.TPEAgent}
         experiments: null          # the rest of the budget
