@@ -52,7 +52,8 @@ def _landscape(cand) -> float:
 )
 def test_every_agent_searches_the_whole_space(agent, kwargs, budget, tmp_path):
     if agent == "policy":
-        kwargs = {"path": str(untrained_policy(tmp_path / "policy.zip"))}
+        # random weights: sampled (not argmax), so the campaign is not one slot forever
+        kwargs = {"path": str(untrained_policy(tmp_path / "policy.zip")), "deterministic": False}
     env = ResearchEnv(task="mlp2", budget=budget, instances=[10_001])
     try:
         instant_runs(env, _landscape)

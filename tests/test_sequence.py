@@ -100,7 +100,11 @@ def _tiny_task() -> ToyTask:
 def test_tpe_told_another_agents_records_does_not_repropose_them(first, policy):
     """Six candidates; the start and three experiments of another agent, then two TPE
     trials: TPE must find candidates nobody ran, which it can only do if it was told them."""
-    lead = make_agent("greedy") if first == "greedy" else make_agent("policy", path=str(policy))
+    lead = (
+        make_agent("greedy")
+        if first == "greedy"  # random weights: sampled, so it edits rather than only reruns
+        else make_agent("policy", path=str(policy), deterministic=False, seed=0)
+    )
     tpe = TPEAgent(n_startup_trials=2)
     agent = SequenceAgent([(lead, 3), (tpe, None)], seed=0)
     env = _toy_env(budget=5, task=_tiny_task())
