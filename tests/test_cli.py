@@ -219,6 +219,9 @@ def test_two_searches_on_one_run_directory(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # a suite started in the background (nohup ... &) ignores SIGINT, and a child
+        # inherits that: the interrupt below must reach it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         for _ in range(600):  # until the first has recorded a proposal (at most 2 minutes)
@@ -230,7 +233,7 @@ def test_two_searches_on_one_run_directory(tmp_path):
         second = rsi_rl("search", "task=tabular", "budget=2", f"hydra.run.dir={run}", cwd=tmp_path)
     finally:
         first.send_signal(signal.SIGINT)
-        first.wait(timeout=300)  # the experiment under way finishes first
+        first.wait(timeout=120)
     assert second.returncode == 2
     err = second.stderr.strip().splitlines()
     assert err == [
