@@ -1,6 +1,6 @@
 """The action and observation layout every task and every agent agree on.
 
-A task's edits (:class:`rsi_rl.edits.EditSpace`) fill the first of :data:`MAX_SLOTS` *edit
+A task's edits (:class:`rsi_rl.core.edits.EditSpace`) fill the first of :data:`MAX_SLOTS` *edit
 slots*; action ``i < MAX_SLOTS`` applies the edit in slot ``i`` (slots a task leaves empty
 are masked). Three meta-actions follow: rerun the incumbent on a fresh seed, ask the
 configured external proposer (e.g. a code LLM) for a patch, end the campaign.
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from rsi_rl.edits import EDIT_OPS
-from rsi_rl.roles import ROLES
-from rsi_rl.runner import STATUSES
+from rsi_rl.core.edits import EDIT_OPS
+from rsi_rl.core.roles import ROLES
+from rsi_rl.exec.runner import STATUSES
 
 #: edit slots; a task with more edits is refused (split its knobs' ranges or drop edits)
 MAX_SLOTS: Final[int] = 96

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from rsi_rl.config_checks import check_ranges
 from rsi_rl.confpaths import agent_config_file, conf_dir, executor_spec, search_dirs
-from rsi_rl.errors import ConfigError, fixable_cause, user_message
+from rsi_rl.core.errors import ConfigError, fixable_cause, user_message
 
 if TYPE_CHECKING:
     from rsi_rl.agents.base import Agent
+    from rsi_rl.core.task import InnerTask
     from rsi_rl.env import ResearchEnv
-    from rsi_rl.sandbox import SandboxLimits
-    from rsi_rl.task import InnerTask
+    from rsi_rl.exec.sandbox import SandboxLimits
     from rsi_rl.tracking import Tracker
 
 #: the ``_target_`` of the SB3 trainer configs (``conf/trainer/*.yaml``, ``rsi-rl train``)
@@ -72,7 +72,7 @@ def settings(cfg: Any, config_name: str) -> Any:
 
 def make_task(cfg: Any) -> InnerTask:
     """The task of ``cfg.task`` (a name, a ``_target_`` mapping or a plugin spec)."""
-    from rsi_rl.registry import make_task as make
+    from rsi_rl.core.registry import make_task as make
 
     return make(cfg.task)
 
@@ -84,8 +84,8 @@ def sandbox_settings(cfg: Any) -> dict[str, Any]:
 
 
 def sandbox_limits(cfg: Any, task: InnerTask) -> SandboxLimits:
-    """:class:`~rsi_rl.sandbox.SandboxLimits` of ``cfg.sandbox`` (timeout: the task's default)."""
-    from rsi_rl.sandbox import SandboxLimits
+    """:class:`~rsi_rl.exec.sandbox.SandboxLimits` of ``cfg.sandbox`` (timeout: the task's default)."""
+    from rsi_rl.exec.sandbox import SandboxLimits
 
     fields = sandbox_settings(cfg)
     fields.setdefault("timeout", task.default_timeout)

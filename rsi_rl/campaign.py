@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from rsi_rl.edits import Candidate
-from rsi_rl.errors import ConfigError, TaskError
-from rsi_rl.pruning import PrunerSettings, PruningStudy
-from rsi_rl.record import ExperimentRecord
-from rsi_rl.runner import RECORD_STATUSES, ExperimentResult, Runner
-from rsi_rl.task import InnerTask, Instance
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.errors import ConfigError, TaskError
+from rsi_rl.core.record import ExperimentRecord
+from rsi_rl.core.task import InnerTask, Instance
+from rsi_rl.exec.pruning import PrunerSettings, PruningStudy
+from rsi_rl.exec.runner import RECORD_STATUSES, ExperimentResult, Runner
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -168,7 +168,7 @@ class Campaign:
         listeners: called with every record, in order (the ledger's ``append`` returns
             the row id, stored as ``id``).
         pruner: stop candidates' runs early by their intermediate reports
-            (:mod:`rsi_rl.pruning`): the campaign's runs on its evaluation seed are the
+            (:mod:`rsi_rl.exec.pruning`): the campaign's runs on its evaluation seed are the
             trials of one study; only candidates are stopped, never the start
             candidate's run or a rerun. None: no pruning.
     """

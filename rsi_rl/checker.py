@@ -33,13 +33,13 @@ from typing import Any, Literal
 import numpy as np
 
 from rsi_rl.actions import MAX_SLOTS
-from rsi_rl.edits import Candidate, Edit, EditSpace, start_candidate
-from rsi_rl.errors import ConfigError, EditError, RsiRlError, TaskError
-from rsi_rl.knob import Knob
-from rsi_rl.registry import make_task
-from rsi_rl.runner import ExperimentResult, Runner
-from rsi_rl.sandbox import SandboxLimits
-from rsi_rl.task import InnerTask, Instance
+from rsi_rl.core.edits import Candidate, Edit, EditSpace, start_candidate
+from rsi_rl.core.errors import ConfigError, EditError, RsiRlError, TaskError
+from rsi_rl.core.knob import Knob
+from rsi_rl.core.registry import make_task
+from rsi_rl.core.task import InnerTask, Instance
+from rsi_rl.exec.runner import ExperimentResult, Runner
+from rsi_rl.exec.sandbox import SandboxLimits
 
 Verdict = Literal["pass", "warn", "fail", "skip"]
 RunEdits = Literal["none", "code", "all"]
@@ -103,7 +103,7 @@ class CheckReport:
         return "\n".join(lines)
 
     def raise_for_failures(self) -> None:
-        """Raise :class:`~rsi_rl.errors.TaskError` naming the first failed check."""
+        """Raise :class:`~rsi_rl.core.errors.TaskError` naming the first failed check."""
         if self.failures:
             first = self.failures[0]
             more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
@@ -206,7 +206,7 @@ def check_task(
             (``code``), every edit that applies to the start (``all``), or none.
         config: overrides of the start config (e.g. fewer steps to check quickly).
         timeout: wall-clock seconds per experiment (default: the task's).
-        sandbox: further :class:`~rsi_rl.sandbox.SandboxLimits` fields.
+        sandbox: further :class:`~rsi_rl.exec.sandbox.SandboxLimits` fields.
         on_item: called with each check as it completes (for live printing).
         run: False stops after the static checks (load, instance, labels, edits).
     """

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rsi_rl.confpaths import conf_dir, executor_spec
-from rsi_rl.errors import RsiRlError, user_message
+from rsi_rl.core.errors import RsiRlError, user_message
 from rsi_rl.overrides import check_run_dir, extra_config_dirs, hydra_args, resume_overrides
 
 
@@ -154,7 +154,7 @@ def _preflight(command: str, overrides: list[str]) -> list[str]:
     """Check overrides before Hydra sees them; map plugin task names. Returns new overrides."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from rsi_rl.registry import plugin_tasks
+    from rsi_rl.core.registry import plugin_tasks
 
     args = hydra_args(overrides)
     extra = extra_config_dirs(overrides)
@@ -242,7 +242,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Any], Any], str]] = {
     ),
     "train": (
         "train",
-        _job("rsi_rl.train", "train_job"),
+        _job("rsi_rl.meta.train", "train_job"),
         "meta-train an SB3 trainer on a task family (writes policy.zip)",
     ),
     "bench": (

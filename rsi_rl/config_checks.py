@@ -1,7 +1,7 @@
 """Checks of command-line values shared by every subcommand, before anything is built.
 
 Each check returns the value in the type the code needs, or raises a one-line
-:class:`~rsi_rl.errors.ConfigError` that names the override to fix and what it accepts.
+:class:`~rsi_rl.core.errors.ConfigError` that names the override to fix and what it accepts.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 #: the ``env`` group's numbers: all >= 0
 ENV_NUMBERS = ("keep_threshold", "cost_per_second", "invalid_penalty")

@@ -21,13 +21,13 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 #: ``env.noise_model``'s values (those of :data:`rsi_rl.campaign.NOISE_MODELS`)
 NoiseModel = enum.Enum(
     "NoiseModel", [("global", "global"), ("local", "local")], type=str, module=__name__
 )
-#: ``env.pruner``'s values (those of :data:`rsi_rl.pruning.PRUNERS`; null: no pruning)
+#: ``env.pruner``'s values (those of :data:`rsi_rl.exec.pruning.PRUNERS`; null: no pruning)
 Pruner = enum.Enum(
     "Pruner",
     [

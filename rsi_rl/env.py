@@ -46,19 +46,19 @@ from rsi_rl.actions import (
     STOP,
 )
 from rsi_rl.campaign import Campaign, Outcome, Proposal, check_noise_model
-from rsi_rl.edits import Candidate, start_candidate
-from rsi_rl.errors import ConfigError, EditError, TaskError
-from rsi_rl.executor import make_executor
-from rsi_rl.ledger import Ledger
+from rsi_rl.core.edits import Candidate, start_candidate
+from rsi_rl.core.errors import ConfigError, EditError, TaskError
+from rsi_rl.core.record import VOLATILE_KEYS
+from rsi_rl.core.registry import make_task
+from rsi_rl.core.seeds import draw_evaluation_seed
+from rsi_rl.core.task import InnerTask, Instance
+from rsi_rl.exec.executor import make_executor
+from rsi_rl.exec.pruning import PrunerSettings, pruner_settings
+from rsi_rl.exec.runner import STATUSES, Runner, observed_status
+from rsi_rl.exec.sandbox import SandboxLimits
 from rsi_rl.observation import Evidence, History, clip, slot_rows
 from rsi_rl.proposer import ProposerError, make_proposer
-from rsi_rl.pruning import PrunerSettings, pruner_settings
-from rsi_rl.record import VOLATILE_KEYS
-from rsi_rl.registry import make_task
-from rsi_rl.runner import STATUSES, Runner, observed_status
-from rsi_rl.sandbox import SandboxLimits
-from rsi_rl.seeds import draw_evaluation_seed
-from rsi_rl.task import InnerTask, Instance
+from rsi_rl.store.ledger import Ledger
 
 
 def _campaign_attr(name: str, doc: str) -> Any:
@@ -90,14 +90,14 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             evaluation seed (undoing a kept edit, repeating a reverted one): the result is
             known (the runner would serve it from its cache) yet charged in full.
         timeout: wall-clock seconds per experiment (default: the task's).
-        sandbox: extra :class:`~rsi_rl.sandbox.SandboxLimits` fields (memory_mb, ...).
+        sandbox: extra :class:`~rsi_rl.exec.sandbox.SandboxLimits` fields (memory_mb, ...).
         run_dir: where to keep the ledger (``ledger.sqlite`` + ``results.tsv``); None
             keeps no ledger.
         scratch_dir: parent folder of per-experiment scratch folders (default: a temp dir).
-        cache_path: optional SQLite result cache shared across runs (:mod:`rsi_rl.cache`).
+        cache_path: optional SQLite result cache shared across runs (:mod:`rsi_rl.exec.cache`).
         executor: how :meth:`try_candidates` runs a batch: ``"serial"`` (default), a mapping
             such as ``{"name": "local", "workers": 2}``, or an
-            :class:`~rsi_rl.executor.Executor` (see :mod:`rsi_rl.executor`).
+            :class:`~rsi_rl.exec.executor.Executor` (see :mod:`rsi_rl.exec.executor`).
         proposer: an external proposer (:class:`~rsi_rl.proposer.Proposer`, an argv list,
             or a mapping with ``command``); it unmasks the ``propose`` action, whose
             proposals are trained and kept-or-reverted like any edit.
@@ -106,13 +106,13 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             sb3-contrib's MaskablePPO) readily learns to stop at step 1. ``step(stop)``
             ends the campaign either way, and the observation does not depend on it.
         pruner: stop candidates' runs early by the reports their programs make with
-            ``harness.report`` (:mod:`rsi_rl.pruning`): ``None`` (default), ``"median"``,
+            ``harness.report`` (:mod:`rsi_rl.exec.pruning`): ``None`` (default), ``"median"``,
             ``"successive_halving"`` or ``"hyperband"``, or a
-            :class:`~rsi_rl.pruning.PrunerSettings`. A stopped run is recorded as
+            :class:`~rsi_rl.exec.pruning.PrunerSettings`. A stopped run is recorded as
             ``pruned`` and counts as a ``timeout`` in the observation. Needs the
             ``serial`` executor.
         pruner_warmup_steps, pruner_startup_trials, pruner_reduction_factor: the
-            pruner's settings (:class:`~rsi_rl.pruning.PrunerSettings`).
+            pruner's settings (:class:`~rsi_rl.exec.pruning.PrunerSettings`).
 
     Example:
         >>> import gymnasium as gym, rsi_rl

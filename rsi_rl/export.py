@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 from rsi_rl.export_run import USAGE
-from rsi_rl.ledger import read_ledger
+from rsi_rl.store.ledger import read_ledger
 
 #: ``run.py``: a stub calling :func:`rsi_rl.export_run.main` with its own folder
 RUNNER = f'''#!/usr/bin/env python

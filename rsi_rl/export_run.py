@@ -85,9 +85,9 @@ class _Job:
 
 
 def _in_sandbox(job: _Job, args: argparse.Namespace) -> int:
-    from rsi_rl.edits import Candidate
-    from rsi_rl.runner import Runner
-    from rsi_rl.sandbox import SandboxLimits
+    from rsi_rl.core.edits import Candidate
+    from rsi_rl.exec.runner import Runner
+    from rsi_rl.exec.sandbox import SandboxLimits
 
     metric = job.task.metric_for(args.split)
     with Runner(job.task, SandboxLimits(timeout=args.timeout, threads=args.threads)) as runner:
@@ -141,7 +141,7 @@ def _plain(job: _Job, args: argparse.Namespace, here: Path) -> int:
 
 def main(here: str | Path, argv: list[str] | None = None) -> int:
     """Run the export folder ``here``'s candidate as its ``run.py`` command line asks."""
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
 
     here = Path(here)
     spec = yaml.safe_load((here / "task.yaml").read_text())

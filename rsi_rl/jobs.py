@@ -18,9 +18,9 @@ log = logging.getLogger("rsi_rl")
 def start_sandbox_ahead(cfg: Any) -> None:
     """Start the fork server of a search's sandbox before Hydra sets up the job, so that its
     imports (torch) overlap that set-up and the instance's data loading; the job's sandbox
-    adopts it (:func:`rsi_rl.sandbox.start_ahead`). A bad task or sandbox setting is left
+    adopts it (:func:`rsi_rl.exec.sandbox.start_ahead`). A bad task or sandbox setting is left
     for the job to report in its one line."""
-    from rsi_rl.sandbox import SandboxLimits, start_ahead
+    from rsi_rl.exec.sandbox import SandboxLimits, start_ahead
 
     try:
         task = builder.make_task(cfg)
@@ -65,7 +65,7 @@ def search_job(cfg: Any) -> dict[str, Any]:
         )
     campaign = None
     if s.resume:
-        from rsi_rl.resume import ledger_rows, prefill
+        from rsi_rl.store.resume import ledger_rows, prefill
 
         campaign, replayed = prefill(env.runner, ledger_rows(s.resume))
         log.info(f"resuming {s.resume}: {replayed} finished experiments replay from the ledger")
@@ -141,7 +141,7 @@ def tasks_job(cfg: Any) -> None:
     from omegaconf import OmegaConf
 
     from rsi_rl.confpaths import search_dirs
-    from rsi_rl.registry import BUILTIN_TASKS, make_task, task_names
+    from rsi_rl.core.registry import BUILTIN_TASKS, make_task, task_names
 
     entries: list[tuple[str, str, Any]] = [
         (name, "built-in" if name in BUILTIN_TASKS else "plugin", name) for name in task_names()

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from rsi_rl.actions import EVIDENCE_FEATURES, MAX_SLOTS, SLOT_FEATURES
-from rsi_rl.edits import EDIT_OPS, Candidate, EditSpace
-from rsi_rl.knob import Knob
-from rsi_rl.roles import ROLES
+from rsi_rl.core.edits import EDIT_OPS, Candidate, EditSpace
+from rsi_rl.core.knob import Knob
+from rsi_rl.core.roles import ROLES
 
 _ROLE = {r: i for i, r in enumerate(ROLES)}
 _OP = {op: i for i, op in enumerate(EDIT_OPS)}
@@ -58,7 +58,7 @@ class History:
 class Evidence:
     """The candidates a campaign has evaluated, as points of the task's knob space.
 
-    Each knob is a coordinate (its :meth:`~rsi_rl.knob.Knob.position` in [0, 1]; a
+    Each knob is a coordinate (its :meth:`~rsi_rl.core.knob.Knob.position` in [0, 1]; a
     categorical knob's option and a patch's on/off are compared by exact match) and each
     evaluated candidate a point with its *progress*: its score's change from the start
     candidate, in units of the instance's scale (so the incumbent's progress is the
@@ -80,7 +80,7 @@ class Evidence:
       ``u = floor``; in [-1, 1], 0 with fewer than two distinct outcomes;
     * ``child_seen``: 1 if the child itself was already evaluated.
 
-    Adding a point costs one :meth:`~rsi_rl.knob.Knob.position` per knob; scoring the
+    Adding a point costs one :meth:`~rsi_rl.core.knob.Knob.position` per knob; scoring the
     children is a few array operations over (children x points x knobs).
 
     Args:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rsi_rl.errors import RunDirError
+from rsi_rl.core.errors import RunDirError
 
 #: Hydra flags that take a value in the next argument
 _VALUE_FLAGS = (
@@ -91,7 +91,7 @@ def check_run_dir(args: list[str]) -> None:
     """Fail in one line, before Hydra writes its logs there, if the run directory of a
     ``hydra.run.dir=`` (or ``resume=``) override cannot be written or another run writes it.
     """
-    from rsi_rl.ledger import check_not_in_use
+    from rsi_rl.store.ledger import check_not_in_use
 
     value = override_value(args, "hydra.run.dir")
     if not value or "${" in value:

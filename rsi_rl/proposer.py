@@ -43,11 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.edits import Candidate
-from rsi_rl.errors import ConfigError, EditError
-from rsi_rl.patching import apply_unified_diff
-from rsi_rl.sandbox import scrubbed_env
-from rsi_rl.task import InnerTask
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.errors import ConfigError, EditError
+from rsi_rl.core.patching import apply_unified_diff
+from rsi_rl.core.task import InnerTask
+from rsi_rl.exec.sandbox import scrubbed_env
 
 #: keys of a ledger row that the proposer sees in ``history``
 HISTORY_KEYS = ("step", "kind", "description", "status", "metric", "kept", "message", "diff")

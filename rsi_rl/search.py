@@ -82,7 +82,7 @@ def run_campaign(
     (``n`` = the agent's ``batch_size``, cut to the experiments left; ``[]`` ends the
     campaign), :meth:`~rsi_rl.env.ResearchEnv.run_proposals`, ``agent.tell(records)``,
     and ``on_experiment(record, info)`` per record. ``campaign`` replays into an existing
-    campaign of the ledger (see :mod:`rsi_rl.resume`).
+    campaign of the ledger (see :mod:`rsi_rl.store.resume`).
     """
     options: dict[str, Any] = {"instance": int(instance)} if instance is not None else {}
     if campaign is not None:
@@ -160,7 +160,7 @@ def save_best(env: ResearchEnv, run_dir: str | Path, summary: dict[str, Any]) ->
         path.write_text(text)
     start = env.log[0] if env.log else None
     if env.instance is not None and start is not None:
-        from rsi_rl.edits import start_candidate
+        from rsi_rl.core.edits import start_candidate
 
         first = start_candidate(env.task, env.instance.start_config)
         (best / "diff.patch").write_text(cand.diff(first))

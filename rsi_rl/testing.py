@@ -34,8 +34,8 @@ import numpy as np
 import pytest
 
 from rsi_rl.checker import CheckReport, RunEdits, check_task
-from rsi_rl.edits import Candidate
-from rsi_rl.task import CodePatch, InnerTask, Instance, Knob
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.task import CodePatch, InnerTask, Instance, Knob
 
 
 class InnerTaskTestCase:
@@ -142,7 +142,7 @@ class ToyTask(InnerTask):
 def instant_runs(env: Any, metric: Callable[[Candidate], float]) -> None:
     """Replace ``env``'s training by ``metric(candidate)``: every run is ``ok`` at once
     (one charged second), on every split, so a campaign of any agent takes milliseconds."""
-    from rsi_rl.runner import ExperimentResult
+    from rsi_rl.exec.runner import ExperimentResult
 
     def run(instance: Instance, cand: Candidate, seed: int, split: str = "val") -> Any:
         value = float(metric(cand))
@@ -156,7 +156,7 @@ def instant_experiments(
 ) -> contextlib.AbstractContextManager[list[tuple[Candidate, int, str]]]:
     """A block in which nothing trains and no sandbox starts.
 
-    Every :class:`~rsi_rl.runner.Runner` (an env's, an executor worker's, the one that
+    Every :class:`~rsi_rl.exec.runner.Runner` (an env's, an executor worker's, the one that
     ``rsi-rl try``, ``bench`` or ``search`` makes) answers each run that its result cache
     misses with ``ok`` at once: ``metric(candidate)`` plus ``noise`` times a fixed draw
     in [-1, 1] per seed, one charged second, on every split. Caches, executors, seeds,
@@ -174,8 +174,8 @@ def instant_experiments(
 def _instant_experiments(
     metric: Callable[[Candidate], float], noise: float
 ) -> Iterator[list[tuple[Candidate, int, str]]]:
-    from rsi_rl import sandbox
-    from rsi_rl.runner import ExperimentResult, Runner
+    from rsi_rl.exec import sandbox
+    from rsi_rl.exec.runner import ExperimentResult, Runner
 
     runs: list[tuple[Candidate, int, str]] = []
 

@@ -19,14 +19,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.edits import Candidate, apply_edit, start_candidate
-from rsi_rl.errors import EditError, PatchError
-from rsi_rl.patching import apply_unified_diff, read_patch_file, task_patch_files
-from rsi_rl.record import ExperimentRecord
-from rsi_rl.runner import Runner
-from rsi_rl.sandbox import SandboxLimits
-from rsi_rl.seeds import evaluation_seed
-from rsi_rl.task import InnerTask
+from rsi_rl.core.edits import Candidate, apply_edit, start_candidate
+from rsi_rl.core.errors import EditError, PatchError
+from rsi_rl.core.patching import apply_unified_diff, read_patch_file, task_patch_files
+from rsi_rl.core.record import ExperimentRecord
+from rsi_rl.core.seeds import evaluation_seed
+from rsi_rl.core.task import InnerTask
+from rsi_rl.exec.runner import Runner
+from rsi_rl.exec.sandbox import SandboxLimits
 
 
 def _not_text(spec: str) -> str:
@@ -85,12 +85,12 @@ def try_edit(
 ) -> dict[str, Any]:
     """Run the start candidate and its child under ``edit``; the child's record as a dict.
 
-    The dict holds every :class:`~rsi_rl.record.ExperimentRecord` field (``None`` where a
+    The dict holds every :class:`~rsi_rl.core.record.ExperimentRecord` field (``None`` where a
     single try has none: campaign, step, kept, ...) plus the task, the edit spec, the
     metric's name, ``baseline_status``, ``baseline_metric`` and ``delta``.
 
     ``seed`` is the campaign seed of ``rsi-rl search``: both programs train on its
-    evaluation seed (:func:`~rsi_rl.seeds.evaluation_seed`), so the baseline here equals a
+    evaluation seed (:func:`~rsi_rl.core.seeds.evaluation_seed`), so the baseline here equals a
     search campaign's baseline with the same ``seed`` and instance. The record's ``seed``
     is that evaluation seed; ``campaign_seed`` is ``seed``.
     """
@@ -137,7 +137,7 @@ def try_job(cfg: Any) -> dict[str, Any]:
     """Hydra job of ``rsi-rl try``: prints the experiment record as JSON on stdout."""
     from rsi_rl import builder
     from rsi_rl.config_checks import check_instance
-    from rsi_rl.errors import ConfigError
+    from rsi_rl.core.errors import ConfigError
 
     s = builder.settings(cfg, "try")
     if not s.edit:

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from rsi_rl.edits import Candidate, apply_edit, start_candidate, valid_edits
-from rsi_rl.executor import Executor, make_executor
-from rsi_rl.registry import make_task
-from rsi_rl.runner import Runner
-from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.core.edits import Candidate, apply_edit, start_candidate, valid_edits
+from rsi_rl.core.registry import make_task
+from rsi_rl.exec.executor import Executor, make_executor
+from rsi_rl.exec.runner import Runner
+from rsi_rl.exec.sandbox import SandboxLimits
 
 
 def candidates(task: Any, start: Candidate, n: int, seed: int = 0) -> list[Candidate]:

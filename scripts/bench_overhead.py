@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from rsi_rl import harness
-from rsi_rl.edits import reference_candidate, start_candidate
-from rsi_rl.registry import make_task
-from rsi_rl.runner import Runner
-from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.core.edits import reference_candidate, start_candidate
+from rsi_rl.core.registry import make_task
+from rsi_rl.exec.runner import Runner
+from rsi_rl.exec.sandbox import SandboxLimits
 
 
 def bare_time(task, instance, cand, seed: int) -> float:

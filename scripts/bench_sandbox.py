@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_sandbox.py [--runs 20] [--kills 5]
 
 1. Overhead: a trivial program (reads its inputs, submits predictions) run ``--runs`` times
-   through :class:`rsi_rl.runner.Runner` in each mode; prints the median wall-clock seconds
+   through :class:`rsi_rl.exec.runner.Runner` in each mode; prints the median wall-clock seconds
    per experiment (scratch dir, fork, run, evaluation) and of the sandboxed run alone.
 2. Timeout to group gone: a program that forks 8 sleeping children (one detached with
    setsid) and sleeps past a 1 s limit; prints how long after the limit the parent got the
@@ -21,10 +21,10 @@ import time
 import uuid
 from pathlib import Path
 
-from rsi_rl.edits import Candidate
-from rsi_rl.registry import make_task
-from rsi_rl.runner import Runner
-from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.registry import make_task
+from rsi_rl.exec.runner import Runner
+from rsi_rl.exec.sandbox import SandboxLimits
 
 TRIVIAL = """
 import numpy as np

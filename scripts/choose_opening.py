@@ -29,7 +29,7 @@ given task (:func:`~rsi_rl.agents.opening.task_moves`), plus two-part bundles of
 each of ``--length`` steps it appends the candidate with the largest objective (ties go
 to the earlier candidate); it stops early when no candidate improves the objective.
 Instances: ``--instances`` seeds spread evenly over each task's meta-train range (the
-family's ``train`` range, :mod:`rsi_rl.families`, else the task's ``meta_train_seeds``),
+family's ``train`` range, :mod:`rsi_rl.core.families`, else the task's ``meta_train_seeds``),
 so a range made of several datasets is sampled across all of them.
 
 It prints each step's choice with the runners-up, the chosen moves and the line for
@@ -49,9 +49,9 @@ from pathlib import Path
 from typing import Any
 
 from rsi_rl.agents.opening import Move, move_edits, parse_move, task_moves
-from rsi_rl.edits import Candidate, EditSpace, start_candidate
-from rsi_rl.errors import ConfigError
-from rsi_rl.task import InnerTask, Instance
+from rsi_rl.core.edits import Candidate, EditSpace, start_candidate
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.task import InnerTask, Instance
 
 #: how the objective normalises an instance's improvement (recorded in the JSON)
 NORMALISATION = (
@@ -289,17 +289,17 @@ def yaml_line(moves: Sequence[str]) -> str:
 
 
 def _train_ranges(names: Sequence[str]) -> dict[str, range]:
-    """The ``train`` range of each name that is a family (:mod:`rsi_rl.families`)."""
+    """The ``train`` range of each name that is a family (:mod:`rsi_rl.core.families`)."""
     try:
-        from rsi_rl.families import FAMILIES
+        from rsi_rl.core.families import FAMILIES
     except ImportError:  # a checkout without families: the tasks' own ranges
         return {}
     return {n: FAMILIES[n].train for n in names if n in FAMILIES}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from rsi_rl.errors import RsiRlError
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.errors import RsiRlError
+    from rsi_rl.core.registry import make_task
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--tasks", nargs="+", required=True, help="task names (meta-train)")

@@ -50,7 +50,7 @@ print(json.dumps({
 
 def probe(hardened: bool, devices: str) -> tuple[bool, str]:
     """Run :data:`PROBE` in a sandbox with ``devices``; (passed, detail)."""
-    from rsi_rl.sandbox import Sandbox, SandboxLimits
+    from rsi_rl.exec.sandbox import Sandbox, SandboxLimits
 
     limits = SandboxLimits(timeout=120, devices=devices, hardened=hardened)
     with tempfile.TemporaryDirectory() as tmp, Sandbox(["numpy", "torch"], limits) as sb:
@@ -103,7 +103,7 @@ def main() -> int:
     )
     opts = ap.parse_args()
 
-    from rsi_rl.sandbox import cuda_device_count
+    from rsi_rl.exec.sandbox import cuda_device_count
 
     report: list[dict[str, Any]] = []
 

@@ -30,7 +30,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> None:
     from rsi_rl.analysis.folders import merge_benches, write_bench_json
     from rsi_rl.analysis.tables import format_table
-    from rsi_rl.errors import RsiRlError
+    from rsi_rl.core.errors import RsiRlError
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument(

@@ -28,7 +28,7 @@ def diagnose(path: str, task_name: str, instances: int, budget: int) -> dict[str
     """The diagnostics of the policy at ``path`` on ``instances`` validation instances."""
     from rsi_rl.agents.sb3 import PolicyAgent, action_scores
     from rsi_rl.builder import make_env
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
     from rsi_rl.search import run_campaign
 
     task = make_task(task_name)

@@ -14,9 +14,9 @@ import argparse
 import json
 import statistics
 
-from rsi_rl.edits import reference_candidate, start_candidate
-from rsi_rl.registry import make_task
-from rsi_rl.runner import Runner
+from rsi_rl.core.edits import reference_candidate, start_candidate
+from rsi_rl.core.registry import make_task
+from rsi_rl.exec.runner import Runner
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: the in-process families the transfer policy trains on (rsi_rl/families.py)
+#: the in-process families the transfer policy trains on (rsi_rl/core/families.py)
 FAMILIES = ("hpobench", "nb201", "synth_smooth", "synth_rugged")
 
 #: the settings of the shipped transfer policies (see docs/agents.md)
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> Path:
     from hydra import compose, initialize_config_dir
 
     from rsi_rl.cli import conf_dir
-    from rsi_rl.train import train
+    from rsi_rl.meta.train import train
 
     run_dir = ROOT / "runs" / "train_transfer" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{name}"
     settings = [

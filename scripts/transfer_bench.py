@@ -52,12 +52,12 @@ def yardstick_path(family: str, split: str) -> Path:
 def freeze_yardstick(family: str, split: str) -> Path:
     """Compute and write the yardstick of the family's pairs; refuse to overwrite one."""
     from rsi_rl.analysis.yardstick import compute_yardstick, write_yardstick
-    from rsi_rl.families import family as get_family
+    from rsi_rl.core.families import family as get_family
 
     path = yardstick_path(family, split)
     if path.exists():
         raise SystemExit(f"{path} exists: a yardstick is frozen once; delete it only by hand")
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
 
     task = make_task(get_family(family).task)
     entries = compute_yardstick(task, PAIRS[family][split])

@@ -46,14 +46,14 @@ def _no_run_folders_in_the_repository():
 
 @pytest.fixture(scope="session")
 def digits():
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
 
     return make_task("digits_mlp")
 
 
 @pytest.fixture(scope="session")
 def tabular():
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
 
     return make_task("tabular")
 

@@ -10,8 +10,8 @@ import pytest
 from rsi_rl.actions import MAX_SLOTS, N_ACTIONS, PROPOSE, REEVALUATE, STOP
 from rsi_rl.agents import Agent, CampaignView, GreedyAgent, RandomAgent, make_agent
 from rsi_rl.agents.base import EDIT_ACTIONS, AgentError, Tabu
+from rsi_rl.core.errors import ConfigError, UnknownAgentError
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import ConfigError, UnknownAgentError
 from rsi_rl.search import run_campaign
 from rsi_rl.testing import ToyTask, instant_experiments, instant_runs, untrained_policy
 

@@ -34,9 +34,9 @@ from rsi_rl.agents.sb3 import (
     save_policy,
 )
 from rsi_rl.campaign import Proposal
-from rsi_rl.edits import apply_edit
+from rsi_rl.core.edits import apply_edit
+from rsi_rl.core.errors import ConfigError, user_message
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import ConfigError, user_message
 from rsi_rl.search import run_campaign
 from rsi_rl.testing import ToyTask, instant_experiments, instant_runs, untrained_policy
 
@@ -62,7 +62,7 @@ def tiny_policy(tmp_path_factory):
     """A MaskablePPO trained for a few steps on tabular (budget 3)."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from rsi_rl.train import make_env_fn
+    from rsi_rl.meta.train import make_env_fn
 
     vec = DummyVecEnv([make_env_fn("tabular", 3, "train", {})])
     model = build_algorithm(vec, "maskable_ppo", hyperparams=TINY, seed=0)
@@ -152,7 +152,7 @@ def test_agent_config_error_names_the_cause_in_one_line():
     the CLI's one-line message is the rsi_rl error underneath."""
     from hydra.utils import instantiate
 
-    from rsi_rl.errors import user_message
+    from rsi_rl.core.errors import user_message
 
     with pytest.raises(Exception) as info:
         instantiate({"_target_": "rsi_rl.agents.sb3.PolicyAgent", "path": "missing.zip"})

@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from rsi_rl.agents import make_agent
-from rsi_rl.edits import Candidate
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.errors import TaskError
+from rsi_rl.core.script_task import ScriptTask
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import TaskError
-from rsi_rl.runner import Runner
-from rsi_rl.sandbox import SandboxLimits
-from rsi_rl.scratch_io import ScratchDir, UnsafeScratchFile, keep_artifacts
-from rsi_rl.script_task import ScriptTask
+from rsi_rl.exec.runner import Runner
+from rsi_rl.exec.sandbox import SandboxLimits
+from rsi_rl.exec.scratch_io import ScratchDir, UnsafeScratchFile, keep_artifacts
 from rsi_rl.search import run_campaign, save_best
 
 #: softmax regression in torch on tabular's data; saves its weights and its lr
@@ -240,6 +240,6 @@ def test_wandb_logs_the_artifacts_as_a_model(tmp_path, monkeypatch):
 
 
 def test_task_artifacts_default_is_none():
-    from rsi_rl.task import InnerTask
+    from rsi_rl.core.task import InnerTask
 
     assert InnerTask.artifacts == ()

@@ -17,7 +17,7 @@ from rsi_rl.analysis.bench import bench
 from rsi_rl.analysis.results import parse_row
 from rsi_rl.analysis.results import summarise as summarise_rows
 from rsi_rl.analysis.tables import format_table
-from rsi_rl.errors import ConfigError, UnknownAgentError
+from rsi_rl.core.errors import ConfigError, UnknownAgentError
 from rsi_rl.testing import instant_experiments
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rsi_rl.cli import main
-from rsi_rl.ledger import Ledger, read_ledger
+from rsi_rl.store.ledger import Ledger, read_ledger
 
 
 def rsi_rl(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsi_rl.edits import apply_edit, start_candidate, valid_edits
-from rsi_rl.registry import make_task
-from rsi_rl.roles import PATCH_ROLES
-from rsi_rl.runner import Runner
-from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.core.edits import apply_edit, start_candidate, valid_edits
+from rsi_rl.core.registry import make_task
+from rsi_rl.core.roles import PATCH_ROLES
+from rsi_rl.exec.runner import Runner
+from rsi_rl.exec.sandbox import SandboxLimits
 
 TASKS = ("digits_mlp", "tabular")
 SMALL = {

@@ -23,7 +23,7 @@ def _clear_hydra():
 
 @pytest.mark.parametrize("task", _options("task"))
 def test_every_task_config_instantiates(task):
-    from rsi_rl.task import InnerTask
+    from rsi_rl.core.task import InnerTask
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = compose(config_name="search", overrides=[f"task={task}"])
@@ -122,7 +122,7 @@ def test_a_schema_in_a_user_defaults_list_types_the_env():
 )
 def test_settings_of_the_wrong_type_or_range_name_the_key(name, overrides, message):
     from rsi_rl.builder import settings
-    from rsi_rl.errors import ConfigError
+    from rsi_rl.core.errors import ConfigError
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = compose(config_name=name, overrides=overrides)

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from rsi_rl import harness, sandbox
-from rsi_rl.edits import Candidate
-from rsi_rl.errors import ConfigError, SandboxError
-from rsi_rl.executor import LocalExecutor, _ray_gpus
-from rsi_rl.runner import Runner
-from rsi_rl.sandbox import Sandbox, SandboxLimits, device_env, resolve_devices, visible_device
-from rsi_rl.script_launch import command_line
+from rsi_rl import harness
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.errors import ConfigError, SandboxError
+from rsi_rl.exec import sandbox
+from rsi_rl.exec.executor import LocalExecutor, _ray_gpus
+from rsi_rl.exec.runner import Runner
+from rsi_rl.exec.sandbox import Sandbox, SandboxLimits, device_env, resolve_devices, visible_device
+from rsi_rl.exec.script_launch import command_line
 
 PROGRAM = """\
 import json, os
@@ -153,7 +154,7 @@ def test_preload_never_calls_into_torch_cuda():
         ]:
             setattr(mod, name, recorder(f"{mod.__name__}.{name}", result))
         torch._C._accelerator_getAccelerator = lambda: torch.device("cuda")
-        from rsi_rl import _zygote
+        from rsi_rl.exec import _zygote
         failed = _zygote._preload(["numpy", "torch"])
         state = _zygote._cuda_state()
         print(json.dumps({"calls": calls, "failed": failed, "state": state,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rsi_rl.edits import Candidate, EditSpace, apply_edit, start_candidate, valid_edits
-from rsi_rl.errors import EditError, PatchError, TaskError
-from rsi_rl.task import CodePatch, InnerTask, Knob
+from rsi_rl.core.edits import Candidate, EditSpace, apply_edit, start_candidate, valid_edits
+from rsi_rl.core.errors import EditError, PatchError, TaskError
+from rsi_rl.core.task import CodePatch, InnerTask, Knob
 
 TOY_SOURCE = "act = 'relu'\nclip = 0.0\n"
 
@@ -160,7 +160,7 @@ def test_unknown_edit_lists_the_task_edits(digits):
 
 
 def test_reference_candidate(digits, tabular):
-    from rsi_rl.edits import reference_candidate
+    from rsi_rl.core.edits import reference_candidate
 
     ref = reference_candidate(digits, digits.make_instance(0))
     assert ref is not None and ref.toggles == {"cosine_schedule", "label_smoothing"}

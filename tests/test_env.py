@@ -14,10 +14,10 @@ import pytest
 
 import rsi_rl
 from rsi_rl.actions import MAX_SLOTS, N_ACTIONS, OBSERVATION_FEATURES, PROPOSE, REEVALUATE, STOP
-from rsi_rl.edits import Candidate
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.errors import ConfigError, UnknownTaskError
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import ConfigError, UnknownTaskError
-from rsi_rl.ledger import read_ledger
+from rsi_rl.store.ledger import read_ledger
 from rsi_rl.testing import instant_runs
 
 

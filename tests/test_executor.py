@@ -18,10 +18,10 @@ import pytest
 from rsi_rl.actions import MAX_SLOTS
 from rsi_rl.agents import RandomAgent, TPEAgent
 from rsi_rl.cli import main
-from rsi_rl.edits import Candidate, apply_edit
+from rsi_rl.core.edits import Candidate, apply_edit
+from rsi_rl.core.errors import ConfigError
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import ConfigError
-from rsi_rl.executor import (
+from rsi_rl.exec.executor import (
     RAY_MISSING,
     LocalExecutor,
     SerialExecutor,
@@ -88,7 +88,7 @@ def test_a_private_ray_instance_is_new_even_beside_a_running_cluster(monkeypatch
     refuses the executor's num_cpus."""
     from types import SimpleNamespace
 
-    from rsi_rl.executor import RayExecutor
+    from rsi_rl.exec.executor import RayExecutor
 
     calls: list[dict] = []
 

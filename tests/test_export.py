@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 from rsi_rl.export import export_run
 
 
@@ -33,8 +33,8 @@ def run_dir(tmp_path_factory):
 @pytest.fixture()
 def fake_dir(tmp_path):
     """A finished run without training: a ledger row, summary.json and best/ (tabular's program)."""
-    from rsi_rl.ledger import Ledger
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
+    from rsi_rl.store.ledger import Ledger
 
     path = tmp_path / "run"
     led = Ledger(path, task="tabular", metric="val_acc")

@@ -7,9 +7,9 @@ import importlib
 
 import pytest
 
-from rsi_rl.errors import ConfigError
-from rsi_rl.families import FAMILIES, family, split_seeds
-from rsi_rl.registry import BUILTIN_TASKS
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.families import FAMILIES, family, split_seeds
+from rsi_rl.core.registry import BUILTIN_TASKS
 
 
 def _task_class(name: str):

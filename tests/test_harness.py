@@ -8,9 +8,9 @@ import time
 import pytest
 
 from rsi_rl import harness
-from rsi_rl.edits import Candidate
-from rsi_rl.runner import Runner
-from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.core.edits import Candidate
+from rsi_rl.exec.runner import Runner
+from rsi_rl.exec.sandbox import SandboxLimits
 
 PROGRAM = (
     "import json, time\n"

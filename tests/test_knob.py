@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rsi_rl.errors import TaskError
-from rsi_rl.knob import Knob
-from rsi_rl.roles import ROLES, role_of
+from rsi_rl.core.errors import TaskError
+from rsi_rl.core.knob import Knob
+from rsi_rl.core.roles import ROLES, role_of
 
 
 def test_log_knob_moves_within_bounds():

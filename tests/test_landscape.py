@@ -11,17 +11,17 @@ import subprocess
 import numpy as np
 import pytest
 
-from rsi_rl import sandbox
 from rsi_rl.agents import make_agent
 from rsi_rl.checker import check_task
-from rsi_rl.edits import start_candidate
+from rsi_rl.core.edits import start_candidate
+from rsi_rl.core.errors import TaskError
+from rsi_rl.core.landscape import LandscapeTask, repeat_index, table_path
+from rsi_rl.core.registry import make_task
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import TaskError
-from rsi_rl.executor import make_executor
-from rsi_rl.landscape import LandscapeTask, repeat_index, table_path
-from rsi_rl.registry import make_task
-from rsi_rl.runner import Runner
-from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.exec import sandbox
+from rsi_rl.exec.executor import make_executor
+from rsi_rl.exec.runner import Runner
+from rsi_rl.exec.sandbox import SandboxLimits
 from rsi_rl.search import run_campaign
 
 TASKS = ("hpobench", "nb201", "synth_smooth", "synth_rugged")
@@ -238,7 +238,7 @@ def test_in_process_needs_the_landscape_base():
     class Odd(ToyTask):
         in_process = True
 
-    with pytest.raises(TaskError, match="must subclass rsi_rl.landscape.LandscapeTask"):
+    with pytest.raises(TaskError, match="must subclass rsi_rl.core.landscape.LandscapeTask"):
         Runner(Odd())
 
 

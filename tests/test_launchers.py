@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rsi_rl import cli
-from rsi_rl.ledger import read_ledger
+from rsi_rl.store.ledger import read_ledger
 
 SUBMITIT = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
 needs_submitit = pytest.mark.skipif(

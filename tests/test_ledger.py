@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rsi_rl.errors import ConfigError
-from rsi_rl.ledger import Ledger, read_ledger, write_failure
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.store.ledger import Ledger, read_ledger, write_failure
 
 
 def _rec(i: int, **kw):
@@ -205,7 +205,7 @@ def _read_only_mount(path: Path) -> list[str]:
 
 def test_a_read_only_run_directory_is_one_line(tmp_path):
     Ledger(tmp_path, task="t").close()
-    code = "from rsi_rl.ledger import Ledger; Ledger(__import__('sys').argv[1], task='t')"
+    code = "from rsi_rl.store.ledger import Ledger; Ledger(__import__('sys').argv[1], task='t')"
     p = subprocess.run(
         [*_read_only_mount(tmp_path), sys.executable, "-c", code, str(tmp_path)],
         capture_output=True,
@@ -213,7 +213,9 @@ def test_a_read_only_run_directory_is_one_line(tmp_path):
     )
     assert p.returncode != 0
     last = p.stderr.strip().splitlines()[-1]
-    assert last.startswith("rsi_rl.errors.RunDirError: run directory ") and "not writable" in last
+    assert (
+        last.startswith("rsi_rl.core.errors.RunDirError: run directory ") and "not writable" in last
+    )
 
 
 def test_program_text_is_scrubbed_of_secrets_before_it_is_stored(tmp_path, monkeypatch):

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from rsi_rl.actions import PROPOSE
-from rsi_rl.edits import start_candidate
+from rsi_rl.core.edits import start_candidate
 from rsi_rl.env import ResearchEnv
-from rsi_rl.ledger import read_ledger
 from rsi_rl.proposer import Proposer, ProposerError
 from rsi_rl.proposers import openai_compatible as oc
+from rsi_rl.store.ledger import read_ledger
 from rsi_rl.testing import instant_experiments
 
 #: an API key in no well-known token format, under a name the redactor does not know: only

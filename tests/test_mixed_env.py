@@ -8,11 +8,11 @@ from hydra import compose, initialize_config_dir
 
 from rsi_rl.agents.sb3 import read_metadata
 from rsi_rl.cli import conf_dir
+from rsi_rl.core.errors import ConfigError
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import ConfigError
-from rsi_rl.mixed_env import MixedTasks
+from rsi_rl.meta.mixed_env import MixedTasks
+from rsi_rl.meta.train import train
 from rsi_rl.testing import ToyTask, instant_experiments, instant_runs
-from rsi_rl.train import train
 
 
 def _envs() -> list[ResearchEnv]:

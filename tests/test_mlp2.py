@@ -21,7 +21,7 @@ def test_written_in_under_60_lines():
 
 
 def test_edits_cover_every_knob_by_role():
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
 
     task = make_task("mlp2")
     roles = [k.role for k in task.knobs]

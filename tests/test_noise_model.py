@@ -23,11 +23,11 @@ from rsi_rl.builder import env_kwargs
 from rsi_rl.campaign import NOISE_MODELS, check_noise_model, relative_noise
 from rsi_rl.cli import conf_dir
 from rsi_rl.config_schema import NoiseModel, validate
-from rsi_rl.edits import Candidate
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.task import InnerTask, Instance, Knob
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import ConfigError
-from rsi_rl.runner import ExperimentResult
-from rsi_rl.task import InnerTask, Instance, Knob
+from rsi_rl.exec.runner import ExperimentResult
 
 START_H = 0.5  # the start's headroom (lr)
 RELATIVE_SD = 0.1  # seed noise / headroom

@@ -19,11 +19,11 @@ from omegaconf import OmegaConf
 from rsi_rl.agents import AGENTS, OpeningAgent, SequenceAgent, TPEAgent, make_agent
 from rsi_rl.agents.opening import move_edits, parse_move, task_moves
 from rsi_rl.confpaths import conf_dir
-from rsi_rl.edits import Candidate, start_candidate
+from rsi_rl.core.edits import Candidate, start_candidate
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.task import Instance
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import ConfigError
 from rsi_rl.search import run_campaign
-from rsi_rl.task import Instance
 from rsi_rl.testing import ToyTask, instant_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,10 +246,10 @@ def test_chooser_picks_the_obviously_best_moves():
 
 def test_chooser_weights_tasks_equally_and_leaves_out_the_excluded(monkeypatch, tmp_path):
     chooser = _chooser()
-    import rsi_rl.registry
+    import rsi_rl.core.registry
 
     fakes = {"a": _Landscape, "b": _GeluLandscape}
-    monkeypatch.setattr(rsi_rl.registry, "make_task", lambda name: fakes[name]())
+    monkeypatch.setattr(rsi_rl.core.registry, "make_task", lambda name: fakes[name]())
     args = ["--tasks", "a", "b", "--instances", "6", "--length", "1", "--bundle-top", "0"]
     both = chooser.main([*args, "--out", str(tmp_path / "all.json")])
     assert both["moves"] == ["activation:gelu"]  # (0.05 + 0.6) / 2 beats 0.3 / 2

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rsi_rl.errors import UnknownTaskError
-from rsi_rl.registry import make_task
+from rsi_rl.core.errors import UnknownTaskError
+from rsi_rl.core.registry import make_task
 
 RSI_RL = str(Path(sys.executable).with_name("rsi-rl"))
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rsi_rl.task import CodePatch, InnerTask, Instance, Knob
+from rsi_rl.core.task import CodePatch, InnerTask, Instance, Knob
 
 
 class BlobsTask(InnerTask):

@@ -19,18 +19,18 @@ import time
 import pytest
 
 from rsi_rl import harness
-from rsi_rl.edits import Candidate
-from rsi_rl.errors import ConfigError
-from rsi_rl.pruning import (
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.exec.pruning import (
     REPORT_TAIL,
     PrunerSettings,
     PruningStudy,
     parse_reports,
     pruner_settings,
 )
-from rsi_rl.runner import RECORD_STATUSES, STATUSES, Runner, observed_status
-from rsi_rl.sandbox import SandboxLimits
-from rsi_rl.scratch_io import ScratchDir
+from rsi_rl.exec.runner import RECORD_STATUSES, STATUSES, Runner, observed_status
+from rsi_rl.exec.sandbox import SandboxLimits
+from rsi_rl.exec.scratch_io import ScratchDir
 
 optuna = pytest.importorskip("optuna")
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
@@ -369,7 +369,7 @@ print("val_loss: 0.25")
 
 
 def _script_task(tmp_path, **over):
-    from rsi_rl.script_task import ScriptTask
+    from rsi_rl.core.script_task import ScriptTask
 
     script = tmp_path / "fit.py"
     script.write_text(SCRIPT)
@@ -387,7 +387,7 @@ def _script_task(tmp_path, **over):
 
 
 def test_script_task_report_regex_is_checked(tmp_path):
-    from rsi_rl.errors import TaskError
+    from rsi_rl.core.errors import TaskError
 
     with pytest.raises(TaskError, match="report_regex needs the named groups"):
         _script_task(tmp_path, report_regex=r"epoch (\d+) (\S+)")
@@ -402,7 +402,7 @@ def test_script_task_report_regex_is_checked(tmp_path):
 
 @linux
 def test_script_task_output_lines_are_reports(tmp_path):
-    from rsi_rl.edits import start_candidate
+    from rsi_rl.core.edits import start_candidate
 
     task = _script_task(tmp_path)
     inst = task.make_instance(0)
@@ -444,7 +444,7 @@ def test_env_without_pruner_is_unchanged(reporting, monkeypatch):
 def test_env_records_a_pruned_run(reporting, tmp_path):
     from rsi_rl.actions import OBSERVATION_FEATURES
     from rsi_rl.env import ResearchEnv
-    from rsi_rl.ledger import read_ledger
+    from rsi_rl.store.ledger import read_ledger
 
     env = ResearchEnv(
         task=reporting,

@@ -7,9 +7,8 @@ import sqlite3
 
 import pytest
 
-import rsi_rl.ledger
-from rsi_rl.ledger import Ledger, read_ledger
-from rsi_rl.record import (
+import rsi_rl.store.ledger
+from rsi_rl.core.record import (
     CSV_FIELDS,
     LEDGER_COLUMNS,
     RESULT_FIELDS,
@@ -19,7 +18,8 @@ from rsi_rl.record import (
     record_field,
     schema_of,
 )
-from rsi_rl.runner import ExperimentResult
+from rsi_rl.exec.runner import ExperimentResult
+from rsi_rl.store.ledger import Ledger, read_ledger
 from rsi_rl.tracking import CSVTracker, experiment_row
 
 
@@ -118,7 +118,7 @@ def test_a_field_added_with_metadata_reaches_the_ledger_and_tsv(tmp_path, monkey
     assert schema.tsv_columns[-1] == "gpu_seconds" and "gpu_seconds" in schema.added_columns
     assert schema.csv_fields[-1] == "gpu_seconds"
     Ledger(tmp_path, task="tabular").close()  # an older ledger, without the column
-    monkeypatch.setattr(rsi_rl.ledger, "SCHEMA", schema)
+    monkeypatch.setattr(rsi_rl.store.ledger, "SCHEMA", schema)
     led = Ledger(tmp_path, task="tabular")  # gains the column
     led.append(_WithGpu(**_full().to_dict(), gpu_seconds=0.5))
     led.close()

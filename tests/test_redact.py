@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rsi_rl.redact import REDACTED, scrub
+from rsi_rl.exec.redact import REDACTED, scrub
 
 HEX40 = "0123456789abcdef0123456789abcdef01234567"
 

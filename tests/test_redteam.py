@@ -29,7 +29,7 @@ import pytest
 
 from rsi_rl.actions import PROPOSE
 from rsi_rl.env import OBSERVATION_FEATURES, ResearchEnv
-from rsi_rl.ledger import read_ledger
+from rsi_rl.store.ledger import read_ledger
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
 
@@ -216,9 +216,9 @@ def test_read_labels_from_parent_process(campaign):
 def test_monkeypatch_the_evaluator(campaign):
     reward, rec = campaign.attack(
         """
-        import rsi_rl.task, rsi_rl.runner, rsi_rl.harness
-        rsi_rl.task.InnerTask.evaluate = lambda self, *a, **k: {"val_acc": 1.0}
-        rsi_rl.runner.Runner._judge = lambda *a, **k: None
+        import rsi_rl.core.task, rsi_rl.exec.runner, rsi_rl.harness
+        rsi_rl.core.task.InnerTask.evaluate = lambda self, *a, **k: {"val_acc": 1.0}
+        rsi_rl.exec.runner.Runner._judge = lambda *a, **k: None
         np.load = lambda *a, **k: np.ones(1)
         zeros()
         """

@@ -15,12 +15,12 @@ from rsi_rl.analysis.report import render_report
 from rsi_rl.analysis.runs import load_run
 from rsi_rl.analysis.stats import regret_band
 from rsi_rl.analysis.tables import kind_table
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 
 def fake_run(path: Path) -> Path:
     """A small ledger written through :class:`Ledger` (no training): 2 kept, 1 reverted, 1 crash."""
-    from rsi_rl.ledger import Ledger
+    from rsi_rl.store.ledger import Ledger
 
     led = Ledger(path, task="tabular", metric="val_acc")
     base = {"campaign": 1, "instance": "tabular/10000", "split": "val", "seed": 7, "seconds": 0.5,
@@ -220,7 +220,7 @@ def test_bench_report_lists_each_pair_once_and_draws_regret_in_range(tmp_path):
 
 
 def test_direction_comes_from_the_ledger_meta_then_summary(tmp_path):
-    from rsi_rl.ledger import Ledger
+    from rsi_rl.store.ledger import Ledger
 
     led = Ledger(tmp_path / "a", task="plugin_task_gone", metric="neg_loss")  # name says minimize
     led.set_meta("direction", "maximize")
@@ -402,7 +402,7 @@ def test_refused_run_counts_as_failed_and_masked_action_does_not(tmp_path):
     """An ``invalid`` row with a seed ran and was refused (tampered scratch files): a failed
     experiment. One without a seed is a masked action that never ran: not a failure."""
     from rsi_rl.analysis.report.run_page import tree_html
-    from rsi_rl.ledger import Ledger
+    from rsi_rl.store.ledger import Ledger
 
     path = tmp_path / "run"
     path.mkdir()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from rsi_rl.cache import ResultCache
 from rsi_rl.cli import main
-from rsi_rl.ledger import read_ledger
+from rsi_rl.exec.cache import ResultCache
+from rsi_rl.store.ledger import read_ledger
 from rsi_rl.testing import instant_experiments
 
 
@@ -34,7 +34,7 @@ def test_result_cache_persists_across_processes(tmp_path):
     path = tmp_path / "cache.sqlite"
     key = ("tabular/1", "abc", 0, "val", 30.0, 1)
     writer = (
-        "import sys; from rsi_rl.cache import ResultCache; c = ResultCache(sys.argv[1]); "
+        "import sys; from rsi_rl.exec.cache import ResultCache; c = ResultCache(sys.argv[1]); "
         "c.put(('tabular/1', 'abc', 0, 'val', 30.0, 1), "
         "{'status': 'ok', 'metrics': {'val_acc': 0.5}}); c.close()"
     )
@@ -177,10 +177,10 @@ class _CacheSpy:
 
 
 def test_prefill_restores_the_last_campaigns_results_from_the_ledger(tmp_path):
-    from rsi_rl.ledger import Ledger
-    from rsi_rl.record import ExperimentRecord
-    from rsi_rl.resume import prefill
-    from rsi_rl.runner import ExperimentResult
+    from rsi_rl.core.record import ExperimentRecord
+    from rsi_rl.exec.runner import ExperimentResult
+    from rsi_rl.store.ledger import Ledger
+    from rsi_rl.store.resume import prefill
 
     result = ExperimentResult(
         status="ok",

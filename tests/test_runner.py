@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from rsi_rl.edits import Candidate, start_candidate
-from rsi_rl.runner import Runner, diagnostics_from_log
-from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.core.edits import Candidate, start_candidate
+from rsi_rl.exec.runner import Runner, diagnostics_from_log
+from rsi_rl.exec.sandbox import SandboxLimits
 
 PRELUDE = (
     "import numpy as np\nfrom rsi_rl import harness\nd = harness.data()\nn = len(d['x_eval'])\n"
@@ -177,7 +177,7 @@ def test_no_leftover_processes_after_close(light_tabular, inst):
 
 
 def test_auto_hardening_only_for_foreign_code(tabular, inst):
-    from rsi_rl.edits import apply_edit
+    from rsi_rl.core.edits import apply_edit
 
     r = Runner(tabular, SandboxLimits(timeout=5.0))
     try:

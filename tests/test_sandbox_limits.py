@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsi_rl.errors import ConfigError
-from rsi_rl.sandbox import ProcessResult, Sandbox, SandboxLimits
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.exec.sandbox import ProcessResult, Sandbox, SandboxLimits
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
 
@@ -74,7 +74,7 @@ def _message(**kw) -> str:
 @linux
 def test_set_limit_never_claims_a_negative_limit():
     code = (
-        "from rsi_rl._zygote import _set_limit; "
+        "from rsi_rl.exec._zygote import _set_limit; "
         "print(_set_limit('RLIMIT_CORE', -1)); print(_set_limit('RLIMIT_NOFILE', 64, 32))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

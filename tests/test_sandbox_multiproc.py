@@ -2,7 +2,7 @@
 
 Training programs use ``DataLoader(num_workers=...)``, ``torch.multiprocessing`` (shared
 tensors, pools) and TensorBoard's ``SummaryWriter``; each must finish ``ok`` through the
-real :class:`~rsi_rl.runner.Runner` and fork server (tabular's data, torch preloaded), and
+real :class:`~rsi_rl.exec.runner.Runner` and fork server (tabular's data, torch preloaded), and
 a worker that fails must be reported by its own error, not only by the parent's summary.
 """
 
@@ -15,9 +15,9 @@ import textwrap
 
 import pytest
 
-from rsi_rl.edits import Candidate
-from rsi_rl.runner import Runner
-from rsi_rl.sandbox import SandboxLimits
+from rsi_rl.core.edits import Candidate
+from rsi_rl.exec.runner import Runner
+from rsi_rl.exec.sandbox import SandboxLimits
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox"),

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from rsi_rl.actions import PROPOSE
-from rsi_rl.edits import start_candidate
+from rsi_rl.core.edits import start_candidate
 from rsi_rl.env import ResearchEnv
 from rsi_rl.proposer import Proposer, ProposerError, apply_proposal, parse_proposal
 from rsi_rl.proposers import sample_patches
@@ -114,7 +114,7 @@ def test_sampled_config_move_doubles_or_halves_a_numeric_knob(digits):
 
 
 def test_proposed_option_of_a_categorical_knob_must_be_one_of_its_choices(digits):
-    from rsi_rl.knob import Knob
+    from rsi_rl.core.knob import Knob
 
     class WithActivation(type(digits)):
         knobs = (

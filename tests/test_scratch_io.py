@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from rsi_rl.errors import RsiRlError
-from rsi_rl.scratch_io import ScratchDir, UnsafeScratchFile, format_size
+from rsi_rl.core.errors import RsiRlError
+from rsi_rl.exec.scratch_io import ScratchDir, UnsafeScratchFile, format_size
 
 
 @pytest.fixture

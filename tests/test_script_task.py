@@ -14,13 +14,13 @@ from omegaconf import OmegaConf
 
 from rsi_rl.checker import check_task
 from rsi_rl.cli import conf_dir
-from rsi_rl.edits import apply_edit, start_candidate
-from rsi_rl.errors import TaskError
-from rsi_rl.ledger import read_ledger
-from rsi_rl.registry import make_task
-from rsi_rl.runner import Runner
-from rsi_rl.script_task import ScriptTask
-from rsi_rl.task import CodePatch
+from rsi_rl.core.edits import apply_edit, start_candidate
+from rsi_rl.core.errors import TaskError
+from rsi_rl.core.registry import make_task
+from rsi_rl.core.script_task import ScriptTask
+from rsi_rl.core.task import CodePatch
+from rsi_rl.exec.runner import Runner
+from rsi_rl.store.ledger import read_ledger
 
 RSI_RL = str(Path(sys.executable).with_name("rsi-rl"))
 
@@ -152,7 +152,7 @@ def test_script_task_search_from_a_user_config_dir(tmp_path):
     script = _write_script(tmp_path / "proj")
     (tmp_path / "cfg" / "task").mkdir(parents=True)
     cfg = {
-        "_target_": "rsi_rl.script_task.ScriptTask",
+        "_target_": "rsi_rl.core.script_task.ScriptTask",
         "name": "quad",
         "script": str(script),
         "metric": "score",

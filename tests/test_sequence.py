@@ -10,10 +10,10 @@ from omegaconf import OmegaConf
 
 from rsi_rl.agents import Agent, GreedyAgent, RandomAgent, SequenceAgent, TPEAgent, make_agent
 from rsi_rl.confpaths import conf_dir
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.task import Knob
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import ConfigError
 from rsi_rl.search import run_campaign
-from rsi_rl.task import Knob
 from rsi_rl.testing import ToyTask, instant_runs, untrained_policy
 
 

@@ -22,9 +22,9 @@ from rsi_rl.actions import (
 )
 from rsi_rl.agents.sb3 import PolicyAgent, build_algorithm, load_policy, save_policy
 from rsi_rl.agents.slot_policy import SlotPolicy, split_observation
-from rsi_rl.edits import EditSpace, start_candidate
+from rsi_rl.core.edits import EditSpace, start_candidate
+from rsi_rl.core.errors import ConfigError
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import ConfigError
 from rsi_rl.observation import Evidence
 from rsi_rl.search import run_campaign
 from rsi_rl.testing import ToyTask, instant_runs

@@ -39,7 +39,7 @@ def _heavy_modules_after(code: str) -> list[str]:
 def test_importing_the_cli_and_the_search_modules_loads_no_heavy_library():
     found = _heavy_modules_after(
         """
-        import rsi_rl.cli, rsi_rl.agents, rsi_rl.env, rsi_rl.registry, rsi_rl.search
+        import rsi_rl.cli, rsi_rl.agents, rsi_rl.env, rsi_rl.core.registry, rsi_rl.search
         rsi_rl.agents.make_agent("random", seed=0)
         rsi_rl.agents.make_agent("greedy", seed=0)
         assert "tpe" in rsi_rl.agents.AGENTS  # a lookup of the table imports nothing
@@ -65,22 +65,22 @@ def test_a_random_search_loads_no_heavy_library_and_starts_one_fork_server(tmp_p
     found = _heavy_modules_after(
         f"""
         import subprocess
-        import rsi_rl.cli, rsi_rl.sandbox
+        import rsi_rl.cli, rsi_rl.exec.sandbox
 
         started, ahead, real = [], [], subprocess.Popen
 
         class Counting(real):
             def __init__(self, args, *a, **k):
-                started.extend(["server"] if "rsi_rl._zygote" in args else [])
+                started.extend(["server"] if "rsi_rl.exec._zygote" in args else [])
                 super().__init__(args, *a, **k)
 
-        def start_ahead(*a, real_start_ahead=rsi_rl.sandbox.start_ahead):
+        def start_ahead(*a, real_start_ahead=rsi_rl.exec.sandbox.start_ahead):
             real_start_ahead(*a)
-            ahead.append(len(rsi_rl.sandbox._AHEAD))
+            ahead.append(len(rsi_rl.exec.sandbox._AHEAD))
 
-        subprocess.Popen, rsi_rl.sandbox.start_ahead = Counting, start_ahead
+        subprocess.Popen, rsi_rl.exec.sandbox.start_ahead = Counting, start_ahead
         rsi_rl.cli.main({argv!r})
-        assert (started, ahead, rsi_rl.sandbox._AHEAD) == (["server"], [1], {{}}), (started, ahead)
+        assert (started, ahead, rsi_rl.exec.sandbox._AHEAD) == (["server"], [1], {{}}), (started, ahead)
         """
     )
     assert found == []

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from rsi_rl.actions import MAX_SLOTS
-from rsi_rl.errors import PatchError, TaskError
-from rsi_rl.roles import PATCH_ROLES, ROLES
-from rsi_rl.task import CodePatch, InnerTask, Knob
+from rsi_rl.core.errors import PatchError, TaskError
+from rsi_rl.core.roles import PATCH_ROLES, ROLES
+from rsi_rl.core.task import CodePatch, InnerTask, Knob
 
 
 def test_code_patch_applies_reverts_and_reports_missing_hunk():
@@ -25,7 +25,7 @@ def test_code_patch_applies_reverts_and_reports_missing_hunk():
 
 @pytest.mark.parametrize("name", ["digits_mlp", "tabular"])
 def test_instances_are_deterministic_and_splits_disjoint(name):
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
 
     task = make_task(name)
     a, b = task.make_instance(task.heldout_seeds[0]), task.make_instance(task.heldout_seeds[0])
@@ -56,7 +56,7 @@ def test_tabular_family_varies(tabular):
 
 @pytest.mark.parametrize("name", ["digits_mlp", "tabular", "char_lm"])
 def test_builtin_tasks_declare_roles_and_fit_the_edit_slots(name):
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
 
     task = make_task(name)
     assert len(task.patches) >= 9 and 0 < len(task.edit_space()) <= MAX_SLOTS

@@ -6,12 +6,12 @@ import pytest
 
 from rsi_rl.actions import REEVALUATE
 from rsi_rl.agents import CampaignView, TPEAgent, make_agent
-from rsi_rl.edits import apply_edit, start_candidate
+from rsi_rl.core.edits import apply_edit, start_candidate
+from rsi_rl.core.errors import TaskError
+from rsi_rl.core.space import CandidateSpace
+from rsi_rl.core.task import CodePatch, Knob
 from rsi_rl.env import ResearchEnv
-from rsi_rl.errors import TaskError
 from rsi_rl.search import run_campaign
-from rsi_rl.space import CandidateSpace
-from rsi_rl.task import CodePatch, Knob
 from rsi_rl.testing import ToyTask, instant_experiments, instant_runs
 
 
@@ -270,7 +270,7 @@ def _small_task(tabular):
 def _fake_runs(env, timeouts):
     """Replace the env's runner by an instant fake: configs matching ``timeouts`` time out,
     the others score higher the larger their batch size."""
-    from rsi_rl.runner import ExperimentResult
+    from rsi_rl.exec.runner import ExperimentResult
 
     def run(instance, cand, seed, split="val"):
         if timeouts(cand.config):

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 from rsi_rl.tracking import (
     LogProgress,
     TensorBoardTracker,

@@ -13,9 +13,9 @@ from hydra import compose, initialize_config_dir
 from rsi_rl.actions import SPACE_VERSION
 from rsi_rl.agents.sb3 import PolicyAgent, read_metadata
 from rsi_rl.cli import conf_dir
-from rsi_rl.errors import ConfigError
-from rsi_rl.registry import make_task
-from rsi_rl.train import check_total_steps, make_vec_envs, resume_changes, train
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.registry import make_task
+from rsi_rl.meta.train import check_total_steps, make_vec_envs, resume_changes, train
 
 TINY = [
     "task=tabular",
@@ -195,7 +195,7 @@ def test_training_envs_mask_stop_as_the_policy_will_act(allow_stop):
 
     from rsi_rl.actions import STOP
     from rsi_rl.agents.sb3 import TabuMask
-    from rsi_rl.train import make_env_fn
+    from rsi_rl.meta.train import make_env_fn
 
     env = make_env_fn("tabular", 2, [10_000], {}, allow_stop, fixed_seeds=True)()
     try:
@@ -213,8 +213,8 @@ def test_progress_callback_without_terminal_writes_lines_with_rate(monkeypatch, 
     """Without a TTY, training progress comes as log lines (done/total, rate, ETA)."""
     from types import SimpleNamespace
 
+    from rsi_rl.meta.train import ProgressCallback
     from rsi_rl.tracking import LogProgress
-    from rsi_rl.train import ProgressCallback
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     monkeypatch.setenv("RSI_RL_PROGRESS_SECONDS", "0")

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from rsi_rl.cli import main
-from rsi_rl.edits import start_candidate
-from rsi_rl.errors import EditError, PatchError
-from rsi_rl.patching import (
+from rsi_rl.core.edits import start_candidate
+from rsi_rl.core.errors import EditError, PatchError
+from rsi_rl.core.patching import (
     apply_unified_diff,
     parse_unified_diff,
     read_patch_file,
@@ -155,8 +155,8 @@ def test_cli_try_binary_edit_is_one_line(tmp_path, capsys, monkeypatch):
 def test_try_trains_on_the_evaluation_seed_of_search(tabular):
     """The same seed= gives the same baseline in ``rsi-rl try`` and in a search campaign
     (training is a formula whose value differs from seed to seed)."""
+    from rsi_rl.core.seeds import evaluation_seed
     from rsi_rl.env import ResearchEnv
-    from rsi_rl.seeds import evaluation_seed
 
     with instant_experiments(lambda cand: 0.5, noise=0.1) as runs:
         env = ResearchEnv(task=tabular, budget=1, instances=[10_000])

@@ -20,7 +20,7 @@ from rsi_rl.analysis.yardstick import (
     read_yardstick,
     write_yardstick,
 )
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 from rsi_rl.testing import ToyTask, instant_experiments
 
 OPTIMUM = 0.91
@@ -57,7 +57,7 @@ class TruthToy(ToyTask):
         return truth(candidate)
 
     def truth_summary(self, instance):
-        from rsi_rl.edits import start_candidate
+        from rsi_rl.core.edits import start_candidate
 
         start = truth(start_candidate(self, instance.start_config))
         return {"optimum": OPTIMUM, "median": MEDIAN, "worst": 0.75, "start": start}

@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rsi_rl.errors import TaskError
-from rsi_rl.task import CodePatch, InnerTask, Instance, Knob
+from rsi_rl.task import CodePatch, InnerTask, Instance, Knob, TaskError
 
 HERE = Path(__file__).parent
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rsi_rl.landscape import TabulatedTask
-from rsi_rl.task import Knob
+from rsi_rl.task import Knob, TabulatedTask
 
 DATASETS = (
     "car",

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rsi_rl.landscape import TabulatedTask
-from rsi_rl.task import Knob
+from rsi_rl.task import Knob, TabulatedTask
 
 DATASETS = ("cifar10", "cifar100", "imagenet")
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

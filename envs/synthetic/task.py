@@ -33,9 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rsi_rl.errors import TaskError
-from rsi_rl.landscape import LandscapeTask, hash_ints, hash_normal
-from rsi_rl.task import Instance, Knob
+from rsi_rl.task import Instance, Knob, LandscapeTask, TaskError, hash_ints, hash_normal
 
 #: share of a seed's noise common to every config of the instance on that seed
 SHARED_NOISE = 0.5

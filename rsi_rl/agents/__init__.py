@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rsi_rl.errors import UnknownAgentError
+from rsi_rl.core.errors import UnknownAgentError
 
 if TYPE_CHECKING:
     from rsi_rl.agents.base import Agent

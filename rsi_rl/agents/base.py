@@ -25,12 +25,12 @@ import numpy as np
 from rsi_rl.actions import MAX_SLOTS, N_ACTIONS
 from rsi_rl.agents.view import CampaignView
 from rsi_rl.campaign import Proposal
-from rsi_rl.errors import ConfigError, RsiRlError
+from rsi_rl.core.errors import ConfigError, RsiRlError
 
 #: actions that edit the incumbent: the edit slots (not the meta-actions)
 EDIT_ACTIONS = np.arange(N_ACTIONS) < MAX_SLOTS
 
-#: one experiment's record as agents are told it (:class:`rsi_rl.record.ExperimentRecord`
+#: one experiment's record as agents are told it (:class:`rsi_rl.core.record.ExperimentRecord`
 #: fields: ``kind``, ``status``, ``metric``, ``kept``, ``reward``, ``candidate``, ...)
 Record = Mapping[str, Any]
 

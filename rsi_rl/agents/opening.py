@@ -11,7 +11,7 @@ policy must beat it to show that it learned more than a good constant first move
     rsi-rl search task=tabular agent=opening_tpe \\
         'agent.stages.0.agent.moves=[learning_rate:down,width:hi+normalisation:on]'
 
-A move names roles (:data:`rsi_rl.roles.ROLES`, aliases such as ``lr`` or
+A move names roles (:data:`rsi_rl.core.roles.ROLES`, aliases such as ``lr`` or
 ``normalization`` accepted), never a task's keys, so one opening applies to any task.
 
 Move grammar::
@@ -20,7 +20,7 @@ Move grammar::
     part := ROLE ":" down | up        one step of every numeric or ordinal knob of the role
           | ROLE ":" min | lo | hi | max
                                       a jump of every such knob to that point of its range
-                                      (0, 1/3, 2/3, 1: rsi_rl.knob.JUMP_LEVELS)
+                                      (0, 1/3, 2/3, 1: rsi_rl.core.knob.JUMP_LEVELS)
           | ROLE ":" set              every categorical knob of the role to its first option
                                       (declared order) other than its current value
           | ROLE ":" OPTION           every categorical knob of the role to OPTION (compared
@@ -59,14 +59,14 @@ from typing import Any
 from rsi_rl.agents.base import Agent
 from rsi_rl.agents.view import CampaignView
 from rsi_rl.campaign import Proposal
-from rsi_rl.edits import Candidate, Edit, EditSpace
-from rsi_rl.errors import ConfigError, EditError, TaskError
-from rsi_rl.knob import JUMP_LEVELS
-from rsi_rl.roles import role_of
+from rsi_rl.core.edits import Candidate, Edit, EditSpace
+from rsi_rl.core.errors import ConfigError, EditError, TaskError
+from rsi_rl.core.knob import JUMP_LEVELS
+from rsi_rl.core.roles import role_of
 
 #: arguments of a part that move numeric or ordinal knobs (one step)
 STEP_ARGS: tuple[str, ...] = ("down", "up")
-#: arguments of a part that jump numeric or ordinal knobs (:data:`rsi_rl.knob.JUMP_LEVELS`)
+#: arguments of a part that jump numeric or ordinal knobs (:data:`rsi_rl.core.knob.JUMP_LEVELS`)
 JUMP_ARGS: tuple[str, ...] = tuple(JUMP_LEVELS)
 #: arguments of a part that toggle code patches
 PATCH_ARGS: tuple[str, ...] = ("on", "off")

@@ -41,8 +41,8 @@ from rsi_rl.actions import (
 from rsi_rl.agents.base import Agent, Record, Tabu
 from rsi_rl.agents.view import CampaignView
 from rsi_rl.campaign import Proposal
-from rsi_rl.edits import EditSpace
-from rsi_rl.errors import ConfigError, EditError, RsiRlError
+from rsi_rl.core.edits import EditSpace
+from rsi_rl.core.errors import ConfigError, EditError, RsiRlError
 
 #: name of the metadata entry inside a saved policy zip
 META_ENTRY = "rsi_rl.json"

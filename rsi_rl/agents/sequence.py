@@ -26,7 +26,7 @@ from typing import Any
 from rsi_rl.agents.base import Agent, Record, ask
 from rsi_rl.agents.view import CampaignView
 from rsi_rl.campaign import Proposal
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 
 class SequenceAgent(Agent):

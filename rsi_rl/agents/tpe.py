@@ -3,7 +3,7 @@
 How TPE maps onto the edit-based env (the fair-comparison choice):
 
 * **Same space.** TPE searches over exactly the candidates the edit agents can reach
-  (:class:`~rsi_rl.space.CandidateSpace`), every knob and patch of the task, however many
+  (:class:`~rsi_rl.core.space.CandidateSpace`), every knob and patch of the task, however many
   share a role: for a numeric or ordinal knob the values reachable from the start config
   by ``<key>_up`` / ``<key>_down`` moves within bounds (an ordered integer index, so TPE
   models it as ordinal), for a categorical knob its options, and for each code patch a
@@ -38,9 +38,9 @@ from typing import Any, ClassVar
 from rsi_rl.agents.base import Agent, Record
 from rsi_rl.agents.view import CampaignView
 from rsi_rl.campaign import Proposal
-from rsi_rl.edits import Candidate
-from rsi_rl.errors import EditError
-from rsi_rl.space import CandidateSpace, random_sampler, tpe_sampler
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.errors import EditError
+from rsi_rl.core.space import CandidateSpace, random_sampler, tpe_sampler
 
 
 def trial_value(exp: Record) -> float | None:
@@ -61,7 +61,7 @@ def failure_value(values: list[float], direction: str) -> float:
 
 class StudyAgent(Agent):
     """An Optuna study (ask/tell, seeded) over the task's knobs and code toggles
-    (:class:`~rsi_rl.space.CandidateSpace`), one trial per experiment; subclasses choose
+    (:class:`~rsi_rl.core.space.CandidateSpace`), one trial per experiment; subclasses choose
     the sampler (:meth:`_sampler`).
 
     Every record on the campaign's evaluation seed becomes a trial, whoever asked for it:

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rsi_rl.campaign import Proposal
-from rsi_rl.edits import Candidate, EditSpace
+from rsi_rl.core.edits import Candidate, EditSpace
 
 if TYPE_CHECKING:
+    from rsi_rl.core.task import InnerTask
     from rsi_rl.env import ResearchEnv
-    from rsi_rl.task import InnerTask
 
 
 class CampaignView:
@@ -57,7 +57,7 @@ class CampaignView:
 
     @property
     def space(self) -> EditSpace:
-        """The task's edits (:class:`~rsi_rl.edits.EditSpace`)."""
+        """The task's edits (:class:`~rsi_rl.core.edits.EditSpace`)."""
         return self._env.space
 
     @property

@@ -14,7 +14,7 @@ the reruns remove it, and their spread is the instance's seed noise). An optiona
 ``oracle`` greedy search per instance adds to the best known metric. A crash of one
 campaign is recorded (``error`` in its row) and the bench goes on.
 
-With a family (``family=``, :mod:`rsi_rl.families`) the instances come from its
+With a family (``family=``, :mod:`rsi_rl.core.families`) the instances come from its
 ``split`` (``val`` by default; ``test`` for the headline only). With a yardstick (read
 from ``yardstick=``, or computed when the task knows its true values:
 :mod:`rsi_rl.analysis.yardstick`) the bench also reports the headline of
@@ -83,9 +83,9 @@ from rsi_rl.analysis.yardstick import (
     true_value,
     write_yardstick,
 )
-from rsi_rl.errors import ConfigError, UnknownAgentError
-from rsi_rl.families import Family
-from rsi_rl.families import family as get_family
+from rsi_rl.core.errors import ConfigError, UnknownAgentError
+from rsi_rl.core.families import Family
+from rsi_rl.core.families import family as get_family
 
 log = logging.getLogger("rsi_rl")
 
@@ -116,7 +116,7 @@ def remeasure(env: Any, seed: int, n: int) -> tuple[list[float], list[float]]:
     The start's reruns are shared by all agents (served from the cache). Failed reruns
     are left out.
     """
-    from rsi_rl.edits import start_candidate
+    from rsi_rl.core.edits import start_candidate
 
     assert env.instance is not None
     start = start_candidate(env.task, env.instance.start_config)
@@ -151,7 +151,7 @@ def run_one(
     ``remeasure_seeds`` > 0, its mean over the fresh seeds at each of ``endpoints`` (and
     at the start).
     """
-    from rsi_rl.edits import start_candidate
+    from rsi_rl.core.edits import start_candidate
     from rsi_rl.search import run_campaign
 
     name = label or agent.name or type(agent).__name__
@@ -452,7 +452,7 @@ def bench(
         plots: write the PNG plots.
         remeasure_seeds: rerun each campaign's start and final incumbent on this many fresh
             seeds (the same for every agent) for ``regret_fresh``; 0 = off.
-        family: take instances from this family's ``split`` (:mod:`rsi_rl.families`); the
+        family: take instances from this family's ``split`` (:mod:`rsi_rl.core.families`); the
             task must be the family's.
         split: ``train``, ``val`` (default) or ``test`` (the headline only).
         yardstick: a yardstick JSON file (:mod:`rsi_rl.analysis.yardstick`); None or a
@@ -476,7 +476,7 @@ def bench(
     """
     from rsi_rl.agents import AGENTS
     from rsi_rl.builder import make_env
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
     from rsi_rl.tracking import progress_bar
 
     agents = list(agents)
@@ -650,7 +650,7 @@ def bench_job(cfg: Any) -> BenchResult:
     from rsi_rl import builder
     from rsi_rl.analysis.tables import format_headline, format_table
     from rsi_rl.config_checks import check_instances
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
     from rsi_rl.tracking import log_bench, tracked
 
     s = builder.settings(cfg, "bench")

@@ -39,7 +39,7 @@ from rsi_rl.analysis.results import (
     parse_row,
     summarise,
 )
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 BENCH_JSON, CAMPAIGNS, ORACLE = "bench.json", "campaigns.jsonl", "oracle.jsonl"
 #: the agent name of the oracle's campaigns (they add to the best known, never compared)

@@ -51,7 +51,7 @@ from rsi_rl.analysis.stats import (
     paired_test,
 )
 from rsi_rl.analysis.yardstick import Yardstick
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 log = logging.getLogger("rsi_rl")
 

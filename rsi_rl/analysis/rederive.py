@@ -24,7 +24,7 @@ from typing import Any
 
 from rsi_rl.analysis.headline import PROTOCOL, RECORDS, Headline, Protocol, headline, read_records
 from rsi_rl.analysis.yardstick import YARDSTICK_JSON, read_yardstick
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 
 def rederive(folder: str | Path) -> Headline:

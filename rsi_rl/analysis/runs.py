@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from rsi_rl.analysis.folders import BENCH_JSON, read_json
-from rsi_rl.errors import ConfigError
-from rsi_rl.ledger import read_ledger
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.store.ledger import read_ledger
 
 #: ledger row kinds that are not edits of the candidate
 NON_EDITS = ("baseline", "reevaluate", "test", "stop", "propose")
@@ -82,7 +82,7 @@ class RunData:
                 return str(direction)
         if self.meta.get("task"):
             try:
-                from rsi_rl.registry import make_task
+                from rsi_rl.core.registry import make_task
 
                 direction = make_task(str(self.meta["task"])).direction
                 if direction in ("maximize", "minimize"):

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from rsi_rl.analysis.stats import TIE, improvement
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 #: the file name a bench writes its yardstick under
 YARDSTICK_JSON = "yardstick.json"
@@ -85,7 +85,7 @@ def compute_yardstick(
     Returns:
         instance seed -> ``{"optimum", "median", "start", "source"}``.
     """
-    from rsi_rl.registry import make_task
+    from rsi_rl.core.registry import make_task
 
     task_obj: Any = make_task(task)
     if has_truth(task_obj):
@@ -113,7 +113,7 @@ def _searched(
     """A trained task's entry: a long search, its final incumbent and the start re-measured."""
     from rsi_rl.agents import make_agent
     from rsi_rl.builder import make_env
-    from rsi_rl.edits import start_candidate
+    from rsi_rl.core.edits import start_candidate
     from rsi_rl.search import run_campaign
 
     env = make_env(task, budget, [seed], dict(env_kwargs or {}))
@@ -237,10 +237,10 @@ def read_yardstick(path: str | Path) -> Yardstick:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m rsi_rl.analysis.yardstick``: compute and write a yardstick file."""
-    from rsi_rl.families import family, split_seeds
+    from rsi_rl.core.families import family, split_seeds
 
     ap = argparse.ArgumentParser(prog="python -m rsi_rl.analysis.yardstick", description=__doc__)
-    ap.add_argument("--family", required=True, help="a family of rsi_rl.families")
+    ap.add_argument("--family", required=True, help="a family of rsi_rl.core.families")
     ap.add_argument("--split", default="val", help="train, val or test (default val)")
     ap.add_argument("--n", type=int, default=10, help="instances, from the split's first")
     ap.add_argument("--offset", type=int, default=0)
@@ -254,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds = split_seeds(fam.name, args.split, args.n, args.offset)
         if Path(args.out).exists():
             raise ConfigError(f"{args.out} exists; a yardstick is computed once, then only read")
-        from rsi_rl.registry import make_task
+        from rsi_rl.core.registry import make_task
 
         task = make_task(fam.task)
         entries = compute_yardstick(task, seeds, args.agent, args.budget, args.fresh)

@@ -19,7 +19,7 @@ proposer's environment is scrubbed, so name them in the proposer's ``env_keys``)
 The API key is read only from the environment variable ``--api-key-env`` names (default
 ``OPENAI_API_KEY``) and is sent only in the ``Authorization`` header. It is never in the
 prompt, the output or an error message (every message is scrubbed with
-:func:`rsi_rl.redact.scrub` and the key's value replaced), and a reply that contains it is
+:func:`rsi_rl.exec.redact.scrub` and the key's value replaced), and a reply that contains it is
 refused. A local server needs no key. Errors (HTTP errors, no answer within ``--timeout``,
 no usable diff) exit with status 1 and one line on stderr, which the campaign records as
 an ``invalid`` experiment.
@@ -44,9 +44,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from rsi_rl.errors import RsiRlError
-from rsi_rl.patching import apply_unified_diff
-from rsi_rl.redact import REDACTED, scrub
+from rsi_rl.core.errors import RsiRlError
+from rsi_rl.core.patching import apply_unified_diff
+from rsi_rl.exec.redact import REDACTED, scrub
 
 #: prefix of the environment variables that hold the settings (``RSI_RL_LLM_BASE_URL``, ...)
 ENV_PREFIX = "RSI_RL_LLM_"

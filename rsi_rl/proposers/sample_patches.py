@@ -26,8 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import RsiRlError
-from rsi_rl.patching import apply_unified_diff, read_patch_file
+from rsi_rl.core.errors import RsiRlError
+from rsi_rl.core.patching import apply_unified_diff, read_patch_file
 
 
 def _config_move(request: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:

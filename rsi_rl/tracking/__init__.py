@@ -29,7 +29,7 @@ and ``commands`` (what ``train`` and ``bench`` log at their end). Every public n
 importable from ``rsi_rl.tracking``.
 """
 
-from rsi_rl.record import STEP_KEYS, TABLE_COLUMNS
+from rsi_rl.core.record import STEP_KEYS, TABLE_COLUMNS
 from rsi_rl.tracking.base import (
     CSVTracker,
     NullTracker,

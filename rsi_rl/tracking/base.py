@@ -2,9 +2,9 @@
 
 A tracker listens to a run (see :mod:`rsi_rl.tracking`); :func:`tracked` starts the one of
 ``cfg.logger`` and always finishes it. The per-experiment scalars and the columns of the
-experiments table come from :class:`~rsi_rl.record.ExperimentRecord`
-(:data:`~rsi_rl.record.STEP_KEYS`, :data:`~rsi_rl.record.TABLE_FIELDS`,
-:data:`~rsi_rl.record.CSV_FIELDS`).
+experiments table come from :class:`~rsi_rl.core.record.ExperimentRecord`
+(:data:`~rsi_rl.core.record.STEP_KEYS`, :data:`~rsi_rl.core.record.TABLE_FIELDS`,
+:data:`~rsi_rl.core.record.CSV_FIELDS`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import ConfigError, user_message
-from rsi_rl.record import BOOL_FIELDS, CSV_FIELDS, LEDGER_COLUMNS, TABLE_FIELDS, RecordLike, as_dict
+from rsi_rl.core.errors import ConfigError, user_message
+from rsi_rl.core.record import (
+    BOOL_FIELDS,
+    CSV_FIELDS,
+    LEDGER_COLUMNS,
+    TABLE_FIELDS,
+    RecordLike,
+    as_dict,
+)
 
 #: fields of the experiments table shown as numbers (``None`` when not finite)
 _REAL_FIELDS = frozenset(name for name, sql in LEDGER_COLUMNS if sql == "REAL")
@@ -32,7 +39,7 @@ class Tracker:
 
     def log_experiment(self, record: RecordLike, info: dict[str, Any]) -> None:
         """Called after every experiment with its record (an
-        :class:`~rsi_rl.record.ExperimentRecord` or its dict) and the env's ``info``."""
+        :class:`~rsi_rl.core.record.ExperimentRecord` or its dict) and the env's ``info``."""
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record scalars (e.g. ``{"train/episode_return": 0.3}``) at an optional step."""
@@ -107,7 +114,7 @@ def _number(value: Any) -> float | None:
 def experiment_row(record: RecordLike, max_diff: int = 4000) -> dict[str, Any]:
     """One row of the experiments table from a record or ledger row (diff truncated).
 
-    Its columns are :data:`~rsi_rl.record.TABLE_COLUMNS`: numbers as floats (``None``
+    Its columns are :data:`~rsi_rl.core.record.TABLE_COLUMNS`: numbers as floats (``None``
     when missing or not finite), flags as bools.
     """
     fields = as_dict(record)

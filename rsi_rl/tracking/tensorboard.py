@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import ConfigError
-from rsi_rl.record import STEP_KEYS, RecordLike, as_dict
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.record import STEP_KEYS, RecordLike, as_dict
 from rsi_rl.tracking.base import Tracker, _flat_scalars, _jsonable, _number
 
 

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import ConfigError
-from rsi_rl.record import STEP_KEYS, TABLE_COLUMNS, RecordLike, as_dict
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.record import STEP_KEYS, TABLE_COLUMNS, RecordLike, as_dict
 from rsi_rl.tracking.base import Tracker, _flat_scalars, _jsonable, _number, experiment_row
 from rsi_rl.tracking.context import (
     _artifact_name,

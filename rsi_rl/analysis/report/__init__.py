@@ -30,7 +30,7 @@ from typing import Any
 from rsi_rl.analysis.report.run_page import render_run_report
 from rsi_rl.analysis.report.sweep_page import render_sweep_report
 from rsi_rl.analysis.runs import is_sweep
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 
 def render_report(

@@ -11,7 +11,7 @@ from rsi_rl.analysis.plots import plot_regret_curves
 from rsi_rl.analysis.report.html import esc, fmt, img, table
 from rsi_rl.analysis.results import Campaign
 from rsi_rl.analysis.runs import num
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 
 def bench_curves(bench: dict[str, Any], run_dir: Path) -> dict[str, list[list[float]]]:

@@ -21,7 +21,7 @@ from rsi_rl.analysis.runs import (
     verdict,
 )
 from rsi_rl.analysis.tables import kind_table
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 
 def render_run_report(

@@ -10,7 +10,7 @@ from rsi_rl.analysis.plots import plot_sweep
 from rsi_rl.analysis.report.html import esc, img, table, write_page
 from rsi_rl.analysis.report.run_page import render_run_report
 from rsi_rl.analysis.runs import sweep_rows
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 COLUMNS = ["job", "task", "agent", "overrides", "start", "best", "test", "experiments", "seconds"]
 

@@ -12,7 +12,7 @@ repaired or overwritten; ``results.tsv`` is derived data and is rewritten from t
 ledger when it no longer matches it.
 
 The columns of both, which fields are JSON and which are scrubbed program text, come from
-:class:`~rsi_rl.record.ExperimentRecord` (:data:`rsi_rl.record.SCHEMA`).
+:class:`~rsi_rl.core.record.ExperimentRecord` (:data:`rsi_rl.core.record.SCHEMA`).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from rsi_rl.errors import RunDirError
-from rsi_rl.record import SCHEMA, ExperimentRecord, as_dict
-from rsi_rl.redact import scrub
+from rsi_rl.core.errors import RunDirError
+from rsi_rl.core.record import SCHEMA, ExperimentRecord, as_dict
+from rsi_rl.exec.redact import scrub
 
 log = logging.getLogger("rsi_rl")
 
@@ -215,7 +215,7 @@ class Ledger:
     numbers are reserved atomically all the same (:meth:`next_campaign`). The metadata
     holds the task, its metric and the metric's direction (``minimize``/``maximize``);
     program text (message, stderr and stdout tails) is scrubbed of secrets before it is
-    stored (:func:`rsi_rl.redact.scrub`).
+    stored (:func:`rsi_rl.exec.redact.scrub`).
 
     Raises:
         RunDirError: the directory is in use by another run, its ledger is damaged, or
@@ -348,7 +348,7 @@ class Ledger:
     def append(self, record: ExperimentRecord | Mapping[str, Any]) -> int:
         """Commit one experiment record; returns its ledger id.
 
-        ``record`` is an :class:`~rsi_rl.record.ExperimentRecord` (its ``id`` is not
+        ``record`` is an :class:`~rsi_rl.core.record.ExperimentRecord` (its ``id`` is not
         stored: the ledger assigns one) or a mapping of its fields; fields the ledger does
         not store (``seconds_used``) are left out. A record already in the ledger (same
         campaign, step, split and kind: a resumed run replaying its history) is not

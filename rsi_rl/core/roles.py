@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from rsi_rl.errors import TaskError
+from rsi_rl.core.errors import TaskError
 
 ROLES: Final[tuple[str, ...]] = (
     "learning_rate",

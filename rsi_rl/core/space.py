@@ -17,9 +17,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from rsi_rl.edits import Candidate, start_candidate
-from rsi_rl.errors import TaskError
-from rsi_rl.task import InnerTask
+from rsi_rl.core.edits import Candidate, start_candidate
+from rsi_rl.core.errors import TaskError
+from rsi_rl.core.task import InnerTask
 
 
 class CandidateSpace:

@@ -23,7 +23,7 @@ Pruners (:data:`PRUNERS`), with the settings they use:
 - ``hyperband``: :class:`optuna.pruners.HyperbandPruner` (``warmup_steps`` as minimum
   resource, ``reduction_factor``): several successive-halving brackets.
 
-The report file is read the way :mod:`rsi_rl.scratch_io` reads every scratch file: held
+The report file is read the way :mod:`rsi_rl.exec.scratch_io` reads every scratch file: held
 by the directory's descriptor, no link followed, no FIFO or device opened, only its last
 :data:`REPORT_TAIL` bytes; a file that breaks these rules ends the watch of that run (it
 trains to the end and is judged as usual), and lines that are not a report are skipped.
@@ -39,9 +39,9 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rsi_rl.errors import ConfigError, RsiRlError
+from rsi_rl.core.errors import ConfigError, RsiRlError
+from rsi_rl.exec.scratch_io import ScratchDir
 from rsi_rl.harness import REPORTS_FILE
-from rsi_rl.scratch_io import ScratchDir
 
 if TYPE_CHECKING:
     import optuna

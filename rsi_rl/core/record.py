@@ -110,7 +110,7 @@ class ExperimentRecord:
     seed: int | None = record_field(sql="INTEGER")
     split: str = record_field("val", sql="TEXT")
     budget_seconds: float | None = record_field(sql="REAL")
-    #: one of :data:`rsi_rl.runner.RECORD_STATUSES` (``pruned``: stopped early by a pruner)
+    #: one of :data:`rsi_rl.exec.runner.RECORD_STATUSES` (``pruned``: stopped early by a pruner)
     status: str = record_field(MISSING, sql="TEXT", tsv=5, table=4, csv=True, result=True)
     metric: float | None = record_field(sql="REAL", tsv=4, table=5, csv=True, step=True)
     metrics: Mapping[str, float] = record_field(sql="TEXT", json=True, result=True)
@@ -191,7 +191,7 @@ class ExperimentRecord:
 
     @classmethod
     def from_result(cls: type[R], result: Any, **fields: Any) -> R:
-        """A record of ``result`` (an :class:`~rsi_rl.runner.ExperimentResult`): its
+        """A record of ``result`` (an :class:`~rsi_rl.exec.runner.ExperimentResult`): its
         :data:`RESULT_FIELDS` copied, the rest from ``fields``."""
         copied = {name: getattr(result, name) for name in schema_of(cls).result_fields}
         return cls(**{**copied, **fields})
@@ -295,7 +295,7 @@ def _derive(cls: type[ExperimentRecord]) -> Schema:
         if not isinstance(col, Column):
             raise TypeError(
                 f"{cls.__name__}.{f.name} has no Column metadata; declare it with "
-                "rsi_rl.record.record_field(...)"
+                "rsi_rl.core.record.record_field(...)"
             )
         cols[f.name] = col
 

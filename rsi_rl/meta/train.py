@@ -40,8 +40,8 @@ from rsi_rl.agents.sb3 import (
     build_algorithm,
     save_policy,
 )
-from rsi_rl.errors import ConfigError
-from rsi_rl.registry import make_task
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.registry import make_task
 
 log = logging.getLogger("rsi_rl")
 
@@ -115,7 +115,7 @@ def mixed_env_fn(
     env_kwargs: dict[str, Any],
     allow_stop: bool = False,
 ) -> Callable[[], gym.Env]:  # type: ignore[type-arg]
-    """A picklable factory of one :class:`~rsi_rl.mixed_env.MixedTasks` env: a research
+    """A picklable factory of one :class:`~rsi_rl.meta.mixed_env.MixedTasks` env: a research
     env per task on its ``split`` instances (``train``: meta-train seeds; ``val``: the
     task's validation seeds, else its last 20 held-out ones), campaigns taking the tasks in
     turn."""
@@ -137,7 +137,7 @@ def _make_mixed(
     env_kwargs: dict[str, Any],
     allow_stop: bool,
 ) -> gym.Env:  # type: ignore[type-arg]
-    from rsi_rl.mixed_env import MixedTasks
+    from rsi_rl.meta.mixed_env import MixedTasks
 
     envs = []
     for spec in tasks:

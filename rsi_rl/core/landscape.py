@@ -33,9 +33,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rsi_rl.edits import Candidate, start_candidate
-from rsi_rl.errors import TaskError
-from rsi_rl.task import InnerTask, Instance
+from rsi_rl.core.edits import Candidate, start_candidate
+from rsi_rl.core.errors import TaskError
+from rsi_rl.core.task import InnerTask, Instance
 
 #: the one program file of a landscape task: a description, so candidates hash and diff
 LANDSCAPE_FILE = "landscape.txt"
@@ -84,7 +84,7 @@ def repeat_index(seed: int, n: int) -> int:
 class LandscapeTask(InnerTask):
     """Base class of in-process tasks: a metric looked up (or computed), not trained.
 
-    Subclasses set the class data of :class:`~rsi_rl.task.InnerTask` (name, metric,
+    Subclasses set the class data of :class:`~rsi_rl.core.task.InnerTask` (name, metric,
     direction, metric_optimum, noise_prior, knobs, instance seed ranges), implement
     ``make_instance`` and the hooks :meth:`sample`, :meth:`mean` and :meth:`all_means`.
     """

@@ -3,22 +3,22 @@
 :class:`Runner` turns a (task instance, candidate, seed, split) into an
 :class:`ExperimentResult` with a typed status. It writes the candidate's files and the
 *unlabelled* evaluation inputs into a fresh scratch directory, runs the program in the
-:class:`~rsi_rl.sandbox.Sandbox`, and computes the metric in this (trusted) process from
+:class:`~rsi_rl.exec.sandbox.Sandbox`, and computes the metric in this (trusted) process from
 the submitted predictions. Identical (instance, candidate, seed, split, limits) are
 never trained twice: the result is served from the cache, charged at its original cost.
 
-An in-process task (:class:`~rsi_rl.landscape.LandscapeTask`: a tabulated or synthetic
+An in-process task (:class:`~rsi_rl.core.landscape.LandscapeTask`: a tabulated or synthetic
 landscape) runs no program: the runner answers with the task's lookup, charged at the
 seconds the lookup reports, and never starts a sandbox.
 
 The scratch directory belongs to the program while it runs, so the parent reads it back
-through :class:`~rsi_rl.scratch_io.ScratchDir` (opened before the run, no links followed,
+through :class:`~rsi_rl.exec.scratch_io.ScratchDir` (opened before the run, no links followed,
 no FIFO opened, sizes capped): a file the program replaced by a link, a FIFO, a device or
 an oversized file makes the experiment ``invalid``, and no metric is computed from it.
 Every text a result carries from the program (log tails, message) passes through
-:func:`~rsi_rl.redact.scrub`.
+:func:`~rsi_rl.exec.redact.scrub`.
 
-Inside :meth:`Runner.watching` a pruning study (:mod:`rsi_rl.pruning`) reads the
+Inside :meth:`Runner.watching` a pruning study (:mod:`rsi_rl.exec.pruning`) reads the
 program's intermediate reports while it runs and may stop it: status ``pruned``, charged
 the seconds it used, never cached.
 """
@@ -41,23 +41,23 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from rsi_rl import harness
-from rsi_rl.cache import CacheKey, ResultCache
-from rsi_rl.edits import Candidate
-from rsi_rl.errors import ConfigError, RsiRlError, TaskError
-from rsi_rl.landscape import LandscapeTask
-from rsi_rl.redact import scrub
-from rsi_rl.sandbox import Sandbox, SandboxLimits, resolve_paths
-from rsi_rl.scratch_io import ScratchDir, UnsafeScratchFile, keep_artifacts
-from rsi_rl.task import InnerTask, Instance
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.errors import ConfigError, RsiRlError, TaskError
+from rsi_rl.core.landscape import LandscapeTask
+from rsi_rl.core.task import InnerTask, Instance
+from rsi_rl.exec.cache import CacheKey, ResultCache
+from rsi_rl.exec.redact import scrub
+from rsi_rl.exec.sandbox import Sandbox, SandboxLimits, resolve_paths
+from rsi_rl.exec.scratch_io import ScratchDir, UnsafeScratchFile, keep_artifacts
 
 if TYPE_CHECKING:
-    from rsi_rl.pruning import PruningStudy
+    from rsi_rl.exec.pruning import PruningStudy
 
 Status = Literal["ok", "crash", "timeout", "oom", "nan", "invalid", "pruned"]
 #: the statuses the observation encodes (its ``status_*`` features: fixed layout)
 STATUSES: tuple[str, ...] = ("ok", "crash", "timeout", "oom", "nan", "invalid")
 #: the statuses a result or record may hold: :data:`STATUSES` and ``pruned`` (stopped
-#: early by the campaign's pruner, see :mod:`rsi_rl.pruning`)
+#: early by the campaign's pruner, see :mod:`rsi_rl.exec.pruning`)
 RECORD_STATUSES: tuple[str, ...] = (*STATUSES, "pruned")
 #: how the observation counts a record status outside :data:`STATUSES`
 OBSERVED_AS: dict[str, str] = {"pruned": "timeout"}
@@ -193,7 +193,7 @@ class Runner:
         scratch_root: parent folder of the per-experiment scratch folders (a temp folder
             by default); scratch folders are removed after each run unless ``keep_scratch``.
         cache_path: optional SQLite file of results shared across runs and processes
-            (see :mod:`rsi_rl.cache`); without it the cache lives in memory.
+            (see :mod:`rsi_rl.exec.cache`); without it the cache lives in memory.
         max_predictions_mb: the largest ``predictions.npy`` the parent reads back (MiB); a
             larger one makes the experiment ``invalid``.
         artifact_dir: the store of the task's ``artifacts``: the files of a candidate's last
@@ -225,7 +225,7 @@ class Runner:
         if task.in_process and not isinstance(task, LandscapeTask):
             raise TaskError(
                 f"task {task.name!r} sets in_process = True: it must subclass "
-                "rsi_rl.landscape.LandscapeTask (and implement its lookup)"
+                "rsi_rl.core.landscape.LandscapeTask (and implement its lookup)"
             )
         # an in-process task answers in this process: its sandbox never starts
         self.sandbox = (
@@ -413,7 +413,7 @@ class Runner:
             job = {"config": cand.config, "seed": int(seed), "budget_seconds": self.timeout}
             scratch.write_text(harness.JOB_FILE, json.dumps(job))
             extra: dict[str, Any] = {}
-            if watch is not None:  # its pruner may stop the run (rsi_rl.pruning)
+            if watch is not None:  # its pruner may stop the run (rsi_rl.exec.pruning)
                 # made here: a hardened run's tmpfs shares this file with the host
                 scratch.write_text(harness.REPORTS_FILE, "")
                 extra = {"watch": watch.poll, "watch_every": watch.study.poll_seconds}

@@ -6,8 +6,8 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
-from rsi_rl.errors import RsiRlError, TaskError, UnknownTaskError
-from rsi_rl.task import InnerTask
+from rsi_rl.core.errors import RsiRlError, TaskError, UnknownTaskError
+from rsi_rl.core.task import InnerTask
 
 #: built-in tasks: name -> "module:Class"
 BUILTIN_TASKS: dict[str, str] = {

@@ -1,6 +1,6 @@
-"""The sandbox's fork server (runs as ``python -m rsi_rl._zygote``; never import it).
+"""The sandbox's fork server (runs as ``python -m rsi_rl.exec._zygote``; never import it).
 
-It starts once per :class:`rsi_rl.sandbox.Sandbox`, imports the heavy modules a task
+It starts once per :class:`rsi_rl.exec.sandbox.Sandbox`, imports the heavy modules a task
 needs (torch, numpy, ...) without running anything in them, then forks one child per
 experiment so that no experiment pays a cold ``import torch``. The protocol with the
 trusted parent is JSON lines: jobs on stdin; ``ready``, ``started`` and ``exited`` events
@@ -27,7 +27,7 @@ anything left in the PID namespace. When the parent kills C's group on a timeout
 SIGKILL from PDEATHSIG with the same effect and nothing is copied back. The zygote then
 kills whatever the cgroups still hold.
 
-One long module on purpose: it runs as ``python -m rsi_rl._zygote`` before any program,
+One long module on purpose: it runs as ``python -m rsi_rl.exec._zygote`` before any program,
 imports only the standard library, and the steps of the process tree above are audited
 together as one trust boundary.
 

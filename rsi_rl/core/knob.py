@@ -1,6 +1,6 @@
 """Knobs: the config values of a task that edits move.
 
-A :class:`Knob` names a config key, its role (:data:`rsi_rl.roles.ROLES`) and its range:
+A :class:`Knob` names a config key, its role (:data:`rsi_rl.core.roles.ROLES`) and its range:
 
 * ``log``: a positive float (or int) multiplied/divided by ``step`` per move;
 * ``linear``: added/subtracted ``step`` per move;
@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from rsi_rl.errors import TaskError
-from rsi_rl.roles import role_of
+from rsi_rl.core.errors import TaskError
+from rsi_rl.core.roles import role_of
 
 Scale = Literal["log", "linear", "choice", "categorical"]
 SCALES: Final[tuple[str, ...]] = ("log", "linear", "choice", "categorical")
@@ -35,7 +35,7 @@ class Knob:
     Args:
         key: the task's config key.
         role: what the knob is (``learning_rate``, ``width``, ...; see
-            :data:`rsi_rl.roles.ROLES`; aliases such as ``lr`` are accepted).
+            :data:`rsi_rl.core.roles.ROLES`; aliases such as ``lr`` are accepted).
         scale: ``log``, ``linear``, ``choice`` (ordered options) or ``categorical``.
         low, high: bounds (inclusive) of a numeric knob; a move that would leave them is
             not offered.

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import ConfigError
-from rsi_rl.ledger import read_ledger
-from rsi_rl.record import ExperimentRecord
-from rsi_rl.runner import ExperimentResult, Runner
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.record import ExperimentRecord
+from rsi_rl.exec.runner import ExperimentResult, Runner
+from rsi_rl.store.ledger import read_ledger
 
 
 def ledger_rows(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ A script task's entry file is a two-line stub that calls :func:`main` with the t
 launch spec (script, flags, seed and split flags, config file, launcher). :func:`main`
 builds the command line from the experiment's config, runs the script in-process
 (``runpy``, warm) or as a subprocess, captures its output and submits the tail of it to the
-trusted parent, which parses the metric (:meth:`rsi_rl.script_task.ScriptTask.parse_metric`).
+trusted parent, which parses the metric (:meth:`rsi_rl.core.script_task.ScriptTask.parse_metric`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A user edit is a unified diff (``diff -u``, ``git diff``) against the task's program. Every
 hunk must match the source exactly (context and removed lines, at any offset); a hunk that
-does not match raises :class:`~rsi_rl.errors.PatchError` showing its first lines, so the
+does not match raises :class:`~rsi_rl.core.errors.PatchError` showing its first lines, so the
 user sees at once what to fix. No fuzz: an edit that applies "approximately" would train a
 different program than the one the ledger records.
 
@@ -20,7 +20,7 @@ line before the first ``---`` (``# kind:`` is read the same way as ``# name:``):
 Without a ``# name:`` line the name is the file name's stem up to the first ``.`` (so
 ``warmup.long.diff`` is called ``warmup``). ``rsi-rl try edit=<name>`` and the example
 proposer apply patch files by that name; they are user edits, not part of the task's edit
-space (:class:`rsi_rl.edits.EditSpace`), which holds the task's declared patches.
+space (:class:`rsi_rl.core.edits.EditSpace`), which holds the task's declared patches.
 
 Example:
     >>> src = {"train.py": "a = 1\\nb = 2\\n"}
@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rsi_rl.errors import PatchError
+from rsi_rl.core.errors import PatchError
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 

@@ -13,7 +13,7 @@ range is carved from the task's meta-train seeds (``test`` is the task's held-ou
 
 Example::
 
-    >>> from rsi_rl.families import family, split_seeds
+    >>> from rsi_rl.core.families import family, split_seeds
     >>> family("nb201").val
     range(1000, 2000)
     >>> split_seeds("synth_smooth", "test", 3)
@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 Kind = Literal["table", "synthetic", "trained"]
 Split = Literal["train", "val", "test"]

@@ -16,11 +16,11 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from rsi_rl.errors import EditError, TaskError
-from rsi_rl.knob import JUMP_LEVELS, Knob
+from rsi_rl.core.errors import EditError, TaskError
+from rsi_rl.core.knob import JUMP_LEVELS, Knob
 
 if TYPE_CHECKING:
-    from rsi_rl.task import InnerTask
+    from rsi_rl.core.task import InnerTask
 
 
 def _canonical(obj: Any) -> str:
@@ -153,7 +153,7 @@ class EditSpace:
 
         Raises:
             EditError: the task has no such edit, the knob is at its bound or already at
-                the value, or the patch does not apply (:class:`~rsi_rl.errors.PatchError`).
+                the value, or the patch does not apply (:class:`~rsi_rl.core.errors.PatchError`).
         """
         edit = self.get(name)
         if edit.op == "toggle":

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 CacheKey = tuple[str, str, int, str, float, int]
 

@@ -1,6 +1,6 @@
 """Executors: how the sandboxed experiments of a batch run, one after another or at once.
 
-An :class:`Executor` is bound to an env's :class:`~rsi_rl.runner.Runner` (its task,
+An :class:`Executor` is bound to an env's :class:`~rsi_rl.exec.runner.Runner` (its task,
 limits and result cache) and runs a batch of candidates on one seed with
 :meth:`Executor.run_many`, returning their results in the order given. The result cache
 is consulted and filled in the calling process, and a candidate that appears twice in a
@@ -10,7 +10,7 @@ differ: concurrent experiments share the machine.
 
 * ``serial`` (default): today's behaviour; the env's own runner, one experiment at a time.
 * ``local`` with ``workers=N``: N warm workers on this machine, each a
-  :class:`~rsi_rl.runner.Runner` with its own sandbox fork server, driven by N threads of
+  :class:`~rsi_rl.exec.runner.Runner` with its own sandbox fork server, driven by N threads of
   this process (the training happens in the sandboxed children, so the threads only wait).
 * ``ray``: N Ray actors, each owning a warm Runner, on a local Ray instance or a cluster
   (``address``); needs the ``ray`` extra (``pip install 'rsi-rl[ray]'``).
@@ -19,10 +19,10 @@ Agents that propose several candidates at once (``random`` and ``tpe`` with
 ``batch_size`` > 1) run each batch through
 :meth:`~rsi_rl.env.ResearchEnv.try_candidates`. Meta-training is parallel in another way:
 ``rsi-rl train n_envs=N`` steps N envs in ``SubprocVecEnv`` worker processes, each with
-its own serial executor (see :mod:`rsi_rl.train`).
+its own serial executor (see :mod:`rsi_rl.meta.train`).
 
 Example:
-    >>> from rsi_rl.executor import make_executor
+    >>> from rsi_rl.exec.executor import make_executor
     >>> make_executor({"name": "local", "workers": 2}).workers
     2
 
@@ -45,12 +45,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, ClassVar
 
-from rsi_rl.cache import CacheKey
-from rsi_rl.edits import Candidate
-from rsi_rl.errors import ConfigError
-from rsi_rl.runner import ExperimentResult, Runner
-from rsi_rl.sandbox import SandboxLimits, resolve_devices
-from rsi_rl.task import InnerTask, Instance
+from rsi_rl.core.edits import Candidate
+from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.task import InnerTask, Instance
+from rsi_rl.exec.cache import CacheKey
+from rsi_rl.exec.runner import ExperimentResult, Runner
+from rsi_rl.exec.sandbox import SandboxLimits, resolve_devices
 
 #: the one-line error when ``executor=ray`` is asked for without Ray installed
 RAY_MISSING = "executor=ray needs the ray extra: pip install 'rsi-rl[ray]'"

@@ -1,6 +1,6 @@
 """The sandboxed experiment runner (trusted side).
 
-:class:`Sandbox` owns one fork server (``rsi_rl._zygote``) started with a scrubbed
+:class:`Sandbox` owns one fork server (``rsi_rl.exec._zygote``) started with a scrubbed
 environment. :meth:`Sandbox.run` sends it one job (a scratch directory holding the
 candidate's program, its inputs and ``job.json``), waits at most the wall-clock limit,
 and kills the child's whole process group on timeout. The parent, never the program,
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsi_rl.errors import ConfigError, SandboxError
+from rsi_rl.core.errors import ConfigError, SandboxError
 
 #: environment variables the sandboxed program sees (everything else is dropped)
 SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ")
@@ -42,7 +42,7 @@ class SandboxLimits:
     """Limits of one experiment. ``timeout`` is wall-clock seconds, enforced by the parent.
 
     Every field is checked when it is set (at construction, by ``dataclasses.replace`` and
-    by assignment): a bad value raises :class:`~rsi_rl.errors.ConfigError` naming the
+    by assignment): a bad value raises :class:`~rsi_rl.core.errors.ConfigError` naming the
     ``sandbox.<key>`` to fix.
     """
 
@@ -356,7 +356,7 @@ class Sandbox:
         # a preloaded module makes asks NVML rather than initialising CUDA (see _zygote)
         env.update({"CUDA_VISIBLE_DEVICES": "", "PYTORCH_NVML_BASED_CUDA_CHECK": "1"})
         network = "no-network" if self.limits.no_network else "network"
-        return [sys.executable, "-m", "rsi_rl._zygote", json.dumps(self.preload), network], env
+        return [sys.executable, "-m", "rsi_rl.exec._zygote", json.dumps(self.preload), network], env
 
     def spawn(self) -> None:
         """Start the fork server without waiting for it: its imports (``preload``) overlap
@@ -389,7 +389,9 @@ class Sandbox:
         ready = self._read_event(timeout=120.0)
         if ready is None or ready.get("event") != "ready":
             self.close()
-            raise SandboxError("the sandbox fork server did not start (python -m rsi_rl._zygote)")
+            raise SandboxError(
+                "the sandbox fork server did not start (python -m rsi_rl.exec._zygote)"
+            )
         self.server_cuda = {k: bool(v) for k, v in (ready.get("cuda") or {}).items()}
         self._ready = True
 
@@ -528,7 +530,7 @@ class Sandbox:
             res = self._lost("the fork server died during the run (killed by the program?)")
             res.seconds, res.timed_out = seconds, timed_out
             return res
-        # only the trusted side writes this record (see rsi_rl._zygote); the program's
+        # only the trusted side writes this record (see rsi_rl.exec._zygote); the program's
         # scratch dir, sandbox.json included, is never read for it
         enforced: dict[str, Any] = dict(event.get("enforced") or {})
         if not enforced:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from rsi_rl.errors import ConfigError
+from rsi_rl.core.errors import ConfigError
 
 
 class MixedTasks(gym.Env[np.ndarray, np.int64]):

@@ -7,7 +7,7 @@ a JSON line), the metric's direction, a time budget, and optional patch files fo
 edits::
 
     # conf/task/my_script.yaml
-    _target_: rsi_rl.script_task.ScriptTask
+    _target_: rsi_rl.core.script_task.ScriptTask
     name: my_script
     script: path/to/train.py          # absolute, relative to the working dir, or pkg://
     flags: {lr: --lr, hidden: --hidden, epochs: --epochs}
@@ -48,17 +48,17 @@ from typing import Any
 
 import numpy as np
 
-from rsi_rl.errors import PatchError, TaskError
-from rsi_rl.registry import task_config_hint
-from rsi_rl.task import CodePatch, InnerTask, Instance, Knob
+from rsi_rl.core.errors import PatchError, TaskError
+from rsi_rl.core.registry import task_config_hint
+from rsi_rl.core.task import CodePatch, InnerTask, Instance, Knob
 
 LAUNCHER = "_rsi_rl_launch.py"
 FLOAT = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Inf|infinity)"
 
-#: the entry file: a stub calling :func:`rsi_rl.script_launch.main` with the launch spec
+#: the entry file: a stub calling :func:`rsi_rl.exec.script_launch.main` with the launch spec
 _LAUNCHER_STUB = (
-    '"""Launches a script task\'s program in the rsi_rl sandbox (rsi_rl.script_launch)."""\n'
-    "import json\n\nfrom rsi_rl.script_launch import main\n\nmain(json.loads(%r))\n"
+    '"""Launches a script task\'s program in the rsi_rl sandbox (rsi_rl.exec.script_launch)."""\n'
+    "import json\n\nfrom rsi_rl.exec.script_launch import main\n\nmain(json.loads(%r))\n"
 )
 
 
@@ -108,7 +108,7 @@ class ScriptTask(InnerTask):
         start_config: the config the search starts from (every key needs a flag or
             ``config_file``).
         reference_config: optional human reference config.
-        knobs: knobs as mappings of :class:`~rsi_rl.knob.Knob` fields (``key``, ``role``,
+        knobs: knobs as mappings of :class:`~rsi_rl.core.knob.Knob` fields (``key``, ``role``,
             ``scale``, ...).
         patches: code edits: ``{name, diff: file.diff}`` (unified diff, relative to the
             script's folder) or ``{name, file, hunks: [[old, new], ...]}``; optional

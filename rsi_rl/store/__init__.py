@@ -1,0 +1,1 @@
+"""What a campaign keeps: the SQLite ledger and deterministic-replay resume."""
