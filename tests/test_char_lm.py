@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from rsi_rl.envs.char_lm.task import CONTEXT, N_EVAL, CharLMTask, eval_chunks
+
 from rsi_rl.testing import InnerTaskTestCase
 
 TINY = {"steps": 10, "width": 16, "depth": 1, "batch_size": 4}

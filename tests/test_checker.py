@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rsi_rl.envs.tabular.task import TabularTask
 
 from rsi_rl.actions import MAX_SLOTS
 from rsi_rl.checker import CheckReport, _Checker, check_task
 from rsi_rl.core.edits import start_candidate
 from rsi_rl.core.task import CodePatch, Instance, Knob
-from rsi_rl.envs.tabular.task import TabularTask
 from rsi_rl.exec.runner import ExperimentResult
 from rsi_rl.testing import InnerTaskTestCase
 

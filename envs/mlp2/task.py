@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from rsi_rl.envs.tabular.task import TabularTask
+
 from rsi_rl.task import Instance, Knob
 
 ACTIVATIONS = ("relu", "tanh", "gelu")
