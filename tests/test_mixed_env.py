@@ -10,7 +10,7 @@ from rsi_rl.agents.sb3 import read_metadata
 from rsi_rl.cli import conf_dir
 from rsi_rl.core.errors import ConfigError
 from rsi_rl.env import ResearchEnv
-from rsi_rl.meta.mixed_env import MixedTasks
+from rsi_rl.meta.mixed_env import MixedTasks, task_split
 from rsi_rl.meta.train import train
 from rsi_rl.testing import ToyTask, instant_experiments, instant_runs
 
@@ -45,6 +45,14 @@ def test_mixed_envs_refuse_an_empty_list_and_a_bad_order():
         MixedTasks([])
     with pytest.raises(ConfigError, match="cycle"):
         MixedTasks(_envs(), order="sorted")  # type: ignore[arg-type]
+
+
+def test_task_split_uses_validation_seeds_else_the_last_heldout_ones():
+    task = ToyTask()
+    assert task_split(task, "train") == "train"
+    assert task_split(task, "val") == list(task.heldout_seeds)[-20:]
+    task.val_seeds = [7, 8]  # type: ignore[attr-defined]
+    assert task_split(task, "val") == [7, 8]
 
 
 def test_train_across_tasks_writes_one_policy(tmp_path):

@@ -10,17 +10,23 @@ turn (``order="cycle"``, equal campaigns per family) or drawn at random. ``step`
     env = MixedTasks([make_env("hpobench"), make_env("nb201"), make_env("synth_smooth")])
     obs, info = env.reset(seed=0)        # a campaign on hpobench
     obs, info = env.reset()              # the next one on nb201
+
+:func:`mixed_env_fn` is the picklable factory of such an env that ``rsi-rl train
+tasks=[...]`` vectorises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 
+from rsi_rl import builder
 from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.registry import make_task
 
 
 class MixedTasks(gym.Env[np.ndarray, np.int64]):
@@ -104,4 +110,43 @@ class MixedTasks(gym.Env[np.ndarray, np.int64]):
             env.close()
 
 
-__all__ = ["MixedTasks"]
+def mixed_env_fn(
+    tasks: list[Any],
+    budget: int,
+    split: str,
+    env_kwargs: dict[str, Any],
+    allow_stop: bool = False,
+) -> Callable[[], gym.Env]:  # type: ignore[type-arg]
+    """A picklable factory of one :class:`MixedTasks` env: a research env per task on its
+    ``split`` instances (``train``: meta-train seeds; ``val``: the task's validation seeds,
+    else its last 20 held-out ones), campaigns taking the tasks in turn."""
+    return partial(_make_mixed, list(tasks), budget, split, env_kwargs, allow_stop)
+
+
+def task_split(task: Any, split: str) -> str | list[int]:
+    """The instances of ``task`` a training (``train``) or evaluation (``val``) env uses."""
+    if split == "train":
+        return "train"
+    val = getattr(task, "val_seeds", None)
+    return list(val) if val is not None else list(task.heldout_seeds)[-20:]
+
+
+def _make_mixed(
+    tasks: list[Any],
+    budget: int,
+    split: str,
+    env_kwargs: dict[str, Any],
+    allow_stop: bool,
+) -> gym.Env:  # type: ignore[type-arg]
+    envs = []
+    for spec in tasks:
+        task = make_task(spec)
+        envs.append(
+            builder.make_env(
+                task, budget, task_split(task, split), env_kwargs, allow_stop=allow_stop
+            )
+        )
+    return MixedTasks(envs)
+
+
+__all__ = ["MixedTasks", "mixed_env_fn", "task_split"]

@@ -42,6 +42,7 @@ from rsi_rl.agents.sb3 import (
 )
 from rsi_rl.core.errors import ConfigError
 from rsi_rl.core.registry import make_task
+from rsi_rl.meta.mixed_env import mixed_env_fn
 
 log = logging.getLogger("rsi_rl")
 
@@ -106,48 +107,6 @@ def make_env_fn(
     evaluation seed (:class:`FixedSeedPool`).
     """
     return partial(_make_env, task, budget, instances, env_kwargs, allow_stop, fixed_seeds)
-
-
-def mixed_env_fn(
-    tasks: list[Any],
-    budget: int,
-    split: str,
-    env_kwargs: dict[str, Any],
-    allow_stop: bool = False,
-) -> Callable[[], gym.Env]:  # type: ignore[type-arg]
-    """A picklable factory of one :class:`~rsi_rl.meta.mixed_env.MixedTasks` env: a research
-    env per task on its ``split`` instances (``train``: meta-train seeds; ``val``: the
-    task's validation seeds, else its last 20 held-out ones), campaigns taking the tasks in
-    turn."""
-    return partial(_make_mixed, list(tasks), budget, split, env_kwargs, allow_stop)
-
-
-def task_split(task: Any, split: str) -> str | list[int]:
-    """The instances of ``task`` a training (``train``) or evaluation (``val``) env uses."""
-    if split == "train":
-        return "train"
-    val = getattr(task, "val_seeds", None)
-    return list(val) if val is not None else list(task.heldout_seeds)[-20:]
-
-
-def _make_mixed(
-    tasks: list[Any],
-    budget: int,
-    split: str,
-    env_kwargs: dict[str, Any],
-    allow_stop: bool,
-) -> gym.Env:  # type: ignore[type-arg]
-    from rsi_rl.meta.mixed_env import MixedTasks
-
-    envs = []
-    for spec in tasks:
-        task = make_task(spec)
-        envs.append(
-            builder.make_env(
-                task, budget, task_split(task, split), env_kwargs, allow_stop=allow_stop
-            )
-        )
-    return MixedTasks(envs)
 
 
 def _make_env(
