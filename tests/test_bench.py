@@ -257,26 +257,6 @@ def test_merge_campaigns_script(tmp_path, capsys):
     assert "x_new_vs_x_old: wins 1" in capsys.readouterr().out
 
 
-def test_curve_of_a_batched_agent_is_each_experiments_own(tabular, instant):
-    """A batch is recorded experiment by experiment: each point of the best-so-far curves
-    is that experiment's incumbent and cumulative seconds, not the end of its batch."""
-    from rsi_rl.agents import make_agent
-    from rsi_rl.analysis.bench import run_one
-    from rsi_rl.env import ResearchEnv
-
-    env = ResearchEnv(task=tabular, budget=6, instances=[10_000])
-    try:
-        agent = make_agent("random", seed=1, batch_size=3)
-        row = run_one(env, agent, seed=1, instance=10_000, reference=False)
-        exps = [r for r in env.log if r["split"] == "val" and r["kind"] != "baseline"]
-    finally:
-        env.close()
-    assert len(exps) == 6
-    assert row.curve == [r["incumbent_metric"] for r in exps]
-    assert row.seconds == pytest.approx(np.cumsum([r["seconds"] for r in exps]).tolist())
-    assert [r["seconds_used"] for r in exps] == pytest.approx(row.seconds)
-
-
 def test_oracle_env_has_the_campaigns_env_settings(tmp_path, tabular, monkeypatch, instant):
     """The oracle search that adds to ``best_known`` runs under the user's env settings
     (keep threshold, costs, sandbox limits), like the campaigns it is compared with."""

@@ -11,8 +11,11 @@ One job per module:
   multirun jobs).
 - :mod:`~rsi_rl.analysis.tables` and :mod:`~rsi_rl.analysis.plots`: text tables and PNGs
   drawn from those records.
-- :mod:`~rsi_rl.analysis.bench`: ``rsi-rl bench`` (running the campaigns, the oracle and
-  the re-measurement on fresh seeds).
+- :mod:`~rsi_rl.analysis.bench`: ``rsi-rl bench`` (the campaigns of every agent on shared
+  pairs, the oracle, the files of a bench folder); one campaign, its trace and truth curve
+  and its re-measurement on fresh seeds in :mod:`~rsi_rl.analysis.bench_campaign`.
+- :mod:`~rsi_rl.analysis.yardstick` and :mod:`~rsi_rl.analysis.headline`: the frozen
+  per-instance yardstick and the headline (regret, declared comparisons) scored against it.
 - :mod:`~rsi_rl.analysis.report`: ``rsi-rl report`` (the HTML pages).
 
 Importing this package imports none of them (matplotlib and scipy load on use).

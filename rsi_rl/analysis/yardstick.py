@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ import numpy as np
 
 from rsi_rl.analysis.stats import TIE, improvement
 from rsi_rl.core.errors import ConfigError
+
+log = logging.getLogger("rsi_rl")
 
 #: the file name a bench writes its yardstick under
 YARDSTICK_JSON = "yardstick.json"
@@ -235,6 +238,46 @@ def read_yardstick(path: str | Path) -> Yardstick:
         ) from None
 
 
+def bench_yardstick(
+    task: Any,
+    pool: list[int],
+    path: str | Path | None,
+    run_dir: Path,
+    family: str | None,
+    split: str,
+) -> Yardstick | None:
+    """The yardstick of a bench in ``run_dir`` over the instances ``pool`` (of ``family``'s
+    ``split``, if any): read from ``path`` (default: the run directory's
+    yardstick.json) if it exists; else computed when the task knows its true values
+    (written to ``path``, or to the run directory); else None. A copy goes into the run
+    directory, beside the records it scores."""
+    target = run_dir / YARDSTICK_JSON
+    if path is None and target.is_file():  # computed once (an earlier job in this folder)
+        path = target
+    if path is not None and Path(path).is_file():
+        ys = read_yardstick(path)
+        if ys.task != task.name:
+            raise ConfigError(f"yardstick {path} is of task {ys.task}, the bench runs {task.name}")
+    elif has_truth(task):
+        meta = {"family": family, "split": split}
+        entries = compute_yardstick(task, pool)
+        ys = write_yardstick(
+            Path(path) if path else target, entries, task.name, task.direction, meta
+        )
+        log.info(f"yardstick of {len(pool)} instances written to {ys.path}")
+    elif path is not None:
+        raise ConfigError(
+            f"yardstick {path} does not exist and task {task.name} has no true values; compute "
+            "it first (python -m rsi_rl.analysis.yardstick --family ... --out ...)"
+        )
+    else:
+        return None
+    ys.check(pool)
+    if Path(ys.path).resolve() != target.resolve():
+        write_yardstick(target, ys.entries, ys.task, ys.direction, ys.meta)
+    return ys
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m rsi_rl.analysis.yardstick``: compute and write a yardstick file."""
     from rsi_rl.core.families import family, split_seeds
@@ -271,6 +314,7 @@ __all__ = [
     "MIN_FRESH",
     "YARDSTICK_JSON",
     "Yardstick",
+    "bench_yardstick",
     "compute_yardstick",
     "has_truth",
     "main",
