@@ -103,7 +103,7 @@ def main() -> int:
     )
     opts = ap.parse_args()
 
-    from rsi_rl.exec.sandbox import cuda_device_count
+    from rsi_rl.exec.devices import cuda_device_count
 
     report: list[dict[str, Any]] = []
 

@@ -18,10 +18,11 @@ import pytest
 from rsi_rl import harness
 from rsi_rl.core.edits import Candidate
 from rsi_rl.core.errors import ConfigError, SandboxError
-from rsi_rl.exec import sandbox
+from rsi_rl.exec import devices
+from rsi_rl.exec.devices import device_env, resolve_devices, visible_device
 from rsi_rl.exec.executor import LocalExecutor, _ray_gpus
 from rsi_rl.exec.runner import Runner
-from rsi_rl.exec.sandbox import Sandbox, SandboxLimits, device_env, resolve_devices, visible_device
+from rsi_rl.exec.sandbox import Sandbox, SandboxLimits
 from rsi_rl.exec.script_launch import command_line
 
 PROGRAM = """\
@@ -36,7 +37,7 @@ harness.submit(np.zeros((len(harness.data()["x_eval"]), 3)))
 @pytest.fixture
 def two_gpus(monkeypatch):
     """A machine whose torch sees two GPUs (nothing here initialises CUDA)."""
-    monkeypatch.setattr(sandbox, "cuda_device_count", lambda: 2)
+    monkeypatch.setattr(devices, "cuda_device_count", lambda: 2)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
 
 
@@ -59,7 +60,7 @@ def test_default_is_cpu_and_cpu_never_counts_gpus(monkeypatch):
     def boom() -> int:
         raise AssertionError("cpu must not look for a GPU")
 
-    monkeypatch.setattr(sandbox, "cuda_device_count", boom)
+    monkeypatch.setattr(devices, "cuda_device_count", boom)
     assert SandboxLimits().devices == "cpu"
     assert resolve_devices("cpu") == ()
 
@@ -70,7 +71,7 @@ def test_resolve_devices(two_gpus, monkeypatch):
     assert resolve_devices([1]) == (1,)
     with pytest.raises(ConfigError, match="GPU 2 does not exist"):
         resolve_devices([0, 2])
-    monkeypatch.setattr(sandbox, "cuda_device_count", lambda: 0)
+    monkeypatch.setattr(devices, "cuda_device_count", lambda: 0)
     assert resolve_devices("auto") == ()
     for spec in ("cuda", [0]):
         with pytest.raises(ConfigError, match="sees no GPU.*sandbox.devices=cpu"):
@@ -80,8 +81,8 @@ def test_resolve_devices(two_gpus, monkeypatch):
 def test_no_driver_means_no_gpu_without_importing_torch():
     if Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists():
         pytest.skip("this machine has a GPU driver")
-    sandbox.cuda_device_count.cache_clear()
-    assert sandbox.cuda_device_count() == 0
+    devices.cuda_device_count.cache_clear()
+    assert devices.cuda_device_count() == 0
 
 
 def test_visible_device_maps_through_the_parents_own_list(monkeypatch):
@@ -205,18 +206,18 @@ for p in NODES:
 
 
 @pytest.mark.parametrize("hardened", [False, True])
-@pytest.mark.parametrize("devices", ["cpu", [1]])
-def test_runs_get_their_device_and_hardened_gpu_nodes(two_gpus, tmp_path, hardened, devices):
+@pytest.mark.parametrize("where", ["cpu", [1]])
+def test_runs_get_their_device_and_hardened_gpu_nodes(two_gpus, tmp_path, hardened, where):
     nodes = _fake_nodes(tmp_path / "dev")
     work = tmp_path / "work"
     work.mkdir()
     (work / "p.py").write_text(f"NODES = {list(nodes[:3])!r}\n" + WRITER)
-    limits = SandboxLimits(timeout=30, hardened=hardened, devices=devices, device_nodes=nodes)
+    limits = SandboxLimits(timeout=30, hardened=hardened, devices=where, device_nodes=nodes)
     with Sandbox(["numpy"], limits) as sb:
         res = sb.run(work, "p.py", 0)
     assert res.exit_code == 0, (work / "stderr.log").read_text()
     env = json.loads((work / "stdout.log").read_text().splitlines()[0])
-    gpu = devices != "cpu"
+    gpu = where != "cpu"
     assert env == {
         "CUDA_VISIBLE_DEVICES": "1" if gpu else "",
         "RSI_RL_DEVICE": "cuda" if gpu else "cpu",
@@ -260,8 +261,8 @@ def test_local_workers_get_one_gpu_each(two_gpus, light_tabular):
 
 
 def test_local_workers_on_cpu_and_on_a_device_list(two_gpus, light_tabular):
-    for devices, expected in (("cpu", ["cpu", "cpu"]), ([1], [(1,), (1,)])):
-        limits = SandboxLimits(timeout=30, devices=devices)
+    for where, expected in (("cpu", ["cpu", "cpu"]), ([1], [(1,), (1,)])):
+        limits = SandboxLimits(timeout=30, devices=where)
         with Runner(light_tabular, limits) as runner, LocalExecutor(workers=2) as ex:
             ex.bind(runner)
             assert [w.limits.devices for w in ex._runners] == expected
@@ -272,5 +273,5 @@ def test_ray_actors_ask_for_a_gpu_only_for_gpu_runs(two_gpus, monkeypatch):
     assert _ray_gpus("cuda") == (1, "cuda")
     assert _ray_gpus([0, 1]) == (1, "cuda")
     assert _ray_gpus("auto") == (1, "cuda")
-    monkeypatch.setattr(sandbox, "cuda_device_count", lambda: 0)
+    monkeypatch.setattr(devices, "cuda_device_count", lambda: 0)
     assert _ray_gpus("auto") == (0, "cpu")

@@ -49,8 +49,9 @@ from rsi_rl.core.edits import Candidate
 from rsi_rl.core.errors import ConfigError
 from rsi_rl.core.task import InnerTask, Instance
 from rsi_rl.exec.cache import CacheKey
+from rsi_rl.exec.devices import resolve_devices
 from rsi_rl.exec.runner import ExperimentResult, Runner
-from rsi_rl.exec.sandbox import SandboxLimits, resolve_devices
+from rsi_rl.exec.sandbox import SandboxLimits
 
 #: the one-line error when ``executor=ray`` is asked for without Ray installed
 RAY_MISSING = "executor=ray needs the ray extra: pip install 'rsi-rl[ray]'"

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
-import glob
 import json
 import math
 import os
@@ -28,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from rsi_rl.core.errors import ConfigError, SandboxError
+from rsi_rl.exec.devices import checked_devices, device_env, gpu_device_nodes, resolve_devices
 
 #: environment variables the sandboxed program sees (everything else is dropped)
 SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ")
 #: the sandbox record of a run that ended before the sandbox reported its limits
 NOT_REPORTED = "not reported: the run ended before the sandbox reported its limits"
-#: the values of ``sandbox.devices`` besides a list of GPU indices
-DEVICE_NAMES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -71,10 +68,10 @@ class SandboxLimits:
     #: where the program trains: ``"cpu"``, ``"cuda"`` (every GPU torch sees), ``"auto"``
     #: (``cuda`` if torch sees a GPU, checked in a fresh process, else ``cpu``) or GPU
     #: indices, e.g. ``(0, 1)``. A run gets one GPU, the first of these; the local
-    #: executor gives worker i the i-th (round robin). See :func:`resolve_devices`.
+    #: executor gives worker i the i-th (round robin). See :mod:`rsi_rl.exec.devices`.
     devices: str | tuple[int, ...] = "cpu"
     #: GPU device nodes a hardened GPU run sees (and a hardened CPU run does not); None:
-    #: those of :func:`gpu_device_nodes` (``/dev/nvidia*``, ``/dev/dri``)
+    #: those of :func:`rsi_rl.exec.devices.gpu_device_nodes` (``/dev/nvidia*``, ``/dev/dri``)
     device_nodes: tuple[str, ...] | None = None
     #: MiB of a run's declared artifacts (``InnerTask.artifacts``) copied out of its scratch
     #: dir, all files together
@@ -123,7 +120,7 @@ def _checked(name: str, value: Any) -> Any:
             raise ConfigError(f"{key} must be true or false, got {value!r}")
         return value
     if name == "devices":
-        return _checked_devices(value)
+        return checked_devices(value)
     if name in ("hidden_paths", "device_nodes"):
         if name == "device_nodes" and value is None:
             return None
@@ -133,106 +130,6 @@ def _checked(name: str, value: Any) -> Any:
             raise ConfigError(f"{key} must hold non-empty path strings, got {list(value)!r}")
         return tuple(value)
     return value
-
-
-def _checked_devices(value: Any) -> str | tuple[int, ...]:
-    """``sandbox.devices`` as a name or a tuple of GPU indices, or a ConfigError."""
-    if isinstance(value, str) and value in DEVICE_NAMES:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value]
-    if (
-        isinstance(value, (list, tuple))
-        and value
-        and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
-    ):
-        return tuple(value)
-    raise ConfigError(
-        f"sandbox.devices must be auto, cpu, cuda or a list of GPU indices such as [0,1], "
-        f"got {value!r}"
-    )
-
-
-# ---------------------------------------------------------------------- devices
-def gpu_device_nodes(dev: str = "/dev") -> tuple[str, ...]:
-    """The GPU device nodes under ``dev`` that exist: ``nvidia*`` (``nvidia0``,
-    ``nvidiactl``, ``nvidia-uvm``, ``nvidia-uvm-tools``, ``nvidia-caps``, ...) and ``dri``."""
-    found = sorted(glob.glob(os.path.join(dev, "nvidia*")))
-    dri = os.path.join(dev, "dri")
-    if os.path.isdir(dri):
-        found.append(dri)
-    return tuple(found)
-
-
-@functools.lru_cache(maxsize=1)
-def cuda_device_count() -> int:
-    """GPUs torch sees in this environment (``CUDA_VISIBLE_DEVICES`` applies), counted in a
-    fresh subprocess so that CUDA is never initialised here (it does not survive a fork).
-
-    0 without a GPU driver (no ``/dev/nvidiactl``, ``/proc/driver/nvidia`` or
-    ``/dev/kfd``), without torch, or when the check fails. Computed once per process.
-    """
-    if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd")):
-        return 0
-    code = "import torch; print(torch.cuda.device_count())"
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        return max(0, int(out.stdout.strip().splitlines()[-1]))
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return 0
-
-
-def resolve_devices(devices: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
-    """The GPU indices ``sandbox.devices`` stands for; ``()`` means the CPU.
-
-    ``cpu`` never checks for a GPU; ``auto`` and ``cuda`` count them with
-    :func:`cuda_device_count`; a list is checked against that count.
-
-    Raises:
-        ConfigError: ``cuda`` or a list where torch sees no GPU, or an index it does not see.
-    """
-    devices = _checked_devices(devices)
-    if devices == "cpu":
-        return ()
-    n = cuda_device_count()
-    if devices == "auto":
-        return tuple(range(n))
-    shown = devices if isinstance(devices, str) else list(devices)
-    if n == 0:
-        raise ConfigError(
-            f"sandbox.devices={shown}: torch sees no GPU in this environment; use "
-            "sandbox.devices=auto or sandbox.devices=cpu"
-        )
-    if isinstance(devices, str):  # cuda
-        return tuple(range(n))
-    missing = [i for i in devices if i >= n]
-    if missing:
-        raise ConfigError(
-            f"sandbox.devices={shown}: GPU {missing[0]} does not exist (torch sees {n}: 0..{n - 1})"
-        )
-    return tuple(devices)
-
-
-def visible_device(index: int) -> str:
-    """The ``CUDA_VISIBLE_DEVICES`` value that shows a child GPU ``index`` of this process:
-    the index itself, or the ``index``-th entry of this process's own
-    ``CUDA_VISIBLE_DEVICES`` (a Ray GPU actor's, a cluster scheduler's) when it has one."""
-    own = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
-    return own[index] if index < len(own) else str(index)
-
-
-def device_env(gpu: int | None) -> dict[str, str]:
-    """The device variables of one run: ``CUDA_VISIBLE_DEVICES`` (its GPU, or empty: none)
-    and ``RSI_RL_DEVICE`` (``cuda`` or ``cpu``, what :func:`rsi_rl.harness.device` returns)."""
-    if gpu is None:
-        return {"CUDA_VISIBLE_DEVICES": "", "RSI_RL_DEVICE": "cpu"}
-    return {"CUDA_VISIBLE_DEVICES": visible_device(gpu), "RSI_RL_DEVICE": "cuda"}
 
 
 @dataclass
