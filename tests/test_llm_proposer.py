@@ -24,9 +24,12 @@ import pytest
 
 from rsi_rl.actions import PROPOSE
 from rsi_rl.core.edits import start_candidate
+from rsi_rl.core.patching import apply_unified_diff
 from rsi_rl.env import ResearchEnv
 from rsi_rl.proposer import Proposer, ProposerError
 from rsi_rl.proposers import openai_compatible as oc
+from rsi_rl.proposers.diff_extract import NoEdit, extract_proposal
+from rsi_rl.proposers.prompt import build_messages
 from rsi_rl.store.ledger import read_ledger
 from rsi_rl.testing import instant_experiments
 
@@ -152,7 +155,7 @@ def request_doc(digits, cand) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- the prompt and reply
 def test_prompt_holds_the_request(request_doc):
-    system, user = oc.build_messages(request_doc)
+    system, user = build_messages(request_doc)
     text = user["content"]
     assert system["role"] == "system" and "unified diff" in system["content"]
     assert OLD in text and "val_acc" in text and "maximize" in text
@@ -170,15 +173,15 @@ def test_reply_forms_are_read(request_doc):
     with_config = fenced + '\n```json\n{"config": {"epochs": 40}}\n```\n'
     thinking = "<think>maybe --- a/x\n+++ b/x\n@@ -1 +1 @@ nonsense</think>\n" + fenced
     for reply in (fenced, raw, as_json, with_config, thinking):
-        out = oc.extract_proposal(reply, request_doc)
+        out = extract_proposal(reply, request_doc)
         assert (
             out["diff"]
-            and NEW in oc.apply_unified_diff(request_doc["source"], out["diff"])["train.py"]
+            and NEW in apply_unified_diff(request_doc["source"], out["diff"])["train.py"]
         )
-    assert oc.extract_proposal(fenced, request_doc)["description"].startswith("Label smoothing")
-    assert oc.extract_proposal(as_json, request_doc)["config"] == {"lr": 0.002}
-    assert oc.extract_proposal(with_config, request_doc)["config"] == {"epochs": 40}
-    config_only = oc.extract_proposal('{"config": {"lr": 0.01}}', request_doc)
+    assert extract_proposal(fenced, request_doc)["description"].startswith("Label smoothing")
+    assert extract_proposal(as_json, request_doc)["config"] == {"lr": 0.002}
+    assert extract_proposal(with_config, request_doc)["config"] == {"epochs": 40}
+    config_only = extract_proposal('{"config": {"lr": 0.01}}', request_doc)
     assert config_only == {"config": {"lr": 0.01}, "description": ""}
 
 
@@ -186,8 +189,8 @@ def test_miscounted_hunks_are_recounted(request_doc):
     diff = smoothing_diff(request_doc["source"]["train.py"])
     header = next(line for line in diff.splitlines() if line.startswith("@@"))
     broken = diff.replace(header, "@@ -1,2 +1,9 @@")  # the body is right, the counts are not
-    out = oc.extract_proposal(f"```diff\n{broken}```", request_doc)
-    assert NEW in oc.apply_unified_diff(request_doc["source"], out["diff"])["train.py"]
+    out = extract_proposal(f"```diff\n{broken}```", request_doc)
+    assert NEW in apply_unified_diff(request_doc["source"], out["diff"])["train.py"]
 
 
 @pytest.mark.parametrize(
@@ -204,8 +207,8 @@ def test_miscounted_hunks_are_recounted(request_doc):
     ],
 )
 def test_unusable_replies_say_why(request_doc, reply, needle):
-    with pytest.raises(oc.NoEdit, match=re.escape(needle)):
-        oc.extract_proposal(reply, request_doc)
+    with pytest.raises(NoEdit, match=re.escape(needle)):
+        extract_proposal(reply, request_doc)
 
 
 # ---------------------------------------------------------------------- end to end
