@@ -91,9 +91,9 @@ def test_permuting_the_slots_permutes_the_logits_and_keeps_the_value(env):
     assert th.allclose(moved, slots[perm], atol=1e-5)
     assert th.allclose(logits[1, MAX_SLOTS:], logits[0, MAX_SLOTS:], atol=1e-5)
     assert th.allclose(values[1], values[0], atol=1e-5)
-    present = slots > -1e7
-    assert int(present.sum()) == len(env.space)
-    assert slots[present].std() > 1e-4  # the slots are told apart, not scored alike
+    usable = slots > -1e7  # present and valid
+    assert int(usable.sum()) == int(env.action_masks()[: len(env.space)].sum())
+    assert slots[usable].std() > 1e-4  # the slots are told apart, not scored alike
 
 
 def test_masked_and_empty_slots_get_no_probability(env):
@@ -109,6 +109,27 @@ def test_masked_and_empty_slots_get_no_probability(env):
     for _ in range(20):
         action, _ = policy.predict(obs, action_masks=mask)
         assert mask[int(action)]
+
+
+def test_the_policy_masks_itself_from_its_observation(env):
+    """Without the env's mask, the policy's own distribution puts no mass on the slots the
+    observation marks invalid (here a tabu edit, tried and reverted) nor on masked
+    meta-actions, so ``predict`` without ``action_masks`` still picks valid actions."""
+    policy = _model(env).policy
+    obs = _played(env)
+    _, slots, meta = split_observation(th.as_tensor(obs[None]))
+    valid = slots[0, :, SLOT_FEATURES.index("valid")].numpy() > 0.5
+    allowed = np.concatenate([valid, meta[0].numpy() > 0.5])
+    env_mask = env.action_masks()
+    assert (~valid[: len(env.space)]).any()  # something present but masked
+    assert np.array_equal(allowed[: len(env.space)], env_mask[: len(env.space)])
+    obs_t, _ = policy.obs_to_tensor(obs)
+    with th.no_grad():
+        free = policy.get_distribution(obs_t).distribution.probs[0].numpy()
+    assert free[~allowed].sum() < 1e-6 and free[allowed].sum() == pytest.approx(1.0, abs=1e-5)
+    for _ in range(20):
+        action, _ = policy.predict(obs, deterministic=False)
+        assert allowed[int(action)]
 
 
 def test_a_maskable_ppo_with_the_slot_policy_trains_saves_loads_and_acts(env, tmp_path):

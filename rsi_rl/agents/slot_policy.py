@@ -11,8 +11,13 @@ into its parts and scores the slots as a set:
   (``global_dim`` units);
 * **slot encoder**: one MLP (``net_arch``), shared by all slots, on each slot's row joined
   with the context; a linear head turns each slot's embedding into that edit's logit, so
-  permuting the slots permutes the logits the same way (equivariance); empty slots get
-  no probability;
+  permuting the slots permutes the logits the same way (equivariance);
+* **its own mask**: a slot the observation marks empty or not ``valid`` (an invalid,
+  duplicate or tabu edit), and a meta-action whose ``mask_*`` feature is 0, gets the
+  logit of a masked action, so the policy's own distribution, before any mask
+  MaskablePPO applies, puts no probability on what the env would refuse, and
+  ``predict(obs)`` without ``action_masks`` acts validly. MaskablePPO applies the same
+  mask, so acting and training are the same as without it;
 * **pooled head**: the mean and the max of the embeddings over the present slots, joined
   with the context, through one layer: the logits of ``reevaluate``, ``propose`` and
   ``stop`` (actor) or the value (critic), invariant to the slots' order and number.
@@ -51,10 +56,11 @@ from rsi_rl.actions import (
     SLOT_FEATURES,
 )
 
-#: the logit of an empty slot (as sb3-contrib masks an action)
+#: the logit of an empty or masked action (as sb3-contrib masks one)
 EMPTY_LOGIT = -1e8
 _N_GLOBAL, _N_SLOT, _N_META = len(GLOBAL_FEATURES), len(SLOT_FEATURES), len(META_ACTIONS)
 _PRESENT = SLOT_FEATURES.index("present")
+_VALID = SLOT_FEATURES.index("valid")
 
 
 def split_observation(obs: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
@@ -131,8 +137,11 @@ class SlotExtractor(nn.Module):
 
     def forward_actor(self, features: th.Tensor) -> th.Tensor:
         h, pooled, present = self.actor(features)
-        slot = self.slot_logit(h).squeeze(-1).masked_fill(~present, EMPTY_LOGIT)
-        return th.cat([slot, self.meta_logits(pooled)], dim=1)
+        _, slots, meta = split_observation(features)
+        usable = present & (slots[..., _VALID] > 0.5)
+        slot = self.slot_logit(h).squeeze(-1).masked_fill(~usable, EMPTY_LOGIT)
+        meta_logits = self.meta_logits(pooled).masked_fill(meta < 0.5, EMPTY_LOGIT)
+        return th.cat([slot, meta_logits], dim=1)
 
     def forward_critic(self, features: th.Tensor) -> th.Tensor:
         return self.critic(features)[1]
