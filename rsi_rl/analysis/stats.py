@@ -21,11 +21,13 @@ Power of the paired Wilcoxon test (normal differences, by simulation)::
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+_N = TypeVar("_N", int, float)
 
 #: differences at most this large are ties
 TIE = 1e-12
@@ -215,6 +217,20 @@ def wilcoxon_power(
     return float(np.mean(np.nan_to_num(np.asarray(p, dtype=float), nan=1.0) < alpha))
 
 
+def _double_until(ok: Callable[[_N], bool], start: _N, cap: _N) -> tuple[_N | None, _N | None]:
+    """Double ``start``, at most to ``cap``, until ``ok`` holds: (the last value that
+    failed, None if ``start`` passed; the first that passed, None if even ``cap`` fails).
+    The search of :func:`pairs_needed` (over pairs) and :func:`min_detectable_effect`
+    (over effects) for a value that reaches the power, before they bisect."""
+    failed: _N | None = None
+    value = start
+    while not ok(value):
+        if value >= cap:
+            return failed, None
+        failed, value = value, min(2 * value, cap)
+    return failed, value
+
+
 def pairs_needed(
     effect: float,
     sd: float,
@@ -241,11 +257,10 @@ def pairs_needed(
     def ok(n: int) -> bool:
         return wilcoxon_power(effect, sd, n, alpha, sims, alternative) >= power
 
-    lo, hi = 1, min(guess, n_max)
-    while not ok(hi):
-        if hi >= n_max:
-            return None
-        lo, hi = hi, min(2 * hi, n_max)
+    failed, hi = _double_until(ok, min(guess, n_max), n_max)
+    if hi is None:
+        return None
+    lo = 1 if failed is None else failed
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if ok(mid) else (mid, hi)
@@ -271,12 +286,10 @@ def min_detectable_effect(
     def ok(ratio: float) -> bool:
         return wilcoxon_power(ratio, 1.0, n, alpha, sims, alternative) >= power
 
-    hi = 1.0
-    while not ok(hi):
-        hi *= 2
-        if hi > 64:
-            return None
-    lo = 0.0
+    _, ceiling = _double_until(ok, 1.0, 64.0)
+    if ceiling is None:
+        return None
+    lo, hi = 0.0, ceiling
     for _ in range(12):
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if ok(mid) else (mid, hi)
