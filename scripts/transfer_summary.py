@@ -37,6 +37,7 @@ def summary(split: str) -> str:
     """The Markdown tables of every finished family bench of ``split``."""
     from rsi_rl.analysis.rederive import rederive
     from rsi_rl.analysis.stats import holm
+    from rsi_rl.analysis.tables import markdown_table
 
     heads: dict[str, Any] = {}
     for fam in FAMILIES:
@@ -45,17 +46,17 @@ def summary(split: str) -> str:
             heads[fam] = rederive(folder).to_dict()
     if not heads:
         return f"no finished bench under {OUT}/*/{split}"
+    means = [
+        [fam, agent, *(f"{stats[m]['mean']:.3f}" if m in stats else "-" for m in MEASURES)]
+        for fam, h in heads.items()
+        for agent, stats in h["agents"].items()
+    ]
     lines = [
         f"Mean regret (0 = optimum, 1 = median config) on the {split} pairs; each family's "
         "policy never trained on that family.",
         "",
-        "| family | agent | " + " | ".join(MEASURES) + " |",
-        "|---|---|" + "---|" * len(MEASURES),
+        *markdown_table(["family", "agent", *MEASURES], means),
     ]
-    for fam, h in heads.items():
-        for agent, stats in h["agents"].items():
-            cells = [f"{stats[m]['mean']:.3f}" if m in stats else "-" for m in MEASURES]
-            lines.append(f"| {fam} | {agent} | " + " | ".join(cells) + " |")
     tests: list[tuple[str, str, str, dict[str, Any]]] = []
     for fam, h in heads.items():
         for name, measures in DECLARED.items():
@@ -68,15 +69,21 @@ def summary(split: str) -> str:
         f"Paired two-sided Wilcoxon tests (diff = a - b; negative: a better); Holm over all "
         f"{len(tests)} declared tests of {len(heads)} families.",
         "",
-        "| family | comparison | measure | wins/ties/losses | mean diff | p | p Holm (all) |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for (fam, name, measure, t), ph in zip(tests, p_all, strict=True):
-        wtl = f"{t['wins']}/{t['ties']}/{t['losses']}"
-        lines.append(
-            f"| {fam} | {name.replace('_vs_', ' vs ')} | {measure} | {wtl} | "
-            f"{t['mean_diff']:+.3f} | {_fmt(float(t['p_value']))} | {_fmt(ph)} |"
-        )
+    rows = [
+        [
+            fam,
+            name.replace("_vs_", " vs "),
+            measure,
+            f"{t['wins']}/{t['ties']}/{t['losses']}",
+            f"{t['mean_diff']:+.3f}",
+            _fmt(float(t["p_value"])),
+            _fmt(ph),
+        ]
+        for (fam, name, measure, t), ph in zip(tests, p_all, strict=True)
+    ]
+    columns = "family,comparison,measure,wins/ties/losses,mean diff,p,p Holm (all)"
+    lines += markdown_table(columns.split(","), rows)
     return "\n".join(lines)
 
 

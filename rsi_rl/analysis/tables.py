@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -80,6 +80,20 @@ def _mde(v: float | None, n: int) -> str:
     return _num(v) if v is not None else ("none" if n else "-")
 
 
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown table: ``header``, its rule, then one line per row.
+
+    Example:
+        >>> markdown_table(["agent", "auc"], [["tpe", "0.41"]])
+        ['| agent | auc |', '|---|---|', '| tpe | 0.41 |']
+    """
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
 def format_headline(h: Headline) -> str:
     """A bench's headline as Markdown: per agent each measure's mean [95% CI] (median, n);
     per declared comparison and measure the paired Wilcoxon test, Holm's p-value and the
@@ -87,15 +101,9 @@ def format_headline(h: Headline) -> str:
     p = h.protocol
     measures = p.measures
     where = f" ({p.family}/{p.split})" if p.family else ""
-    lines = [
-        f"Regret against the frozen yardstick, task {p.task}{where}, budget {p.budget}: "
-        "0 = optimum, 1 = median config; mean [95% CI] (median, n)",
-        "",
-        "| agent | " + " | ".join(measures) + " |",
-        "|---|" + "---|" * len(measures),
-    ]
+    rows: list[list[str]] = []
     for a, stats in h.agents.items():
-        cells = []
+        cells = [a]
         for m in measures:
             st = stats[m]
             lo, hi = st.ci95
@@ -104,24 +112,36 @@ def format_headline(h: Headline) -> str:
                 if st.n
                 else "-"
             )
-        lines.append(f"| {a} | " + " | ".join(cells) + " |")
-    lines += [
+        rows.append(cells)
+    lines = [
+        f"Regret against the frozen yardstick, task {p.task}{where}, budget {p.budget}: "
+        "0 = optimum, 1 = median config; mean [95% CI] (median, n)",
+        "",
+        *markdown_table(["agent", *measures], rows),
         "",
         f"Declared comparisons: paired Wilcoxon signed-rank on regret (diff = a - b, negative: "
         f"a better); Holm over {sum(len(c.tests) for c in h.comparisons)} tests; mde = "
         f"smallest effect resolvable at power {p.power:g}, level {h.power_alpha:.3g} "
         "(none: too few pairs or no spread)",
         "",
-        "| comparison | alternative | measure | n | wins/ties/losses | mean diff | p | p Holm | mde |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for c in h.comparisons:
-        for m, t in c.tests.items():
-            lines.append(
-                f"| {c.a} vs {c.b} | {c.alternative} | {m} | {t.n} | "
-                f"{t.wins}/{t.ties}/{t.losses} | {_num(t.mean_diff, '+.3f')} | "
-                f"{t.p_value:.3g} | {_num(t.p_holm, '.3g')} | {_mde(c.mde.get(m), t.n)} |"
-            )
+    columns = "comparison,alternative,measure,n,wins/ties/losses,mean diff,p,p Holm,mde"
+    tests = [
+        [
+            f"{c.a} vs {c.b}",
+            c.alternative,
+            m,
+            str(t.n),
+            f"{t.wins}/{t.ties}/{t.losses}",
+            _num(t.mean_diff, "+.3f"),
+            f"{t.p_value:.3g}",
+            _num(t.p_holm, ".3g"),
+            _mde(c.mde.get(m), t.n),
+        ]
+        for c in h.comparisons
+        for m, t in c.tests.items()
+    ]
+    lines += markdown_table(columns.split(","), tests)
     return "\n".join(lines)
 
 
