@@ -39,15 +39,12 @@ def render_report(
     campaign: int | None = None,
     embed: bool = True,
 ) -> Path:
-    """Write ``index.html`` and the PNGs of a run directory's report; returns the HTML path.
+    """Write the report of ``run_dir``; returns the path of its ``index.html``.
 
-    Args:
-        run_dir: an ``rsi-rl search``/``train``/``bench`` run directory, or the folder of
-            a Hydra multirun (``-m``) holding such job directories: then a page comparing
-            the jobs (see :func:`render_sweep_report`).
-        out: output folder (default ``<run_dir>/report``).
-        campaign: the campaign to detail (lineage, diff); ``None``: the last one.
-        embed: embed the PNGs in the HTML (base64) so the page is one self-contained file.
+    An ``rsi-rl search``/``train``/``bench`` run directory gets :func:`render_run_report`'s
+    page (the arguments are its own); the folder of a Hydra multirun (``-m``) holding such
+    job directories gets a page comparing the jobs (:func:`render_sweep_report`, which
+    details no single campaign).
 
     Raises:
         ConfigError: ``run_dir`` has no ledger (or bench.json), or ``campaign`` is unknown.
