@@ -28,7 +28,8 @@ import numpy as np
 
 from rsi_rl.core.edits import Candidate, apply_edit, start_candidate, valid_edits
 from rsi_rl.core.registry import make_task
-from rsi_rl.exec.executor import Executor, make_executor
+from rsi_rl.exec.batch import Executor
+from rsi_rl.exec.executor import make_executor
 from rsi_rl.exec.runner import Runner
 from rsi_rl.exec.sandbox import SandboxLimits
 

@@ -20,7 +20,8 @@ from rsi_rl.core.edits import Candidate
 from rsi_rl.core.errors import ConfigError, SandboxError
 from rsi_rl.exec import devices
 from rsi_rl.exec.devices import device_env, resolve_devices, visible_device
-from rsi_rl.exec.executor import LocalExecutor, _ray_gpus
+from rsi_rl.exec.executor import LocalExecutor
+from rsi_rl.exec.ray_pool import _ray_gpus
 from rsi_rl.exec.runner import Runner
 from rsi_rl.exec.sandbox import Sandbox, SandboxLimits
 from rsi_rl.exec.script_launch import command_line

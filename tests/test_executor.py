@@ -21,12 +21,8 @@ from rsi_rl.cli import main
 from rsi_rl.core.edits import Candidate, apply_edit
 from rsi_rl.core.errors import ConfigError
 from rsi_rl.env import ResearchEnv
-from rsi_rl.exec.executor import (
-    RAY_MISSING,
-    LocalExecutor,
-    SerialExecutor,
-    make_executor,
-)
+from rsi_rl.exec.executor import LocalExecutor, SerialExecutor, make_executor
+from rsi_rl.exec.ray_pool import RAY_MISSING
 from rsi_rl.search import run_campaign
 from rsi_rl.testing import instant_experiments
 
@@ -88,7 +84,7 @@ def test_a_private_ray_instance_is_new_even_beside_a_running_cluster(monkeypatch
     refuses the executor's num_cpus."""
     from types import SimpleNamespace
 
-    from rsi_rl.exec.executor import RayExecutor
+    from rsi_rl.exec.ray_pool import RayExecutor
 
     calls: list[dict] = []
 

@@ -97,6 +97,12 @@ class ExperimentResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_cache(cls, hit: dict[str, Any]) -> ExperimentResult:
+        """A cached result (:meth:`to_dict`) as a later run answers it: ``cached``, charged
+        at its original cost."""
+        return cls(**{**copy.deepcopy(hit), "cached": True})
+
 
 def _log_rows(text: str) -> list[dict[str, float]]:
     """The rows of ``log.jsonl`` (at most :data:`LOG_ROWS`); lines that are not a JSON
@@ -342,7 +348,7 @@ class Runner:
         key = self.cache_key(instance.id, cand.hash, seed, split)
         hit = self.cache.get(key)
         if hit is not None:
-            return ExperimentResult(**{**copy.deepcopy(hit), "cached": True})
+            return ExperimentResult.from_cache(hit)
         result = self.run_fresh(instance, cand, seed, split)
         if self.cacheable(result):
             self.cache.put(key, result.to_dict())
