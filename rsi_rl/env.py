@@ -22,15 +22,14 @@ the edit and of its knob or patch, what the candidates evaluated so far say of t
 would train, validity) and the meta-actions' mask. See
 :data:`rsi_rl.actions.OBSERVATION_FEATURES` and docs/concepts.md.
 
-Longer than the project's ~450 lines: the whole Gymnasium contract (actions to proposals,
-masks, observation, ``info``, the campaign's state) is kept in one place; the research
-loop itself is :mod:`rsi_rl.campaign` and the slot encoding :mod:`rsi_rl.observation`.
+This module is the Gymnasium adapter only (action -> proposal -> campaign -> observation,
+mask, reward): the research loop is :mod:`rsi_rl.campaign`, what the observation keeps of a
+campaign and its encoding :mod:`rsi_rl.observation`, and the runner, executor and sandbox
+limits an env is built on :mod:`rsi_rl.env_setup`.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -48,15 +47,13 @@ from rsi_rl.actions import (
 from rsi_rl.campaign import Campaign, Outcome, Proposal, check_noise_model
 from rsi_rl.core.edits import Candidate, start_candidate
 from rsi_rl.core.errors import ConfigError, EditError, TaskError
-from rsi_rl.core.record import VOLATILE_KEYS
 from rsi_rl.core.registry import make_task
 from rsi_rl.core.seeds import draw_evaluation_seed
 from rsi_rl.core.task import InnerTask, Instance
-from rsi_rl.exec.executor import make_executor
+from rsi_rl.env_setup import bound_runner, env_limits, instance_pool
 from rsi_rl.exec.pruning import PrunerSettings, pruner_settings
-from rsi_rl.exec.runner import STATUSES, Runner, observed_status
 from rsi_rl.exec.sandbox import SandboxLimits
-from rsi_rl.observation import Evidence, History, clip, slot_rows
+from rsi_rl.observation import CampaignMemory, Evidence, encode, step_info
 from rsi_rl.proposer import ProposerError, make_proposer
 from rsi_rl.store.ledger import Ledger
 
@@ -166,48 +163,20 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.budget = int(budget)
         self.budget_seconds = None if budget_seconds is None else float(budget_seconds)
         self.instances = instances
-        self._instance_pool = self._pool(instances)
+        self._instance_pool = instance_pool(self.task, instances)
         self.keep_threshold = float(keep_threshold)
         self.noise_model = check_noise_model(noise_model)
         self.cost_per_second = float(cost_per_second)
         self.invalid_penalty = float(invalid_penalty)
         self.mask_duplicates = bool(mask_duplicates)
         self.allow_stop = bool(allow_stop)
-        if isinstance(sandbox, SandboxLimits):
-            limits = sandbox
-        else:
-            fields = dict(sandbox or {})
-            fields.setdefault("timeout", float(timeout or self.task.default_timeout))
-            try:
-                limits = SandboxLimits(**fields)
-            except TypeError as exc:
-                raise ConfigError(f"bad sandbox setting: {exc}") from None
-        if timeout is not None:
-            limits.timeout = float(timeout)  # checked by SandboxLimits
-        # the run's own records (ledger, result cache) are no business of the program's
-        private = [str(Path(run_dir).resolve())] if run_dir is not None else []
-        if cache_path is not None:  # the SQLite file and its write-ahead log
-            cache = str(Path(cache_path).resolve())
-            private += [cache, f"{cache}-wal", f"{cache}-shm"]
-        if private:
-            limits = dataclasses.replace(
-                limits, hidden_paths=tuple(dict.fromkeys([*limits.hidden_paths, *private]))
-            )
-        self.executor = make_executor(executor)
+        limits = env_limits(self.task, sandbox, timeout, run_dir, cache_path)
         self.pruner = pruner_settings(
             pruner, pruner_warmup_steps, pruner_startup_trials, pruner_reduction_factor
         )
-        if self.pruner is not None and self.executor.name != "serial":
-            raise ConfigError(
-                f"env.pruner={self.pruner.name} watches runs of the serial executor only; "
-                f"drop env.pruner or use executor=serial (not {self.executor.name})"
-            )
-        self.runner = Runner(self.task, limits, scratch_dir, cache_path=cache_path)
-        try:
-            self.executor.bind(self.runner)
-        except BaseException:
-            self.runner.close()
-            raise
+        self.runner, self.executor = bound_runner(
+            self.task, limits, scratch_dir, cache_path, executor, self.pruner
+        )
         self.proposer = make_proposer(proposer)
         self.ledger = (
             Ledger(run_dir, self.task.name, self.task.metric, self.task.direction)
@@ -229,19 +198,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self._children: list[Candidate | None] = []
 
     # ------------------------------------------------------------------ set-up
-    def _pool(self, instances: str | int | list[int]) -> list[int] | range:
-        if isinstance(instances, str):
-            try:
-                return self.task.instance_seeds(instances)
-            except EditError as exc:
-                raise ConfigError(str(exc)) from None
-        if isinstance(instances, int):
-            return [instances]
-        pool = [int(s) for s in instances]
-        if not pool:
-            raise ConfigError("instances must name at least one instance seed")
-        return pool
-
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -258,8 +214,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             self.campaign = int(options["campaign"])
         else:
             self.campaign = self.ledger.next_campaign() if self.ledger else self.campaign + 1
-        self.edit_history, self.target_history = History(), History()
-        self.meta_history = History()  # reevaluate and propose
         self.research = Campaign(
             self.task,
             self.instance,
@@ -276,8 +230,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             pruner=self.pruner,
         )
         record = self.research.start(start_candidate(self.task, self.instance.start_config))
-        self.evidence = Evidence(self.space)  # the evaluated candidates, for the observation
-        self.evidence.add(self.research.incumbent, 0.0)
+        self.memory = CampaignMemory(self.space, self.research)  # what the observation keeps
         self._mask = self._compute_mask()
         return self._obs(), self._info(record)
 
@@ -391,12 +344,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         history and evidence count each."""
         out = []
         for o, p in zip(outcomes, proposals, strict=False):
-            kind = o.record["kind"]
-            if kind == "reevaluate":
-                self.meta_history.add(kind, 0.0, False)
-            elif o.record["status"] != "invalid" or kind == "propose":
-                self._count(kind, o.delta, o.kept)
-            self._witness(o.record, p)
+            self.memory.tell(o, p)
         self._mask = self._compute_mask()
         n = len(outcomes)
         for i, o in enumerate(outcomes):  # one observation per outcome: the state after the
@@ -404,28 +352,6 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             info = self._info(o.record, used=self.experiments_used - (n - 1 - i))
             out.append((self._obs(), o.reward, False, o.truncated, info))
         return out
-
-    def _witness(self, record: dict[str, Any], proposal: Proposal) -> None:
-        """Add a candidate trained on the evaluation seed to the observation's evidence:
-        its progress from the start (None when the run failed)."""
-        if proposal.candidate is None or record["status"] == "invalid":
-            return
-        if record.get("seed") != self.eval_seed:
-            return
-        metric = record.get("metric")
-        progress = None
-        if record["status"] == "ok" and metric is not None:
-            progress = (self.task.score(metric) - self.start_score) / self.scale
-        self.evidence.add(proposal.candidate, progress)
-
-    def _count(self, kind: str, delta: float, kept: bool) -> None:
-        """The observation's history of an edit (and its knob or patch) or a proposal:
-        tries, mean normalised change, kept. Other labels (``tpe``) count nowhere."""
-        if kind in self.space.index:
-            self.edit_history.add(kind, delta, kept)
-            self.target_history.add(self.space.get(kind).target, delta, kept)
-        elif kind == "propose":
-            self.meta_history.add(kind, delta, kept)
 
     def action_index(self, name: str) -> int:
         """The action of an edit or meta-action name (``lr_up``, ``reevaluate``)."""
@@ -491,27 +417,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         return self.research.step_index if self.research is not None else 0
 
     def _info(self, record: dict[str, Any], used: int | None = None) -> dict[str, Any]:
-        """``info`` of a step: the record (less volatile fields) and the campaign's state
-        as of that record (``used``: experiments counted up to it)."""
-        exp = copy.deepcopy(
-            {k: v for k, v in record.items() if k not in VOLATILE_KEYS and k != "id"}
-        )
-
-        def own(key: str, now: Any) -> Any:
-            value = record.get(key)
-            return now if value is None else value
-
-        return {
-            "experiment": exp,
-            "status": record.get("status"),
-            "kind": record.get("kind"),
-            "start_metric": self.start_metric,
-            "incumbent_metric": own("incumbent_metric", self.incumbent_metric),
-            "best_metric": own("best_metric", self.best_metric),
-            "experiments_used": self.experiments_used if used is None else used,
-            "seconds_used": own("seconds_used", self.seconds_used),
-            "instance": self.instance.id if self.instance else None,
-        }
+        return step_info(self._research("info"), record, used)
 
     def observation(self) -> np.ndarray:
         """The observation of the campaign's current state (what ``step`` last returned)."""
@@ -560,53 +466,13 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         return mask
 
     def _obs(self) -> np.ndarray:
-        f: list[float] = []
-        last = self.last
-        f.append(clip(self.experiments_used / self.budget, 0, 1))
-        f.append(
-            clip(self.seconds_used / self.budget_seconds, 0, 1) if self.budget_seconds else 0.0
-        )
-        f.append(clip((self.incumbent_estimate - self.start_score) / self.scale))
-        metric = last.get("metric") if last.get("kind") not in ("baseline", "stop") else None
-        if metric is not None and last.get("split") == "val":
-            s = self.task.score(metric)
-            f.append(clip((s - self.start_score) / self.scale))
-            f.append(clip(self._research("obs").last_delta))
-        else:
-            f.extend([0.0, 0.0])
-        f.append(clip(self.noise / self.scale, 0, 1))
-        f.append(min(len(self.incumbent_scores), 5) / 5.0)
-        f.append(1.0 if last.get("kept") and last.get("kind") != "baseline" else 0.0)
-        f.append(clip(self._research("obs").since_improvement / self.budget, 0, 1))
-        diag = last.get("diagnostics") or {}
-        f.append(clip(diag.get("loss_ratio", 1.0) / 2.0, 0, 1))
-        gap = 0.0
-        if "train_acc" in diag and metric is not None and self.task.metric.endswith("acc"):
-            gap = diag["train_acc"] - metric
-        f.append(clip(gap))
-        f.append(clip(diag.get("slope", 0.0)))
-        n_exp = max(1, self.experiments_used)
-        f.append(clip(sum(v for k, v in self.status_counts.items() if k != "ok") / n_exp, 0, 1))
-        f.append(len(self.space) / MAX_SLOTS)
-        f.append(self.meta_history.features("reevaluate", self.budget)[0])
-        f.extend(self.meta_history.features("propose", self.budget)[:2])
-        status = observed_status(last.get("status"))  # a pruned run reads as a timeout
-        f.extend(1.0 if status == s else 0.0 for s in STATUSES)
-        rows = slot_rows(
-            self.space,
-            self.incumbent,
-            self._children,
-            self._mask[: len(self.space)],
-            self.edit_history,
-            self.target_history,
-            self.budget,
-            self.evidence,
-            (self.incumbent_estimate - self.start_score) / self.scale,
-        )
-        meta = [1.0 if m else 0.0 for m in self._mask[MAX_SLOTS:]]
-        return np.concatenate(
-            [np.asarray(f, dtype=np.float32), rows.ravel(), np.asarray(meta, dtype=np.float32)]
-        )
+        return encode(self.memory, self._children, self._mask)
+
+    @property
+    def evidence(self) -> Evidence:
+        """The candidates this campaign evaluated, which the observation scores slots against."""
+        self._research("evidence")
+        return self.memory.evidence
 
     # ------------------------------------------------------------------ final report
     def evaluate_test(self, candidate: Candidate | None = None) -> dict[str, Any]:

@@ -5,10 +5,15 @@ mean normalised change, share kept); :class:`Evidence` keeps the candidates the 
 has evaluated as points of the task's knob space and scores the child each slot would
 train against them (what a model-based search such as TPE exploits); :func:`slot_rows`
 turns the task's edits, the incumbent and the mask into the per-slot feature rows.
+:class:`CampaignMemory` keeps these for one campaign, told each outcome by the env, and
+:func:`encode` turns the campaign, its memory and the mask into the observation vector
+(:data:`rsi_rl.actions.OBSERVATION_FEATURES`), and :func:`step_info` a record into a step's
+``info``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -16,9 +21,12 @@ from typing import Any
 import numpy as np
 
 from rsi_rl.actions import EVIDENCE_FEATURES, MAX_SLOTS, SLOT_FEATURES
+from rsi_rl.campaign import Campaign, Outcome, Proposal
 from rsi_rl.core.edits import EDIT_OPS, Candidate, EditSpace
 from rsi_rl.core.knob import Knob
+from rsi_rl.core.record import VOLATILE_KEYS
 from rsi_rl.core.roles import ROLES
+from rsi_rl.exec.runner import STATUSES, observed_status
 
 _ROLE = {r: i for i, r in enumerate(ROLES)}
 _OP = {op: i for i, op in enumerate(EDIT_OPS)}
@@ -222,6 +230,149 @@ class Evidence:
         return out
 
 
+class CampaignMemory:
+    """What the observation keeps of one campaign: the history of each edit, of each knob
+    or patch and of the meta-actions (``reevaluate``, ``propose``), and the
+    :class:`Evidence` of the candidates trained on the campaign's evaluation seed.
+
+    Args:
+        space: the task's edit space.
+        research: the campaign, after its start (the start candidate is the first point
+            of the evidence, at progress 0).
+    """
+
+    def __init__(self, space: EditSpace, research: Campaign) -> None:
+        self.space, self.research = space, research
+        self.edits, self.targets = History(), History()
+        self.meta = History()  # reevaluate and propose
+        self.evidence = Evidence(space)
+        self.evidence.add(research.incumbent, 0.0)
+
+    def tell(self, outcome: Outcome, proposal: Proposal) -> None:
+        """Count one recorded experiment (of ``proposal``) in the history and evidence."""
+        record = outcome.record
+        kind = record["kind"]
+        if kind == "reevaluate":
+            self.meta.add(kind, 0.0, False)
+        elif record["status"] != "invalid" or kind == "propose":
+            self._count(kind, outcome.delta, outcome.kept)
+        self._witness(record, proposal)
+
+    def _count(self, kind: str, delta: float, kept: bool) -> None:
+        """The history of an edit (and its knob or patch) or a proposal: tries, mean
+        normalised change, kept. Other labels (``tpe``) count nowhere."""
+        if kind in self.space.index:
+            self.edits.add(kind, delta, kept)
+            self.targets.add(self.space.get(kind).target, delta, kept)
+        elif kind == "propose":
+            self.meta.add(kind, delta, kept)
+
+    def _witness(self, record: dict[str, Any], proposal: Proposal) -> None:
+        """Add a candidate trained on the evaluation seed to the evidence: its progress
+        from the start (None when the run failed)."""
+        research = self.research
+        if proposal.candidate is None or record["status"] == "invalid":
+            return
+        if record.get("seed") != research.eval_seed:
+            return
+        metric = record.get("metric")
+        progress = None
+        if record["status"] == "ok" and metric is not None:
+            progress = (research.task.score(metric) - research.start_score) / research.scale
+        self.evidence.add(proposal.candidate, progress)
+
+
+def encode(
+    memory: CampaignMemory, children: Sequence[Candidate | None], mask: np.ndarray
+) -> np.ndarray:
+    """The observation of the campaign's current state: the global features, one row per
+    edit slot (:func:`slot_rows`) and the meta-actions' mask.
+
+    Args:
+        memory: the campaign's memory (its campaign gives the budget, scores and last
+            record).
+        children: the child each edit of the space would train now (None: invalid).
+        mask: the env's action mask (``stop`` valid).
+    """
+    research, space = memory.research, memory.space
+    task, budget = research.task, research.budget
+    f: list[float] = []
+    last = research.last
+    f.append(clip(research.experiments_used / budget, 0, 1))
+    f.append(
+        clip(research.seconds_used / research.budget_seconds, 0, 1)
+        if research.budget_seconds
+        else 0.0
+    )
+    progress = (research.incumbent_estimate - research.start_score) / research.scale
+    f.append(clip(progress))
+    metric = last.get("metric") if last.get("kind") not in ("baseline", "stop") else None
+    if metric is not None and last.get("split") == "val":
+        s = task.score(metric)
+        f.append(clip((s - research.start_score) / research.scale))
+        f.append(clip(research.last_delta))
+    else:
+        f.extend([0.0, 0.0])
+    f.append(clip(research.noise / research.scale, 0, 1))
+    f.append(min(len(research.incumbent_scores), 5) / 5.0)
+    f.append(1.0 if last.get("kept") and last.get("kind") != "baseline" else 0.0)
+    f.append(clip(research.since_improvement / budget, 0, 1))
+    diag = last.get("diagnostics") or {}
+    f.append(clip(diag.get("loss_ratio", 1.0) / 2.0, 0, 1))
+    gap = 0.0
+    if "train_acc" in diag and metric is not None and task.metric.endswith("acc"):
+        gap = diag["train_acc"] - metric
+    f.append(clip(gap))
+    f.append(clip(diag.get("slope", 0.0)))
+    n_exp = max(1, research.experiments_used)
+    failed = sum(v for k, v in research.status_counts.items() if k != "ok")
+    f.append(clip(failed / n_exp, 0, 1))
+    f.append(len(space) / MAX_SLOTS)
+    f.append(memory.meta.features("reevaluate", budget)[0])
+    f.extend(memory.meta.features("propose", budget)[:2])
+    status = observed_status(last.get("status"))  # a pruned run reads as a timeout
+    f.extend(1.0 if status == s else 0.0 for s in STATUSES)
+    rows = slot_rows(
+        space,
+        research.incumbent,
+        children,
+        mask[: len(space)],
+        memory.edits,
+        memory.targets,
+        budget,
+        memory.evidence,
+        progress,
+    )
+    meta = [1.0 if m else 0.0 for m in mask[MAX_SLOTS:]]
+    return np.concatenate(
+        [np.asarray(f, dtype=np.float32), rows.ravel(), np.asarray(meta, dtype=np.float32)]
+    )
+
+
+def step_info(
+    research: Campaign, record: dict[str, Any], used: int | None = None
+) -> dict[str, Any]:
+    """``info`` of a step: the record (less volatile fields) and the campaign's state
+    as of that record (``used``: experiments counted up to it)."""
+    exp = copy.deepcopy({k: v for k, v in record.items() if k not in VOLATILE_KEYS and k != "id"})
+
+    def own(key: str, now: Any) -> Any:
+        value = record.get(key)
+        return now if value is None else value
+
+    return {
+        "experiment": exp,
+        "status": record.get("status"),
+        "kind": record.get("kind"),
+        "start_metric": research.start_metric,
+        "incumbent_metric": own("incumbent_metric", research.incumbent_metric),
+        "best_metric": own("best_metric", research.best_metric),
+        "experiments_used": research.experiments_used if used is None else used,
+        "seconds_used": own("seconds_used", research.seconds_used),
+        "instance": research.instance.id,
+    }
+
+
 def slot_rows(
     space: EditSpace,
     incumbent: Candidate,
@@ -280,4 +431,4 @@ def _positions(
     return before, after, 0.0, 0.0
 
 
-__all__ = ["Evidence", "History", "clip", "slot_rows"]
+__all__ = ["CampaignMemory", "Evidence", "History", "clip", "encode", "slot_rows", "step_info"]
