@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from rsi_rl.core.edits import Candidate
-from rsi_rl.core.errors import ConfigError, TaskError
+from rsi_rl.core.errors import TaskError
+from rsi_rl.core.noise import check_noise_model, keep_noise
 from rsi_rl.core.record import ExperimentRecord
 from rsi_rl.core.task import InnerTask, Instance
 from rsi_rl.exec.pruning import PrunerSettings, PruningStudy
@@ -31,86 +29,9 @@ from rsi_rl.exec.runner import RECORD_STATUSES, ExperimentResult, Runner
 
 Listener = Callable[[dict[str, Any]], None]
 
-#: the keep rule's noise models: ``global`` (one figure per task: the task's prior shrunk
-#: toward the incumbent's reruns) and ``local`` (a figure per incumbent:
-#: :func:`relative_noise`)
-NOISE_MODELS = ("global", "local")
-
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def check_noise_model(name: Any) -> str:
-    """``name`` as one of :data:`NOISE_MODELS` (an enum member counts by its value).
-
-    Raises:
-        ConfigError: any other value, in one line naming the allowed ones.
-    """
-    value = getattr(name, "value", name)
-    if value not in NOISE_MODELS:
-        raise ConfigError(
-            f"noise_model={value!r} is not a noise model; give one of {', '.join(NOISE_MODELS)}"
-        )
-    return str(value)
-
-
-def relative_noise(
-    noise_prior: float,
-    start_headroom: float,
-    headroom: float,
-    current: Sequence[float],
-    earlier: Sequence[tuple[float, Sequence[float]]] = (),
-    floor: float = 0.01,
-) -> float:
-    """Seed noise (std) of an incumbent ``headroom`` away from the metric's optimum, under
-    the relative model ``std = c * headroom``, with ``c`` fitted on the reruns seen so far.
-
-    Many landscapes are noisier far from their optimum than near it (a model that barely
-    learns varies a lot from seed to seed; one near the best varies little), so one noise
-    figure per task either lets noise through at the start or blocks every refinement near
-    the end. The relative model is the simplest one with that shape and a single parameter,
-    so every rerun informs it wherever it was made: a rerun group of an incumbent at
-    headroom ``h_i`` with sample variance ``v_i`` over ``n_i`` seeds measures ``c**2`` as
-    ``v_i / h_i**2`` with ``n_i - 1`` degrees of freedom. The groups are pooled (their
-    squared deviations divided by ``h_i**2``, summed, over the degrees of freedom summed),
-    together with one pseudo-observation of the prior ``c0 = noise_prior / start_headroom``
-    (the task's prior noise is the noise at the start), exactly as the ``global`` model
-    shrinks ``noise_prior`` toward the incumbent's reruns. Hence:
-
-    - with no reruns the noise is ``noise_prior * headroom / start_headroom``, the task's
-      prior scaled by the headroom left;
-    - at the start incumbent, with only its own reruns, it equals the ``global`` estimate;
-    - reruns of earlier incumbents count as much as the incumbent's own, rescaled to its
-      headroom, which is what makes them comparable; nothing else weights them.
-
-    The result is never below ``floor * noise_prior`` (a guard against extrapolating the
-    model toward zero noise) unless the incumbent's own reruns (``current``, two scores or
-    more) measure a smaller std: then that std is the floor.
-
-    Args:
-        noise_prior: the task's prior std (at the start).
-        start_headroom: optimum score minus the start's score (> 0).
-        headroom: optimum score minus the incumbent's score (<= 0 gives the floor).
-        current: the incumbent's scores on its seeds (evaluation seed and reruns).
-        earlier: ``(headroom, scores)`` of earlier incumbents; groups with fewer than two
-            scores or no headroom (at or past the optimum) carry no information on ``c``.
-        floor: the floor as a share of ``noise_prior``.
-
-    Example:
-        >>> round(relative_noise(0.04, 0.5, 0.05, current=[0.95]), 6)  # prior, scaled
-        0.004
-    """
-    total, dof = (noise_prior / start_headroom) ** 2, 1.0
-    for h, scores in [*earlier, (headroom, current)]:
-        if len(scores) >= 2 and h > 0:
-            n = len(scores)
-            total += (n - 1) * float(np.var(scores, ddof=1)) / h**2
-            dof += n - 1
-    lowest = floor * noise_prior
-    if len(current) >= 2:
-        lowest = min(lowest, float(np.std(current, ddof=1)))
-    return max(math.sqrt(total / dof) * max(headroom, 0.0), lowest)
 
 
 @dataclass(frozen=True)
@@ -159,9 +80,9 @@ class Campaign:
         budget: experiments (the baseline is free).
         budget_seconds: optional hard cap on experiment seconds.
         keep_threshold: a child must beat the incumbent by this many noise std.
-        noise_model: the noise of the keep rule (:data:`NOISE_MODELS`). ``global``: the
+        noise_model: the noise of the keep rule (:data:`~rsi_rl.core.noise.NOISE_MODELS`). ``global``: the
             task's ``noise_prior`` shrunk toward the std of the incumbent's reruns.
-            ``local``: :func:`relative_noise`, the noise where the incumbent stands, for
+            ``local``: :func:`~rsi_rl.core.noise.relative_noise`, the noise where the incumbent stands, for
             landscapes whose noise shrinks toward the optimum; the same as ``global`` for
             a task without a ``metric_optimum``.
         cost_per_second: reward penalty per experiment second.
@@ -375,25 +296,17 @@ class Campaign:
     def noise(self) -> float:
         """Std of the metric across seeds, by the campaign's ``noise_model``: ``global``,
         the task's prior shrunk toward the incumbent's reruns; ``local``,
-        :func:`relative_noise` (``global`` without a metric optimum, or when the start is
-        already at it)."""
-        prior = self.task.noise_prior
-        if self.noise_model == "local" and self.optimum_score is not None:
-            start_headroom = self.optimum_score - self.start_score
-            if start_headroom > 0:
-                return relative_noise(
-                    prior,
-                    start_headroom,
-                    self.optimum_score - self.incumbent_estimate,
-                    list(self.incumbent_scores.values()),
-                    self.earlier_reruns,
-                )
-        vals = list(self.incumbent_scores.values())
-        if len(vals) < 2:
-            return prior
-        var = float(np.var(vals, ddof=1))
-        n = len(vals)
-        return math.sqrt((prior**2 + (n - 1) * var) / n)
+        :func:`~rsi_rl.core.noise.relative_noise` (``global`` without a metric optimum, or
+        when the start is already at it)."""
+        return keep_noise(
+            self.noise_model,
+            self.task.noise_prior,
+            list(self.incumbent_scores.values()),
+            self.incumbent_estimate,
+            self.start_score,
+            self.optimum_score,
+            self.earlier_reruns,
+        )
 
     def metric_of(self, score: float) -> float:
         """Metric value of a higher-is-better score."""
@@ -473,11 +386,4 @@ class Campaign:
         return rec
 
 
-__all__ = [
-    "NOISE_MODELS",
-    "Campaign",
-    "Outcome",
-    "Proposal",
-    "check_noise_model",
-    "relative_noise",
-]
+__all__ = ["Campaign", "Outcome", "Proposal"]

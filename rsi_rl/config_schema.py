@@ -23,7 +23,7 @@ from omegaconf import MISSING
 
 from rsi_rl.core.errors import ConfigError
 
-#: ``env.noise_model``'s values (those of :data:`rsi_rl.campaign.NOISE_MODELS`)
+#: ``env.noise_model``'s values (those of :data:`rsi_rl.core.noise.NOISE_MODELS`)
 NoiseModel = enum.Enum(
     "NoiseModel", [("global", "global"), ("local", "local")], type=str, module=__name__
 )

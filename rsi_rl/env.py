@@ -44,9 +44,10 @@ from rsi_rl.actions import (
     OBSERVATION_FEATURES,
     STOP,
 )
-from rsi_rl.campaign import Campaign, Outcome, Proposal, check_noise_model
+from rsi_rl.campaign import Campaign, Outcome, Proposal
 from rsi_rl.core.edits import Candidate, start_candidate
 from rsi_rl.core.errors import ConfigError, EditError, TaskError
+from rsi_rl.core.noise import check_noise_model
 from rsi_rl.core.registry import make_task
 from rsi_rl.core.seeds import draw_evaluation_seed
 from rsi_rl.core.task import InnerTask, Instance

@@ -20,14 +20,20 @@ from hydra.core.global_hydra import GlobalHydra
 
 from rsi_rl.actions import REEVALUATE
 from rsi_rl.builder import env_kwargs
-from rsi_rl.campaign import NOISE_MODELS, check_noise_model, relative_noise
 from rsi_rl.cli import conf_dir
 from rsi_rl.config_schema import NoiseModel, validate
 from rsi_rl.core.edits import Candidate
 from rsi_rl.core.errors import ConfigError
+from rsi_rl.core.noise import (
+    NOISE_MODELS,
+    check_noise_model,
+    global_noise,
+    keep_noise,
+    relative_noise,
+)
 from rsi_rl.core.task import InnerTask, Instance, Knob
 from rsi_rl.env import ResearchEnv
-from rsi_rl.exec.runner import ExperimentResult
+from rsi_rl.exec.result import ExperimentResult
 
 START_H = 0.5  # the start's headroom (lr)
 RELATIVE_SD = 0.1  # seed noise / headroom
@@ -119,8 +125,20 @@ def test_without_reruns_the_prior_scales_with_the_headroom_left_down_to_a_floor(
 def test_at_the_start_it_is_the_global_estimate():
     prior, scores = 0.05, [0.5, 0.47, 0.52, 0.55]
     n = len(scores)
-    global_noise = math.sqrt((prior**2 + (n - 1) * np.var(scores, ddof=1)) / n)
-    assert relative_noise(prior, 0.5, 0.5, scores) == pytest.approx(global_noise)
+    shrunk = math.sqrt((prior**2 + (n - 1) * np.var(scores, ddof=1)) / n)
+    assert global_noise(prior, scores) == pytest.approx(shrunk)
+    assert global_noise(prior, scores[:1]) == prior
+    assert relative_noise(prior, 0.5, 0.5, scores) == pytest.approx(shrunk)
+
+
+def test_keep_noise_is_local_only_with_an_optimum_above_the_start():
+    prior, scores, earlier = 0.05, [0.9, 0.92], [(0.3, [0.7, 0.75])]
+    local = keep_noise("local", prior, scores, 0.9, 0.5, 1.0, earlier)
+    assert local == pytest.approx(relative_noise(prior, 0.5, 0.1, scores, earlier))
+    shrunk = global_noise(prior, scores)
+    assert keep_noise("global", prior, scores, 0.9, 0.5, 1.0, earlier) == shrunk
+    assert keep_noise("local", prior, scores, 0.9, 0.5, None, earlier) == shrunk  # no optimum
+    assert keep_noise("local", prior, scores, 1.0, 1.0, 1.0, earlier) == shrunk  # start at it
 
 
 def test_reruns_anywhere_are_rescaled_to_the_incumbents_headroom():
