@@ -26,6 +26,14 @@ def rsi_rl(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedP
     )
 
 
+def sweep_jobs(folder: Path, *overrides: str) -> list[Path]:
+    """The job folders, in order, of ``rsi-rl search -m <overrides> quiet=true`` run in
+    ``folder`` (which must succeed)."""
+    p = rsi_rl("search", "-m", *overrides, "quiet=true", cwd=folder, timeout=600)
+    assert p.returncode == 0, p.stderr
+    return sorted(lg.parent for lg in folder.glob("runs/multirun/search/*/*/*/ledger.sqlite"))
+
+
 def test_search_writes_a_complete_run_directory(tmp_path):
     p = rsi_rl(
         "search", "task=tabular", "agent=greedy", "budget=4", "seed=0", "logger=csv", cwd=tmp_path
@@ -91,24 +99,11 @@ def test_tasks_lists_builtins(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_sweep_writes_one_ledger_per_job(tmp_path):
-    p = rsi_rl(
-        "search",
-        "-m",
-        "task=tabular",
-        "agent=random,greedy",
-        "seed=0,1",
-        "budget=2",
-        "quiet=true",
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert p.returncode == 0, p.stderr
-    ledgers = sorted(tmp_path.glob("runs/multirun/search/*/*/*/ledger.sqlite"))
-    assert len(ledgers) == 4
-    names = sorted(lg.parent.name for lg in ledgers)
+    jobs = sweep_jobs(tmp_path, "task=tabular", "agent=random,greedy", "seed=0,1", "budget=2")
+    names = [job.name for job in jobs]
     assert names == ["0_random_seed0", "1_random_seed1", "2_greedy_seed0", "3_greedy_seed1"]
-    for lg in ledgers:
-        assert len(read_ledger(lg.parent)) == 4  # baseline + 2 experiments + test
+    for job in jobs:
+        assert len(read_ledger(job)) == 4  # baseline + 2 experiments + test
 
 
 def test_search_config_wires_the_example_proposer(tmp_path):

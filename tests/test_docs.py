@@ -112,16 +112,54 @@ def test_pages_describe_the_present_not_rounds_of_work(page):
     assert NOTEBOOK.findall(page.read_text()) == []
 
 
-def agent_example() -> list[tuple[str, str, str]]:
-    """(language, file or "", body) of the blocks of agents.md's "Writing your own agent"."""
-    text = (DOCS / "agents.md").read_text()
-    start = text.index("## Writing your own agent")
-    end = text.index("\n## ", start + 1)
+def fenced_blocks(text: str) -> list[tuple[str, str, str]]:
+    """(language, file or "", body) of every fenced block of ``text``, in order."""
     out = []
-    for lang, attrs, body in BLOCK.findall(text[start:end]):
+    for lang, attrs, body in BLOCK.findall(text):
         m = re.search(r"file=(\S+)", attrs)
         out.append((lang, m.group(1) if m else "", body))
     return out
+
+
+def run_blocks(
+    blocks: list[tuple[str, str, str]], folder: Path, env: dict[str, str] | None = None
+) -> list[str]:
+    """Run a doc's blocks in order in ``folder``, as a reader would: a block tagged
+    ``file=PATH`` is written there, a ``bash`` block runs as one shell script, a ``python``
+    block runs with ``folder`` as working directory and on ``sys.path`` (the venv's
+    ``rsi-rl`` and ``python`` first on PATH, ``env`` added); other blocks are
+    illustrations. Returns the stdout of each block run; one that fails fails the test."""
+    run_env = {**os.environ, **(env or {})}
+    run_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + run_env.get("PATH", "")
+    run_env.pop("PYTHONPATH", None)
+    outputs = []
+    for i, (lang, file, body) in enumerate(blocks):
+        if file:
+            (folder / file).parent.mkdir(parents=True, exist_ok=True)
+            (folder / file).write_text(body)
+            continue
+        if lang == "bash":
+            cmd = ["bash", "-euo", "pipefail", "-c", body]
+        elif lang == "python":
+            cmd = [sys.executable, "-c", "import sys; sys.path.insert(0, '.')\n" + body]
+        else:
+            continue
+        out = subprocess.run(
+            cmd, cwd=folder, env=run_env, capture_output=True, text=True, timeout=600
+        )
+        assert out.returncode == 0, (
+            f"block {i} ({lang}) failed:\n{body}\n--- stdout\n{out.stdout}\n--- stderr\n{out.stderr}"
+        )
+        outputs.append(out.stdout)
+    return outputs
+
+
+def agent_example() -> list[tuple[str, str, str]]:
+    """The blocks of agents.md's "Writing your own agent"."""
+    text = (DOCS / "agents.md").read_text()
+    start = text.index("## Writing your own agent")
+    end = text.index("\n## ", start + 1)
+    return fenced_blocks(text[start:end])
 
 
 def test_agent_example_has_its_files_and_commands():
@@ -132,26 +170,7 @@ def test_agent_example_has_its_files_and_commands():
 
 @pytest.mark.slow
 def test_agent_example_runs_as_written(tmp_path):
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.pop("PYTHONPATH", None)
-    outputs = []
-    for lang, file, body in agent_example():
-        if file:
-            (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / file).write_text(body)
-            continue
-        if lang == "bash":
-            cmd = ["bash", "-euo", "pipefail", "-c", body]
-        elif lang == "python":
-            cmd = [sys.executable, "-c", "import sys; sys.path.insert(0, '.')\n" + body]
-        else:
-            continue
-        out = subprocess.run(
-            cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-        )
-        assert out.returncode == 0, f"{body}\n--- stdout\n{out.stdout}\n--- stderr\n{out.stderr}"
-        outputs.append(out.stdout)
+    outputs = run_blocks(agent_example(), tmp_path)
     assert "input_norm" in outputs[0]  # the agent's first edit
     assert (tmp_path / "runs" / "jump_first" / "ledger.sqlite").exists()
     assert (tmp_path / "runs" / "jump_first_cli" / "summary.json").exists()
