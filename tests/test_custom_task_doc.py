@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_docs import fenced_blocks, run_blocks
+from tests.test_docs import fenced_blocks, run_blocks, runs_files_and_commands
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "custom_task.md"
 
@@ -23,9 +23,7 @@ def blocks() -> list[tuple[str, str, str]]:
 
 
 def test_doc_has_files_commands_and_snippets():
-    kinds = [(lang, bool(f)) for lang, f, _ in blocks()]
-    assert ("python", True) in kinds and ("yaml", True) in kinds
-    assert ("bash", False) in kinds and ("python", False) in kinds
+    assert runs_files_and_commands(blocks())
 
 
 @pytest.mark.slow
