@@ -38,6 +38,18 @@ from rsi_rl.core.edits import Candidate
 from rsi_rl.core.task import CodePatch, InnerTask, Instance, Knob
 
 
+def _asserts(*names: str) -> Callable[[InnerTaskTestCase, CheckReport], None]:
+    """A test of :class:`InnerTaskTestCase` that passes when the checks ``names`` pass,
+    warn or skip."""
+
+    def test(self: InnerTaskTestCase, check_report: CheckReport) -> None:
+        for name in names:
+            self._assert(check_report, name)
+
+    test.__doc__ = f"check-task's {', '.join(map(repr, names))} check(s) do not fail."
+    return test
+
+
 class InnerTaskTestCase:
     """Base class of task test suites; pytest collects its subclasses named ``Test*``."""
 
@@ -81,28 +93,13 @@ class InnerTaskTestCase:
             )
         assert item.verdict in allow, f"{name}: {item.detail}"
 
-    def test_loads(self, check_report: CheckReport) -> None:
-        self._assert(check_report, "load")
-        self._assert(check_report, "class data")
-
-    def test_instance_is_deterministic(self, check_report: CheckReport) -> None:
-        self._assert(check_report, "instance")
-
-    def test_labels_stay_out_of_the_sandbox(self, check_report: CheckReport) -> None:
-        self._assert(check_report, "labels")
-
-    def test_edits_apply_and_revert(self, check_report: CheckReport) -> None:
-        self._assert(check_report, "source")
-        self._assert(check_report, "edits")
-
-    def test_baseline_metric_is_finite(self, check_report: CheckReport) -> None:
-        self._assert(check_report, "baseline")
-
-    def test_seeding_is_repeatable(self, check_report: CheckReport) -> None:
-        self._assert(check_report, "repeatable")
-
-    def test_noise_is_estimated(self, check_report: CheckReport) -> None:
-        self._assert(check_report, "noise")
+    test_loads = _asserts("load", "class data")
+    test_instance_is_deterministic = _asserts("instance")
+    test_labels_stay_out_of_the_sandbox = _asserts("labels")
+    test_edits_apply_and_revert = _asserts("source", "edits")
+    test_baseline_metric_is_finite = _asserts("baseline")
+    test_seeding_is_repeatable = _asserts("repeatable")
+    test_noise_is_estimated = _asserts("noise")
 
     def test_no_check_fails(self, check_report: CheckReport) -> None:
         assert check_report.ok, check_report.format()

@@ -15,10 +15,15 @@ import numpy as np
 
 from rsi_rl.campaign import Proposal
 from rsi_rl.core.edits import Candidate, EditSpace
+from rsi_rl.read_through import ReadThrough
 
 if TYPE_CHECKING:
     from rsi_rl.core.task import InnerTask
     from rsi_rl.env import ResearchEnv
+
+
+def _env(view: CampaignView, name: str) -> ResearchEnv:
+    return view._env
 
 
 class CampaignView:
@@ -51,20 +56,15 @@ class CampaignView:
         self._candidates.setdefault(incumbent.hash, incumbent)
 
     # ------------------------------------------------------------------ the task
-    @property
-    def task(self) -> InnerTask:
-        return self._env.task
-
-    @property
-    def space(self) -> EditSpace:
-        """The task's edits (:class:`~rsi_rl.core.edits.EditSpace`)."""
-        return self._env.space
-
-    @property
-    def action_names(self) -> tuple[str, ...]:
+    task: ReadThrough[InnerTask] = ReadThrough(_env, "The inner task.")
+    space: ReadThrough[EditSpace] = ReadThrough(
+        _env, "The task's edits (:class:`~rsi_rl.core.edits.EditSpace`)."
+    )
+    action_names: ReadThrough[tuple[str, ...]] = ReadThrough(
+        _env,
         """What each action does: edit names, ``""`` for empty slots, then the
-        meta-actions (``reevaluate``, ``propose``, ``stop``)."""
-        return self._env.action_names
+        meta-actions (``reevaluate``, ``propose``, ``stop``).""",
+    )
 
     def action_index(self, name: str) -> int:
         """The action of an edit or meta-action name (``lr_up``, ``reevaluate``)."""
@@ -87,9 +87,7 @@ class CampaignView:
         return int(self._env.campaign)
 
     # ------------------------------------------------------------------ the campaign
-    @property
-    def incumbent(self) -> Candidate:
-        return self._env.incumbent
+    incumbent: ReadThrough[Candidate] = ReadThrough(_env, "The incumbent candidate.")
 
     @property
     def log(self) -> tuple[Mapping[str, Any], ...]:
@@ -101,18 +99,9 @@ class CampaignView:
         an agent proposed in this campaign; None for others (an external proposer's)."""
         return self._candidates.get(hash_)
 
-    @property
-    def eval_seed(self) -> int:
-        """The seed every candidate is compared on."""
-        return self._env.eval_seed
-
-    @property
-    def budget(self) -> int:
-        return self._env.budget
-
-    @property
-    def experiments_used(self) -> int:
-        return self._env.experiments_used
+    eval_seed: ReadThrough[int] = ReadThrough(_env, "The seed every candidate is compared on.")
+    budget: ReadThrough[int] = ReadThrough(_env, "Experiments per campaign.")
+    experiments_used: ReadThrough[int] = ReadThrough(_env, "Experiments run so far.")
 
     @property
     def experiments_left(self) -> int:
@@ -120,22 +109,12 @@ class CampaignView:
         research = self._env.research
         return research.experiments_left if research is not None else 0
 
-    @property
-    def seconds_used(self) -> float:
-        return self._env.seconds_used
-
-    @property
-    def noise(self) -> float:
-        """The noise estimate (std of the metric across seeds)."""
-        return self._env.noise
-
-    @property
-    def start_metric(self) -> float:
-        return self._env.start_metric
-
-    @property
-    def incumbent_metric(self) -> float:
-        return self._env.incumbent_metric
+    seconds_used: ReadThrough[float] = ReadThrough(_env, "Experiment seconds spent so far.")
+    noise: ReadThrough[float] = ReadThrough(
+        _env, "The noise estimate (std of the metric across seeds)."
+    )
+    start_metric: ReadThrough[float] = ReadThrough(_env, "The start candidate's metric.")
+    incumbent_metric: ReadThrough[float] = ReadThrough(_env, "The incumbent's metric.")
 
     # ------------------------------------------------------------------ what a policy sees
     def observation(self) -> np.ndarray:
