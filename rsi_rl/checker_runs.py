@@ -21,7 +21,8 @@ import numpy as np
 from rsi_rl.checker_report import Checker, CheckReport, RunEdits, Verdict
 from rsi_rl.core.edits import Candidate, EditSpace, start_candidate
 from rsi_rl.core.task import InnerTask, Instance
-from rsi_rl.exec.runner import ExperimentResult, Runner
+from rsi_rl.exec.result import ExperimentResult
+from rsi_rl.exec.runner import Runner
 from rsi_rl.exec.sandbox import SandboxLimits
 
 #: knob roles whose largest value makes one experiment cost the most

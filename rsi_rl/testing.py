@@ -139,7 +139,7 @@ class ToyTask(InnerTask):
 def instant_runs(env: Any, metric: Callable[[Candidate], float]) -> None:
     """Replace ``env``'s training by ``metric(candidate)``: every run is ``ok`` at once
     (one charged second), on every split, so a campaign of any agent takes milliseconds."""
-    from rsi_rl.exec.runner import ExperimentResult
+    from rsi_rl.exec.result import ExperimentResult
 
     def run(instance: Instance, cand: Candidate, seed: int, split: str = "val") -> Any:
         value = float(metric(cand))
@@ -172,7 +172,8 @@ def _instant_experiments(
     metric: Callable[[Candidate], float], noise: float
 ) -> Iterator[list[tuple[Candidate, int, str]]]:
     from rsi_rl.exec import sandbox
-    from rsi_rl.exec.runner import ExperimentResult, Runner
+    from rsi_rl.exec.result import ExperimentResult
+    from rsi_rl.exec.runner import Runner
 
     runs: list[tuple[Candidate, int, str]] = []
 

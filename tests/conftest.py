@@ -95,3 +95,27 @@ def light_tabular():
             return {self.entry: LIGHT_PROGRAM}
 
     return LightTabular()
+
+
+@pytest.fixture(scope="module")
+def inst(tabular):
+    """tabular's instance 0, which ``light_tabular`` runs on too (the same data)."""
+    return tabular.make_instance(0)
+
+
+@pytest.fixture(scope="module")
+def light_runner(light_tabular):
+    """Makes Runners of ``light_tabular`` (2 GiB address space) with the wall-clock limit a
+    test module asks for, ``light_runner(timeout=4.0)``; all closed after the module."""
+    from rsi_rl.exec.runner import Runner
+    from rsi_rl.exec.sandbox import SandboxLimits
+
+    made = []
+
+    def make(timeout: float) -> Runner:
+        made.append(Runner(light_tabular, SandboxLimits(timeout=timeout, memory_mb=2048)))
+        return made[-1]
+
+    yield make
+    for runner in made:
+        runner.close()

@@ -18,9 +18,10 @@ from rsi_rl.core.edits import Candidate
 from rsi_rl.core.errors import TaskError
 from rsi_rl.core.script_task import ScriptTask
 from rsi_rl.env import ResearchEnv
+from rsi_rl.exec.artifacts import keep_artifacts
 from rsi_rl.exec.runner import Runner
 from rsi_rl.exec.sandbox import SandboxLimits
-from rsi_rl.exec.scratch_io import ScratchDir, UnsafeScratchFile, keep_artifacts
+from rsi_rl.exec.scratch_io import ScratchDir, UnsafeScratchFile
 from rsi_rl.search import run_campaign, save_best
 
 #: softmax regression in torch on tabular's data; saves its weights and its lr

@@ -16,7 +16,7 @@ from rsi_rl.checker_runs import (
 )
 from rsi_rl.core.edits import start_candidate
 from rsi_rl.core.task import Instance, Knob
-from rsi_rl.exec.runner import ExperimentResult
+from rsi_rl.exec.result import ExperimentResult
 
 
 class TimedRunner:

@@ -29,7 +29,6 @@ from rsi_rl.exec.pruning import (
     pruner_settings,
 )
 from rsi_rl.exec.runner import RECORD_STATUSES, STATUSES, Runner, observed_status
-from rsi_rl.exec.sandbox import SandboxLimits
 from rsi_rl.exec.scratch_io import ScratchDir
 
 optuna = pytest.importorskip("optuna")
@@ -249,15 +248,8 @@ def test_hostile_report_files_are_read_safely(tmp_path, hostile):
 
 # ---------------------------------------------------------------- real runs
 @pytest.fixture(scope="module")
-def runner(light_tabular):
-    r = Runner(light_tabular, SandboxLimits(timeout=20.0, memory_mb=2048))
-    yield r
-    r.close()
-
-
-@pytest.fixture(scope="module")
-def inst(tabular):
-    return tabular.make_instance(0)
+def runner(light_runner):
+    return light_runner(timeout=20.0)
 
 
 def _fast_study() -> PruningStudy:

@@ -18,7 +18,7 @@ from rsi_rl.core.record import (
     record_field,
     schema_of,
 )
-from rsi_rl.exec.runner import ExperimentResult
+from rsi_rl.exec.result import ExperimentResult
 from rsi_rl.store.ledger import Ledger, read_ledger
 from rsi_rl.tracking import CSVTracker, experiment_row
 

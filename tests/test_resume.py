@@ -178,7 +178,7 @@ class _CacheSpy:
 
 def test_prefill_restores_the_last_campaigns_results_from_the_ledger(tmp_path):
     from rsi_rl.core.record import ExperimentRecord
-    from rsi_rl.exec.runner import ExperimentResult
+    from rsi_rl.exec.result import ExperimentResult
     from rsi_rl.store.ledger import Ledger
     from rsi_rl.store.resume import prefill
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from rsi_rl.core.edits import Candidate, start_candidate
-from rsi_rl.exec.runner import Runner, diagnostics_from_log
+from rsi_rl.exec.runner import Runner
 from rsi_rl.exec.sandbox import SandboxLimits
 
 PRELUDE = (
@@ -23,15 +23,8 @@ PRELUDE = (
 
 
 @pytest.fixture(scope="module")
-def runner(light_tabular):
-    r = Runner(light_tabular, SandboxLimits(timeout=4.0, memory_mb=2048))
-    yield r
-    r.close()
-
-
-@pytest.fixture(scope="module")
-def inst(tabular):
-    return tabular.make_instance(0)
+def runner(light_runner):
+    return light_runner(timeout=4.0)
 
 
 def _alive(pid: int) -> bool:
@@ -109,28 +102,34 @@ def test_unbounded_allocation_is_oom(light_tabular, inst):
     assert res.max_rss_mb < 1300
 
 
-def test_no_submission_and_garbage_output_is_crash(runner, inst):
-    res = run_src(runner, inst, "print('val_acc: 1.0  <- a fake metric is just garbage here')\n")
-    assert res.status == "crash" and "harness.submit" in res.message
-    res = run_src(runner, inst, "open('predictions.npy', 'wb').write(b'not numpy at all')\n")
-    assert res.status == "crash" and "unreadable" in res.message
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        # no submission: garbage output is not a metric
+        (
+            "print('val_acc: 1.0  <- a fake metric is just garbage here')\n",
+            "crash",
+            "harness.submit",
+        ),
+        ("open('predictions.npy', 'wb').write(b'not numpy at all')\n", "crash", "unreadable"),
+        ("harness.submit(np.full((n, 2), np.nan))\n", "nan", "not finite"),
+        (
+            "harness.log(step=1, train_loss=float('nan'))\nharness.submit(np.zeros((n, 2)))\n",
+            "nan",
+            "training loss",
+        ),
+        ("harness.submit(np.zeros((n + 1, 7)))\n", "crash", "evaluator rejected"),
+        # exit code 3 (an allocation failure) is the sandbox's to give: the program's is 1
+        ("import sys\nsys.exit(3)\n", "crash", "with exit code 1"),
+    ],
+    ids=["garbage_output", "not_numpy", "nan_predictions", "diverged_loss", "wrong_shape", "exit3"],
+)
+def test_a_bad_program_gets_its_status(runner, inst, body, status, message):
+    res = run_src(runner, inst, body)
+    assert res.status == status and message in res.message, (res.status, res.message)
 
 
-def test_nan_predictions_and_diverged_loss(runner, inst):
-    res = run_src(runner, inst, "harness.submit(np.full((n, 2), np.nan))\n")
-    assert res.status == "nan"
-    body = "harness.log(step=1, train_loss=float('nan'))\nharness.submit(np.zeros((n, 2)))\n"
-    assert run_src(runner, inst, body).status == "nan"
-
-
-def test_wrong_shape_is_rejected_by_the_evaluator(runner, inst):
-    res = run_src(runner, inst, "harness.submit(np.zeros((n + 1, 7)))\n")
-    assert res.status == "crash" and "evaluator rejected" in res.message
-
-
-def test_program_cannot_claim_oom_or_fake_metric(runner, inst):
-    res = run_src(runner, inst, "import sys\nsys.exit(3)\n")
-    assert res.status == "crash"
+def test_program_cannot_fake_its_metric(runner, inst):
     # writing a metric file or printing one changes nothing: the parent scores predictions
     body = "open('metrics.json','w').write('{\"val_acc\": 1.0}')\nharness.submit(np.zeros(n))\n"
     res = run_src(runner, inst, body)
@@ -156,15 +155,6 @@ def test_environment_is_scrubbed(runner, inst, monkeypatch):
     assert res.status == "ok", res.stderr_tail
     assert "secret" not in res.stdout_tail
     assert res.enforced.get("wall_clock", "").startswith("enforced")
-
-
-def test_diagnostics_from_log():
-    d = diagnostics_from_log(
-        [{"train_loss": 2.0}, {"train_loss": 1.0}, {"train_loss": 0.5}, {"train_acc": 0.9}]
-    )
-    assert d["loss_ratio"] == pytest.approx(0.25) and d["slope"] < 0 and d["train_acc"] == 0.9
-    assert diagnostics_from_log([{"train_loss": float("inf")}])["diverged"] == 1.0
-    assert diagnostics_from_log([]) == {"diverged": 0.0}
 
 
 def test_no_leftover_processes_after_close(light_tabular, inst):

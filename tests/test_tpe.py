@@ -270,7 +270,7 @@ def _small_task(tabular):
 def _fake_runs(env, timeouts):
     """Replace the env's runner by an instant fake: configs matching ``timeouts`` time out,
     the others score higher the larger their batch size."""
-    from rsi_rl.exec.runner import ExperimentResult
+    from rsi_rl.exec.result import ExperimentResult
 
     def run(instance, cand, seed, split="val"):
         if timeouts(cand.config):

@@ -191,7 +191,7 @@ class ExperimentRecord:
 
     @classmethod
     def from_result(cls: type[R], result: Any, **fields: Any) -> R:
-        """A record of ``result`` (an :class:`~rsi_rl.exec.runner.ExperimentResult`): its
+        """A record of ``result`` (an :class:`~rsi_rl.exec.result.ExperimentResult`): its
         :data:`RESULT_FIELDS` copied, the rest from ``fields``."""
         copied = {name: getattr(result, name) for name in schema_of(cls).result_fields}
         return cls(**{**copied, **fields})

@@ -23,7 +23,8 @@ from rsi_rl.core.edits import Candidate
 from rsi_rl.core.errors import ConfigError
 from rsi_rl.core.task import Instance
 from rsi_rl.exec.cache import CacheKey
-from rsi_rl.exec.runner import ExperimentResult, Runner
+from rsi_rl.exec.result import ExperimentResult
+from rsi_rl.exec.runner import Runner
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ from rsi_rl.core.task import Instance
 from rsi_rl.exec.batch import Executor, RunSpec, capped, run_fresh
 from rsi_rl.exec.devices import resolve_devices
 from rsi_rl.exec.ray_pool import RayExecutor
-from rsi_rl.exec.runner import ExperimentResult, Runner
+from rsi_rl.exec.result import ExperimentResult
+from rsi_rl.exec.runner import Runner
 from rsi_rl.exec.sandbox import SandboxLimits
 
 

@@ -218,6 +218,13 @@ class RunWatch:
         self.pruned = False
         self._done = False
 
+    def begin(self) -> dict[str, Any]:
+        """Make the run's empty report file and return the sandbox's watch arguments
+        (``watch``, ``watch_every``) for :meth:`~rsi_rl.exec.sandbox.Sandbox.run`. The
+        file is made by the parent: a hardened run's tmpfs shares it with the host."""
+        self.scratch.write_text(REPORTS_FILE, "")
+        return {"watch": self.poll, "watch_every": self.study.poll_seconds}
+
     def _read(self) -> bool:
         """Pass the run's new reports (steps above the last one passed) to its trial and
         ask the pruner after each (successive halving records a run's rung values only

@@ -22,7 +22,8 @@ from rsi_rl.core.errors import ConfigError
 from rsi_rl.core.task import InnerTask, Instance
 from rsi_rl.exec.batch import Executor, RunSpec, run_fresh
 from rsi_rl.exec.devices import resolve_devices
-from rsi_rl.exec.runner import ExperimentResult, Runner
+from rsi_rl.exec.result import ExperimentResult
+from rsi_rl.exec.runner import Runner
 from rsi_rl.exec.sandbox import SandboxLimits
 
 #: the one-line error when ``executor=ray`` is asked for without Ray installed

@@ -1,54 +1,53 @@
 """Experiments: one candidate, one seed, one sandboxed run, scored by the trusted evaluator.
 
 :class:`Runner` turns a (task instance, candidate, seed, split) into an
-:class:`ExperimentResult` with a typed status. It writes the candidate's files and the
-*unlabelled* evaluation inputs into a fresh scratch directory, runs the program in the
-:class:`~rsi_rl.exec.sandbox.Sandbox`, and computes the metric in this (trusted) process from
-the submitted predictions. Identical (instance, candidate, seed, split, limits) are
-never trained twice: the result is served from the cache, charged at its original cost.
+:class:`~rsi_rl.exec.result.ExperimentResult` with a typed status. One experiment's flow
+(:meth:`Runner.run`):
 
-An in-process task (:class:`~rsi_rl.core.landscape.LandscapeTask`: a tabulated or synthetic
-landscape) runs no program: the runner answers with the task's lookup, charged at the
-seconds the lookup reports, and never starts a sandbox.
-
-The scratch directory belongs to the program while it runs, so the parent reads it back
-through :class:`~rsi_rl.exec.scratch_io.ScratchDir` (opened before the run, no links followed,
-no FIFO opened, sizes capped): a file the program replaced by a link, a FIFO, a device or
-an oversized file makes the experiment ``invalid``, and no metric is computed from it.
-Every text a result carries from the program (log tails, message) passes through
-:func:`~rsi_rl.exec.redact.scrub`.
-
-Inside :meth:`Runner.watching` a pruning study (:mod:`rsi_rl.exec.pruning`) reads the
-program's intermediate reports while it runs and may stop it: status ``pruned``, charged
-the seconds it used, never cached.
+1. the cache: identical (instance, candidate, seed, split, limits) are never trained
+   twice; the result is served from the cache, charged at its original cost;
+2. an in-process task (a tabulated or synthetic landscape) answers with its lookup and
+   runs no program (:mod:`rsi_rl.exec.in_process`);
+3. the scratch directory: the candidate's files, the *unlabelled* evaluation inputs and
+   ``job.json``, written into a fresh folder held by a descriptor
+   (:class:`~rsi_rl.exec.scratch_io.ScratchDir`);
+4. the run in the :class:`~rsi_rl.exec.sandbox.Sandbox`, watched by a pruning study when
+   one is set (:meth:`Runner.watching`, :mod:`rsi_rl.exec.pruning`): a run it stops is
+   ``pruned``, charged the seconds it used, never cached;
+5. judging, in this (trusted) process: the status, the link-safe reads of the scratch
+   folder and the metric from the submitted predictions (:mod:`rsi_rl.exec.judge`);
+6. the declared artifacts of a successful run, kept (:mod:`rsi_rl.exec.artifacts`);
+7. every text the result carries from the program (log tails, message) passes through
+   :func:`~rsi_rl.exec.redact.scrub`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
-import math
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from rsi_rl import harness
 from rsi_rl.core.edits import Candidate
-from rsi_rl.core.errors import ConfigError, RsiRlError, TaskError
-from rsi_rl.core.landscape import LandscapeTask
+from rsi_rl.core.errors import ConfigError, RsiRlError
 from rsi_rl.core.task import InnerTask, Instance
+from rsi_rl.exec.artifacts import keep_artifacts
 from rsi_rl.exec.cache import CacheKey, ResultCache
+from rsi_rl.exec.in_process import NoSandbox, in_process, lookup
+from rsi_rl.exec.judge import judge
 from rsi_rl.exec.redact import scrub
+from rsi_rl.exec.result import ExperimentResult
 from rsi_rl.exec.sandbox import Sandbox, SandboxLimits, resolve_paths
-from rsi_rl.exec.scratch_io import ScratchDir, UnsafeScratchFile, keep_artifacts
+from rsi_rl.exec.scratch_io import ScratchDir
 
 if TYPE_CHECKING:
     from rsi_rl.exec.pruning import PruningStudy
@@ -67,127 +66,6 @@ def observed_status(status: str | None) -> str | None:
     """The status the observation encodes for a record's ``status``: a ``pruned`` run
     counts as a ``timeout`` (stopped before it finished), the others as they are."""
     return OBSERVED_AS.get(status, status) if status is not None else None
-
-
-#: bytes of stderr.log / stdout.log a result keeps (their tails)
-STDERR_TAIL, STDOUT_TAIL = 2000, 500
-#: bytes of log.jsonl read (its head; a longer log is cut, not refused) and rows kept
-LOG_CAP, LOG_ROWS = 16 << 20, 100_000
-
-
-@dataclass
-class ExperimentResult:
-    """The outcome of one run. ``metrics`` come from the trusted evaluator only."""
-
-    status: str
-    metrics: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0  # charged wall-clock (original cost for cache hits)
-    run_seconds: float = 0.0  # the sandboxed program alone (fork to exit)
-    cpu_seconds: float = 0.0
-    max_rss_mb: float = 0.0
-    diagnostics: dict[str, float] = field(default_factory=dict)
-    stderr_tail: str = ""
-    stdout_tail: str = ""
-    message: str = ""
-    enforced: dict[str, Any] = field(default_factory=dict)
-    cached: bool = False
-    #: the sandbox itself failed (not the program): such results are never cached
-    sandbox_failed: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_cache(cls, hit: dict[str, Any]) -> ExperimentResult:
-        """A cached result (:meth:`to_dict`) as a later run answers it: ``cached``, charged
-        at its original cost."""
-        return cls(**{**copy.deepcopy(hit), "cached": True})
-
-
-def _log_rows(text: str) -> list[dict[str, float]]:
-    """The rows of ``log.jsonl`` (at most :data:`LOG_ROWS`); lines that are not a JSON
-    object of numbers are skipped."""
-    rows: list[dict[str, float]] = []
-    for line in text.splitlines()[:LOG_ROWS]:
-        try:
-            row = json.loads(line)
-            if isinstance(row, dict):
-                rows.append({k: float(v) for k, v in row.items()})
-        except (ValueError, TypeError):
-            continue
-    return rows
-
-
-class _ReadBack:
-    """The files of one run, read through a :class:`ScratchDir`; each refused file is
-    noted in :attr:`problems` (and reads as missing)."""
-
-    def __init__(self, scratch: ScratchDir):
-        self.scratch = scratch
-        self.problems: list[str] = []
-
-    def text(self, name: str, n: int, tail: bool) -> str:
-        """The last (``tail``) or first ``n`` bytes of ``name`` as text; "" if missing."""
-        read = self.scratch.read_tail if tail else self.scratch.read_head
-        try:
-            data = read(name, n)
-        except UnsafeScratchFile as exc:
-            self.problems.append(str(exc))
-            return ""
-        return "" if data is None else data.decode(errors="replace")
-
-    def data(self, name: str, cap: int) -> bytes | None:
-        """The whole file ``name`` (None if missing or refused)."""
-        try:
-            return self.scratch.read_bytes(name, cap)
-        except UnsafeScratchFile as exc:
-            self.problems.append(str(exc))
-            return None
-
-    def check(self, name: str) -> None:
-        """Note a problem with ``name`` without reading it."""
-        try:
-            self.scratch.check(name)
-        except UnsafeScratchFile as exc:
-            self.problems.append(str(exc))
-
-
-def diagnostics_from_log(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Training diagnostics from the rows the program logged with ``harness.log``.
-
-    ``loss_ratio`` final/initial train loss; ``slope`` relative change of the loss over
-    the last quarter (negative = still improving); ``train_acc`` last reported;
-    ``diverged`` 1 if a loss was non-finite.
-    """
-    losses = [r["train_loss"] for r in rows if "train_loss" in r]
-    out: dict[str, float] = {"diverged": 0.0}
-    if not losses:
-        return out
-    if any(not math.isfinite(v) for v in losses):
-        out["diverged"] = 1.0
-        return out
-    first, last = losses[0], losses[-1]
-    out["loss_ratio"] = last / first if first > 0 else 1.0
-    k = max(1, len(losses) // 4)
-    ref = losses[-k - 1] if len(losses) > k else first
-    out["slope"] = (last - ref) / ref if ref > 0 else 0.0
-    accs = [r["train_acc"] for r in rows if "train_acc" in r]
-    if accs:
-        out["train_acc"] = accs[-1]
-    return out
-
-
-class _NoSandbox(Sandbox):
-    """The sandbox of an in-process task: it has nothing to start and runs nothing."""
-
-    def spawn(self) -> None:
-        return None
-
-    def start(self) -> None:
-        return None
-
-    def run(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("an in-process task runs no program in a sandbox")
 
 
 class Runner:
@@ -228,15 +106,10 @@ class Runner:
             self.limits = replace(
                 self.limits, hidden_paths=tuple(dict.fromkeys(resolve_paths(hidden)))
             )
-        if task.in_process and not isinstance(task, LandscapeTask):
-            raise TaskError(
-                f"task {task.name!r} sets in_process = True: it must subclass "
-                "rsi_rl.core.landscape.LandscapeTask (and implement its lookup)"
-            )
         # an in-process task answers in this process: its sandbox never starts
         self.sandbox = (
-            _NoSandbox(task.preload, self.limits)
-            if task.in_process
+            NoSandbox(task.preload, self.limits)
+            if in_process(task)
             else Sandbox(task.preload, self.limits)
         )
         self._own_root = scratch_root is None
@@ -372,33 +245,10 @@ class Runner:
         """:meth:`run` without the cache: always trains (an executor's worker keeps no cache)."""
         return self._run(instance, cand, seed, split)
 
-    def _lookup(
-        self, task: LandscapeTask, instance: Instance, cand: Candidate, seed: int, split: str
-    ) -> ExperimentResult:
-        """An in-process task's answer: its lookup, charged at the seconds it reports (a
-        ``timeout`` at the run's limit when those exceed it)."""
-        try:
-            metrics, seconds = task.lookup(instance, cand, seed, split)
-        except RsiRlError as exc:
-            return ExperimentResult("invalid", message=str(exc))
-        limit = self.timeout
-        if seconds > limit:
-            return ExperimentResult(
-                "timeout",
-                seconds=limit,
-                message=f"would take {seconds:.4g}s, over the {limit:g}s wall-clock limit",
-            )
-        metric = task.metric_for(split)
-        value = metrics.get(metric)
-        if value is None or not math.isfinite(value):
-            return ExperimentResult(
-                "nan", seconds=seconds, message=f"metric {metric} is not finite"
-            )
-        return ExperimentResult("ok", metrics, seconds=seconds, run_seconds=seconds)
-
     def _run(self, instance: Instance, cand: Candidate, seed: int, split: str) -> ExperimentResult:
-        if isinstance(self.task, LandscapeTask) and self.task.in_process:
-            return self._lookup(self.task, instance, cand, seed, split)
+        table = in_process(self.task)
+        if table is not None:
+            return lookup(table, instance, cand, seed, split, self.timeout)
         self.sandbox.start()  # once per runner: the fork server's start-up is not an experiment's
         t0 = time.monotonic()
         self._n += 1
@@ -410,21 +260,12 @@ class Runner:
         )
         status = "crash"
         try:
-            for name, text in cand.source.items():
-                scratch.write_text(name, text)
-            inputs = self.task.child_inputs(instance, split)
-            buf = io.BytesIO()
-            np.savez(buf, **inputs)  # type: ignore[arg-type]
-            scratch.write_bytes(harness.INPUTS_FILE, buf.getvalue())
-            job = {"config": cand.config, "seed": int(seed), "budget_seconds": self.timeout}
-            scratch.write_text(harness.JOB_FILE, json.dumps(job))
-            extra: dict[str, Any] = {}
-            if watch is not None:  # its pruner may stop the run (rsi_rl.exec.pruning)
-                # made here: a hardened run's tmpfs shares this file with the host
-                scratch.write_text(harness.REPORTS_FILE, "")
-                extra = {"watch": watch.poll, "watch_every": watch.study.poll_seconds}
+            self._write_job(scratch, instance, cand, seed, split)
+            extra = watch.begin() if watch is not None else {}  # its pruner may stop the run
             proc = self.sandbox.run(workdir, self.task.entry, seed, self.limits_for(cand), **extra)
-            result = self._judge(proc, scratch, instance, split)
+            result = judge(
+                proc, scratch, self.task, instance, split, self.timeout, self.max_predictions_bytes
+            )
             if result.status == "ok" and self.task.artifacts:
                 cap = int(self.limits.artifact_mb * (1 << 20))
                 where = self.artifact_dir / cand.hash
@@ -447,87 +288,16 @@ class Runner:
             else:
                 scratch.remove()
 
-    def _judge(
-        self, proc: Any, scratch: ScratchDir, instance: Instance, split: str
-    ) -> ExperimentResult:
-        files = _ReadBack(scratch)
-        res = ExperimentResult(
-            status="ok",
-            run_seconds=proc.seconds,
-            cpu_seconds=proc.cpu_seconds,
-            max_rss_mb=proc.max_rss_mb,
-            stderr_tail=files.text("stderr.log", STDERR_TAIL, tail=True),
-            stdout_tail=files.text("stdout.log", STDOUT_TAIL, tail=True),
-            enforced=proc.enforced,
-        )
-        res.diagnostics = diagnostics_from_log(
-            _log_rows(files.text(harness.LOG_FILE, LOG_CAP, tail=False))
-        )
-        self._status_from_process(res, proc)
-        data = None
-        if res.status == "ok" and not files.problems:
-            data = files.data(harness.PREDICTIONS_FILE, self.max_predictions_bytes)
-        else:
-            files.check(harness.PREDICTIONS_FILE)
-        if files.problems:  # the program tampered with its files: nothing of them is scored
-            res.status, res.metrics = "invalid", {}
-            res.stderr_tail = res.stdout_tail = ""
-            res.message = "refused the run's scratch files: " + "; ".join(files.problems)
-            if proc.sandbox_error:  # still not cached (sandbox_failed)
-                res.message += f" (and {proc.sandbox_error})"
-            return res
-        if res.status != "ok":
-            return res
-        if data is None:
-            res.status, res.message = "crash", "program exited without harness.submit(predictions)"
-            return res
-        self._score(res, data, instance, split)
-        return res
-
-    def _status_from_process(self, res: ExperimentResult, proc: Any) -> None:
-        """Set ``res``'s status and message from how the process ended (ok if it exited 0)."""
-        if proc.sandbox_error:
-            res.status, res.message, res.sandbox_failed = "crash", proc.sandbox_error, True
-        elif getattr(proc, "stopped", False):
-            res.status, res.message = "pruned", "stopped early by the pruner"
-        elif proc.timed_out:
-            res.status, res.message = (
-                "timeout",
-                f"killed after the {self.timeout:g}s wall-clock limit",
-            )
-        elif proc.exit_code == 3 or proc.signal == 9:
-            res.status, res.message = "oom", "out of memory (allocation failed or killed)"
-        elif proc.signal in (24,):  # SIGXCPU
-            res.status, res.message = "timeout", "CPU-time limit exceeded"
-        elif proc.exit_code != 0:
-            sig = (
-                f" by signal {proc.signal}" if proc.signal else f" with exit code {proc.exit_code}"
-            )
-            last = res.stderr_tail.strip().splitlines()[-1:] or [""]
-            res.status, res.message = "crash", f"program ended{sig}: {last[0][:200]}"
-
-    def _score(self, res: ExperimentResult, data: bytes, instance: Instance, split: str) -> None:
-        """Score the submitted predictions (the bytes of ``predictions.npy``) into ``res``."""
-        try:
-            preds = np.load(io.BytesIO(data), allow_pickle=False)
-        except Exception as exc:  # noqa: BLE001 - garbage written by an untrusted program
-            res.status, res.message = "crash", f"predictions unreadable: {exc}"
-            return
-        if not isinstance(preds, np.ndarray):  # an .npz archive saved under the .npy name
-            res.status, res.message = "crash", "predictions unreadable: not a single .npy array"
-            return
-        if not np.issubdtype(preds.dtype, np.number) or not np.all(np.isfinite(preds)):
-            res.status, res.message = "nan", "predictions are not finite numbers"
-            return
-        if res.diagnostics.get("diverged"):
-            res.status, res.message = "nan", "training loss became non-finite"
-            return
-        try:
-            res.metrics = self.task.evaluate(preds, instance, split)
-        except ValueError as exc:
-            res.status, res.message = "crash", f"evaluator rejected predictions: {exc}"
-            return
-        metric = self.task.metric_for(split)
-        value = res.metrics.get(metric)
-        if value is None or not math.isfinite(value):
-            res.status, res.message = "nan", f"metric {metric} is not finite"
+    def _write_job(
+        self, scratch: ScratchDir, instance: Instance, cand: Candidate, seed: int, split: str
+    ) -> None:
+        """The program's files, its *unlabelled* inputs and ``job.json`` (config, seed,
+        time budget), written into the fresh ``scratch``."""
+        for name, text in cand.source.items():
+            scratch.write_text(name, text)
+        inputs = self.task.child_inputs(instance, split)
+        buf = io.BytesIO()
+        np.savez(buf, **inputs)  # type: ignore[arg-type]
+        scratch.write_bytes(harness.INPUTS_FILE, buf.getvalue())
+        job = {"config": cand.config, "seed": int(seed), "budget_seconds": self.timeout}
+        scratch.write_text(harness.JOB_FILE, json.dumps(job))

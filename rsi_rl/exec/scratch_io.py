@@ -23,9 +23,9 @@ import contextlib
 import os
 import shutil
 import stat
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from rsi_rl.core.errors import RsiRlError
 
@@ -71,6 +71,15 @@ def _check_name(name: str) -> None:
         raise UnsafeScratchFile(f"{name!r} is not a plain file name of the scratch directory")
 
 
+def relpath_parts(relpath: str) -> list[str]:
+    """The names of a plain relative path of the scratch dir (``out/model.pt``), each
+    checked: no ``..``, ``.``, empty or NUL name (else :class:`UnsafeScratchFile`)."""
+    parts = relpath.split("/")
+    for part in parts:
+        _check_name(part)
+    return parts
+
+
 class ScratchDir:
     """A scratch directory held by a file descriptor (see the module docstring).
 
@@ -111,6 +120,40 @@ class ScratchDir:
             raise ValueError(f"scratch directory {self.path} is closed")
         return self.fd
 
+    @contextlib.contextmanager
+    def _folder(self, parts: list[str], make: bool) -> Iterator[int | None]:
+        """A descriptor of the folder ``parts`` below the scratch dir, each step opened
+        relative to the last without following a link, and closed on leaving.
+
+        ``make``: missing folders are made, and an error opening one is raised as it is
+        (the parent writes before the run). Otherwise a missing folder gives None and a
+        part that is a link or a file raises :class:`UnsafeScratchFile`.
+        """
+        fds: list[int] = []
+        try:
+            cur = self._dir()
+            for i, part in enumerate(parts):
+                if make:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o777, dir_fd=cur)
+                    cur = os.open(part, _DIR_FLAGS, dir_fd=cur)
+                else:
+                    try:
+                        cur = os.open(part, _DIR_FLAGS, dir_fd=cur)
+                    except FileNotFoundError:
+                        yield None
+                        return
+                    except OSError as exc:  # ELOOP: a link; ENOTDIR: a file
+                        where = "/".join(parts[: i + 1])
+                        raise UnsafeScratchFile(
+                            f"{where} cannot be opened safely as a folder: {exc.strerror}"
+                        ) from None
+                fds.append(cur)
+            yield cur
+        finally:
+            for fd in fds:
+                os.close(fd)
+
     def close(self) -> None:
         """Close the directory's descriptor (idempotent)."""
         fd, self.fd = self.fd, None
@@ -126,23 +169,12 @@ class ScratchDir:
     # ---------------------------------------------------------------- writes
     def write_bytes(self, relpath: str, data: bytes) -> None:
         """Write ``data`` to ``relpath`` (``"a/b.py"``: folders are made), never through a link."""
-        parts = relpath.split("/")
-        for part in parts:
-            _check_name(part)
-        fds: list[int] = []
-        try:
-            cur = self._dir()
-            for part in parts[:-1]:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, 0o777, dir_fd=cur)
-                cur = os.open(part, _DIR_FLAGS, dir_fd=cur)
-                fds.append(cur)
+        parts = relpath_parts(relpath)
+        with self._folder(parts[:-1], make=True) as cur:
+            assert cur is not None  # made
             fd = os.open(parts[-1], _WRITE_FLAGS, 0o666, dir_fd=cur)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-        finally:
-            for fd in fds:
-                os.close(fd)
 
     def write_text(self, relpath: str, text: str) -> None:
         """Write ``text`` (UTF-8) to ``relpath``, as :meth:`write_bytes`."""
@@ -180,6 +212,24 @@ class ScratchDir:
             raise
         return fd, st
 
+    def _open_capped(self, name: str, cap: int, dirfd: int | None = None) -> BinaryIO | None:
+        """The regular file ``name`` opened for reading as :meth:`_open` opens it, or None
+        if it does not exist.
+
+        Raises:
+            UnsafeScratchFile: not a plain regular file, or larger than ``cap`` bytes now
+                (a file that grows later is the reader's to catch).
+        """
+        opened = self._open(name, dirfd)
+        if opened is None:
+            return None
+        fd, st = opened
+        fh = os.fdopen(fd, "rb")
+        if st.st_size > cap:
+            fh.close()
+            raise UnsafeScratchFile(self._over(name, st.st_size, cap))
+        return fh
+
     def check(self, name: str) -> bool:
         """Whether ``name`` exists, without reading it.
 
@@ -197,13 +247,10 @@ class ScratchDir:
         Raises:
             UnsafeScratchFile: not a plain regular file, or larger than ``cap`` bytes.
         """
-        opened = self._open(name)
-        if opened is None:
+        fh = self._open_capped(name, cap)
+        if fh is None:
             return None
-        fd, st = opened
-        with os.fdopen(fd, "rb") as fh:
-            if st.st_size > cap:
-                raise UnsafeScratchFile(self._over(name, st.st_size, cap))
+        with fh:
             data = fh.read(cap + 1)
         if len(data) > cap:  # it grew after the stat
             raise UnsafeScratchFile(self._over(name, len(data), cap))
@@ -241,33 +288,17 @@ class ScratchDir:
             UnsafeScratchFile: the path is not a plain relative path, a part of it is not
                 what it should be, or the file is larger than ``cap`` bytes.
         """
-        parts = relpath.split("/")
-        for part in parts:
-            _check_name(part)
-        fds: list[int] = []
-        try:
-            cur = self._dir()
-            for i, part in enumerate(parts[:-1]):
-                where = "/".join(parts[: i + 1])
-                try:
-                    cur = os.open(part, _DIR_FLAGS, dir_fd=cur)
-                except FileNotFoundError:
-                    return None
-                except OSError as exc:  # ELOOP: a link; ENOTDIR: a file
-                    raise UnsafeScratchFile(
-                        f"{where} cannot be opened safely as a folder: {exc.strerror}"
-                    ) from None
-                fds.append(cur)
-            try:
-                opened = self._open(parts[-1], cur)
-            except UnsafeScratchFile as exc:
-                raise UnsafeScratchFile(str(exc).replace(parts[-1], relpath, 1)) from None
-            if opened is None:
+        parts = relpath_parts(relpath)
+        with self._folder(parts[:-1], make=False) as cur:
+            if cur is None:
                 return None
-            fd, st = opened
-            with os.fdopen(fd, "rb") as src:
-                if st.st_size > cap:
-                    raise UnsafeScratchFile(self._over(relpath, st.st_size, cap))
+            try:
+                src = self._open_capped(parts[-1], cap, cur)
+            except UnsafeScratchFile as exc:  # named by its whole path
+                raise UnsafeScratchFile(str(exc).replace(parts[-1], relpath, 1)) from None
+            if src is None:
+                return None
+            with src:
                 copied = 0
                 with open(dest, "xb") as out:
                     while chunk := src.read(min(1 << 20, cap + 1 - copied)):
@@ -279,9 +310,6 @@ class ScratchDir:
                     os.unlink(dest)
                     raise UnsafeScratchFile(self._over(relpath, copied, cap))
                 return copied
-        finally:
-            for fd in fds:
-                os.close(fd)
 
     @staticmethod
     def _over(name: str, size: int, cap: int) -> str:
@@ -314,52 +342,3 @@ class ScratchDir:
         if moved and os.path.dirname(moved) == parent:  # rmdir removes an empty folder only
             with contextlib.suppress(OSError):
                 os.rmdir(moved)
-
-
-def keep_artifacts(scratch: ScratchDir, names: Sequence[str], dest: str | Path, cap: int) -> str:
-    """Copy the artifacts ``names`` (paths relative to the scratch dir) of a finished run
-    into the folder ``dest``, at most ``cap`` bytes together; returns what happened, for
-    the run's record.
-
-    Each file is copied by :meth:`ScratchDir.copy_file` (no links followed, regular files
-    only), into a fresh folder that replaces ``dest`` once at least one file was kept: a
-    run that keeps nothing leaves an earlier run's artifacts in place. A refused, missing
-    or oversized file is named in the returned text; it never fails the run.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    kept, notes, left = [], [], int(cap)
-    try:
-        for name in dict.fromkeys(names):
-            target = tmp / name
-            try:
-                _check_relpath(name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                got = scratch.copy_file(name, target, left)
-            except UnsafeScratchFile as exc:
-                notes.append(f"refused {exc}")
-                continue
-            except OSError as exc:  # e.g. two names for one file, or a file and a folder
-                notes.append(f"failed {name}: {exc.strerror or exc}")
-                continue
-            if got is None:
-                notes.append(f"missing {name}")
-                continue
-            left -= got
-            kept.append(f"{name} ({format_size(got)})")
-        if kept:
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.rename(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    head = f"kept {', '.join(kept)} (cap {format_size(cap)})" if kept else "none kept"
-    return "; ".join([head, *notes])
-
-
-def _check_relpath(relpath: str) -> None:
-    """A plain relative path of the scratch dir (``out/model.pt``), or UnsafeScratchFile."""
-    for part in relpath.split("/"):
-        _check_name(part)

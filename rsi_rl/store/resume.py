@@ -15,7 +15,8 @@ from typing import Any
 
 from rsi_rl.core.errors import ConfigError
 from rsi_rl.core.record import ExperimentRecord
-from rsi_rl.exec.runner import ExperimentResult, Runner
+from rsi_rl.exec.result import ExperimentResult
+from rsi_rl.exec.runner import Runner
 from rsi_rl.store.ledger import read_ledger
 
 
