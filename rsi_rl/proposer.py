@@ -31,11 +31,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -48,6 +46,7 @@ from rsi_rl.core.errors import ConfigError, EditError
 from rsi_rl.core.patching import apply_unified_diff
 from rsi_rl.core.task import InnerTask
 from rsi_rl.exec.sandbox import scrubbed_env
+from rsi_rl.exec.session import kill_session, start_session
 
 #: keys of a ledger row that the proposer sees in ``history``
 HISTORY_KEYS = ("step", "kind", "description", "status", "metric", "kept", "message", "diff")
@@ -225,15 +224,7 @@ class Proposer:
         env.update({k: os.environ[k] for k in self.env_keys if k in os.environ})
         t0 = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-            )
+            proc = start_session(self.argv, env, stderr=subprocess.PIPE)
         except OSError as exc:
             raise ProposerError(
                 f"cannot start the proposer {self.argv[0]!r}: {exc.strerror}"
@@ -241,13 +232,11 @@ class Proposer:
         try:
             out, err = proc.communicate(json.dumps(request).encode(), timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            kill_session(proc.pid)
             proc.communicate()
             raise ProposerError(f"the proposer timed out after {self.timeout:g}s") from None
         finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)  # anything it left in its session
+            kill_session(proc.pid)  # anything it left in its session
         seconds = time.monotonic() - t0
         if proc.returncode != 0:
             tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]

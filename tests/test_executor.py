@@ -6,10 +6,12 @@ the batched-campaign rules are checked with training replaced by a formula.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,28 @@ def edits_of_incumbent(env: ResearchEnv, n: int) -> list[tuple[Candidate, str, s
 
 def outcome(results: list) -> list[tuple]:
     return [(r.status, r.metrics, r.cached, r.message) for r in results]
+
+
+@contextlib.contextmanager
+def beside_serial(task, budget: int, executor: dict) -> Iterator[tuple[ResearchEnv, ResearchEnv]]:
+    """A serial env and one with ``executor``, on ``task``'s instance :data:`INSTANCE`,
+    both reset with seed 0 (the same evaluation seed); both closed after."""
+    serial = ResearchEnv(task=task, budget=budget, instances=[INSTANCE])
+    try:
+        env = ResearchEnv(task=task, budget=budget, instances=[INSTANCE], executor=executor)
+        try:
+            serial.reset(seed=0)
+            env.reset(seed=0)
+            assert serial.eval_seed == env.eval_seed
+            yield serial, env
+        finally:
+            env.close()
+    finally:
+        serial.close()
+
+
+def serial_results(serial: ResearchEnv, cands: list[Candidate]) -> list:
+    return [serial.runner.run(serial.instance, c, serial.eval_seed) for c in cands]
 
 
 # ---------------------------------------------------------------------------- config
@@ -132,17 +156,11 @@ def test_every_executor_config_composes():
 
 # ---------------------------------------------------------------------------- pool == serial
 def test_pool_results_equal_serial_results(light_tabular):
-    serial = ResearchEnv(task=light_tabular, budget=6, instances=[INSTANCE])
-    pool_env = ResearchEnv(
-        task=light_tabular, budget=6, instances=[INSTANCE], executor={"name": "local", "workers": 2}
-    )
-    try:
-        serial.reset(seed=0)
-        pool_env.reset(seed=0)
-        assert serial.eval_seed == pool_env.eval_seed
+    pool = {"name": "local", "workers": 2}
+    with beside_serial(light_tabular, 6, pool) as (serial, pool_env):
         cands = [c for c, _, _ in edits_of_incumbent(serial, 3)]
         cands.append(cands[0])  # a duplicate trains once, then is a cache hit
-        want = [serial.runner.run(serial.instance, c, serial.eval_seed) for c in cands]
+        want = serial_results(serial, cands)
         assert [r.status for r in want] == ["ok"] * 4
         got = pool_env.executor.run_many(pool_env.instance, cands, pool_env.eval_seed)
         assert outcome(got) == outcome(want)
@@ -154,9 +172,6 @@ def test_pool_results_equal_serial_results(light_tabular):
         # the workers are warm sandboxes of their own
         pids = pool_env.executor.processes
         assert len(pids) == 2 and all(alive(p) for p in pids)
-    finally:
-        pool_env.close()
-        serial.close()
 
 
 def landscape(cand: Candidate) -> float:
@@ -344,15 +359,9 @@ def test_ray_executor_equals_serial_and_cleans_up(tabular):
     pytest.importorskip("ray")
     import ray
 
-    serial = ResearchEnv(task=tabular, budget=4, instances=[INSTANCE])
-    env = ResearchEnv(
-        task=tabular, budget=4, instances=[INSTANCE], executor={"name": "ray", "workers": 2}
-    )
-    try:
-        serial.reset(seed=0)
-        env.reset(seed=0)
+    with beside_serial(tabular, 4, {"name": "ray", "workers": 2}) as (serial, env):
         cands = [c for c, _, _ in edits_of_incumbent(serial, 3)]
-        want = [serial.runner.run(serial.instance, c, serial.eval_seed) for c in cands]
+        want = serial_results(serial, cands)
         got = env.executor.run_many(env.instance, cands, env.eval_seed)
         assert outcome(got) == outcome(want)
         actors = env.executor.pids()  # type: ignore[attr-defined]
@@ -360,9 +369,6 @@ def test_ray_executor_equals_serial_and_cleans_up(tabular):
         summary = run_campaign(env, TPEAgent(seed=0, batch_size=2), seed=1, test=False)
         assert summary["experiments"] == 4
         check_keep_rule(env)
-    finally:
-        env.close()
-        serial.close()
     assert not ray.is_initialized()
     assert not any(alive(p) for p in actors)
 

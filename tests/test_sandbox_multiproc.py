@@ -38,6 +38,14 @@ model = torch.nn.Linear(x.shape[1], n_classes)
 opt = torch.optim.SGD(model.parameters(), lr=0.1)
 
 
+def train_step(xb, yb):
+    loss = torch.nn.functional.cross_entropy(model(xb), yb)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def submit():
     with torch.no_grad():
         harness.submit(model(x_eval).numpy())
@@ -50,10 +58,7 @@ PROGRAMS = {
         seen = set()
         for epoch in range(2):
             for xb, yb in loader:
-                loss = torch.nn.functional.cross_entropy(model(xb), yb)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                loss = train_step(xb, yb)
             harness.log(step=epoch, train_loss=float(loss))
         info = torch.utils.data.get_worker_info()
         assert info is None  # the parent is no worker
@@ -74,10 +79,7 @@ PROGRAMS = {
             )
             for epoch in range(2):
                 for xb, yb in loader:
-                    loss = torch.nn.functional.cross_entropy(model(xb), yb)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
+                    train_step(xb, yb)
             submit()
 
 
@@ -127,10 +129,7 @@ PROGRAMS = {
 
         writer = SummaryWriter("tb")
         for step in range(3):
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = train_step(x, y)
             writer.add_scalar("train/loss", float(loss), step)
         writer.close()
         assert glob.glob("tb/events.out.tfevents.*"), "no event file"
@@ -139,46 +138,30 @@ PROGRAMS = {
 }
 
 
+#: a data set whose item 37 fails, by ``{fail}``, in a DataLoader worker process
+FAILING_SHARDS = """
+import os
+import signal
+
+
+class Shards(torch.utils.data.Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        if i == 37:
+            {fail}
+        return x[i]
+
+
+for xb in torch.utils.data.DataLoader(Shards(), batch_size=8, num_workers=2):
+    pass
+"""
+
 CRASHES = {
-    # (program, what the crash record must show)
-    "worker_raises": (
-        """
-        class Shards(torch.utils.data.Dataset):
-            def __len__(self):
-                return 64
-
-            def __getitem__(self, i):
-                if i == 37:
-                    raise ValueError("shard 37 is corrupt")
-                return x[i]
-
-
-        for xb in torch.utils.data.DataLoader(Shards(), batch_size=8, num_workers=2):
-            pass
-        """,
-        "valueerror: shard 37 is corrupt",
-    ),
-    "worker_segfaults": (
-        """
-        import os
-        import signal
-
-
-        class Shards(torch.utils.data.Dataset):
-            def __len__(self):
-                return 64
-
-            def __getitem__(self, i):
-                if i == 37:
-                    os.kill(os.getpid(), signal.SIGSEGV)
-                return x[i]
-
-
-        for xb in torch.utils.data.DataLoader(Shards(), batch_size=8, num_workers=2):
-            pass
-        """,
-        "segmentation fault",
-    ),
+    # (how the worker fails, what the crash record must show)
+    "worker_raises": ('raise ValueError("shard 37 is corrupt")', "valueerror: shard 37 is corrupt"),
+    "worker_segfaults": ("os.kill(os.getpid(), signal.SIGSEGV)", "segmentation fault"),
 }
 
 
@@ -194,11 +177,6 @@ def runner(tabular, tmp_path_factory):
     limits = SandboxLimits(timeout=120.0, memory_mb=8192)
     with Runner(tabular, limits, scratch_root=root, keep_scratch=True) as r:
         yield r
-
-
-@pytest.fixture(scope="module")
-def inst(tabular):
-    return tabular.make_instance(0)
 
 
 def _run(runner: Runner, inst, body: str, mode: str):
@@ -229,8 +207,8 @@ def test_a_failing_worker_is_a_crash_that_shows_its_error(runner, inst, name):
     """The record keeps the program's traceback, even when torch's SIGCHLD handler fires
     while it prints, and the tail reaches back to the worker's own error: the traceback
     leaves out the sandbox's frames and library source lines."""
-    body, shown = CRASHES[name]
-    res = _run(runner, inst, body, "hardened")
+    fail, shown = CRASHES[name]
+    res = _run(runner, inst, FAILING_SHARDS.format(fail=fail), "hardened")
     assert res.status == "crash", (res.message, res.stderr_tail)
     tail = res.stderr_tail
     assert shown in tail.lower() and "Traceback" in tail and "_zygote" not in tail, tail

@@ -890,16 +890,26 @@ def _monitor(job: dict[str, Any], report_fd: int) -> None:
 
 
 # ---------------------------------------------------------------------- cgroups
-def _pids_cgroup_root() -> str | None:
-    """A writable pids-controller hierarchy (cgroup v1 ``pids`` or v2 with ``pids``)."""
+def _v1_root(controller: str) -> tuple[str | None, list[list[str]]]:
+    """The writable cgroup v1 hierarchy of ``controller`` (None: none, or not writable),
+    and, only when no v1 hierarchy holds ``controller``, the mounts to look further in
+    (``/proc/self/mounts``, split; empty if unreadable)."""
     try:
         with open("/proc/self/mounts") as fh:
             mounts = [line.split() for line in fh]
     except OSError:
-        return None
+        return None, []
     for _, point, fstype, opts, *_ in mounts:
-        if fstype == "cgroup" and "pids" in opts.split(","):
-            return point if os.access(point, os.W_OK) else None
+        if fstype == "cgroup" and controller in opts.split(","):
+            return (point if os.access(point, os.W_OK) else None), []
+    return None, mounts
+
+
+def _pids_cgroup_root() -> str | None:
+    """A writable pids-controller hierarchy (cgroup v1 ``pids`` or v2 with ``pids``)."""
+    root, mounts = _v1_root("pids")
+    if root is not None:
+        return root
     for _, point, fstype, *_ in mounts:
         if fstype == "cgroup2":
             try:
@@ -913,15 +923,7 @@ def _pids_cgroup_root() -> str | None:
 
 def _cpuacct_root() -> str | None:
     """A writable cgroup v1 hierarchy with the ``cpuacct`` controller, if any."""
-    try:
-        with open("/proc/self/mounts") as fh:
-            mounts = [line.split() for line in fh]
-    except OSError:
-        return None
-    for _, point, fstype, opts, *_ in mounts:
-        if fstype == "cgroup" and "cpuacct" in opts.split(","):
-            return point if os.access(point, os.W_OK) else None
-    return None
+    return _v1_root("cpuacct")[0]
 
 
 def _make_cgroup(root: str | None, name: str, max_pids: int = 0) -> str | None:

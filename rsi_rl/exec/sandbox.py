@@ -16,7 +16,6 @@ import json
 import math
 import os
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 from rsi_rl.core.errors import ConfigError, SandboxError
 from rsi_rl.exec.devices import checked_devices, device_env, gpu_device_nodes, resolve_devices
+from rsi_rl.exec.session import kill_session, start_session
 
 #: environment variables the sandboxed program sees (everything else is dropped)
 SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ")
@@ -216,8 +216,7 @@ def start_ahead(preload: tuple[str, ...] | list[str], limits: SandboxLimits) -> 
 @atexit.register
 def _kill_ahead() -> None:
     for proc in _AHEAD.values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_session(proc.pid)
         proc.wait()
     _AHEAD.clear()
 
@@ -266,15 +265,7 @@ class Sandbox:
         if ahead is not None and ahead.poll() is None:
             self._proc = ahead
         else:
-            self._proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-            )
+            self._proc = start_session(cmd, env, stderr=subprocess.DEVNULL)
         self._buf = b""
         self._ready = False
 
@@ -298,14 +289,12 @@ class Sandbox:
             return
         try:
             if not self._ready:  # still importing: it holds no experiment
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                kill_session(proc.pid)
             if proc.stdin:
                 proc.stdin.close()
             proc.wait(timeout=5)
         except (subprocess.TimeoutExpired, OSError):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            kill_session(proc.pid)
             proc.wait()
         finally:
             if proc.stdout:
@@ -417,13 +406,11 @@ class Sandbox:
             stopped = event is None and watch is not None and watch()
         timed_out = event is None and not stopped
         if event is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+            kill_session(pid)
             event = self._read_event(timeout=30.0)
         seconds = time.monotonic() - t0
         if not event or event.get("event") != "exited":
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+            kill_session(pid)
             res = self._lost("the fork server died during the run (killed by the program?)")
             res.seconds, res.timed_out = seconds, timed_out
             return res
