@@ -50,6 +50,7 @@ from rsi_rl.campaign import Campaign, Outcome, Proposal
 from rsi_rl.core.edits import Candidate, start_candidate
 from rsi_rl.core.errors import ConfigError, EditError, TaskError
 from rsi_rl.core.noise import check_noise_model
+from rsi_rl.core.read_through import ReadThrough
 from rsi_rl.core.registry import make_task
 from rsi_rl.core.seeds import draw_evaluation_seed
 from rsi_rl.core.task import InnerTask, Instance
@@ -58,7 +59,6 @@ from rsi_rl.exec.pruning import PrunerSettings, pruner_settings
 from rsi_rl.exec.sandbox import SandboxLimits
 from rsi_rl.observation import CampaignMemory, Evidence, encode, step_info
 from rsi_rl.proposer import ProposerError, make_proposer
-from rsi_rl.read_through import ReadThrough
 from rsi_rl.store.ledger import Ledger
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rsi_rl.envs.tabular.task import TabularTask
 
-from rsi_rl.checker_edits import check_edits
-from rsi_rl.checker_report import Checker, CheckReport
+from rsi_rl.checker.edits import check_edits
+from rsi_rl.checker.report import Checker, CheckReport
 from rsi_rl.core.edits import start_candidate
 from rsi_rl.core.task import CodePatch, InnerTask, Knob
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from rsi_rl.envs.tabular.task import TabularTask
 
-from rsi_rl.checker_edits import check_edits
-from rsi_rl.checker_report import Checker, CheckReport
-from rsi_rl.checker_runs import (
+from rsi_rl.checker.edits import check_edits
+from rsi_rl.checker.report import Checker, CheckReport
+from rsi_rl.checker.runs import (
     COSTLY_ROLES,
     _check_costly_corner,
     _run_edits,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gymnasium as gym
 import pytest
 
+from rsi_rl.core.read_through import ReadThrough
 from rsi_rl.env import ResearchEnv
-from rsi_rl.read_through import ReadThrough
 
 
 class Inner:

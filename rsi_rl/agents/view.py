@@ -15,7 +15,7 @@ import numpy as np
 
 from rsi_rl.campaign import Proposal
 from rsi_rl.core.edits import Candidate, EditSpace
-from rsi_rl.read_through import ReadThrough
+from rsi_rl.core.read_through import ReadThrough
 
 if TYPE_CHECKING:
     from rsi_rl.core.task import InnerTask

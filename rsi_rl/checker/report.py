@@ -2,8 +2,8 @@
 :class:`CheckReport`, and the :class:`Checker` that appends them as the checks run.
 
 The checks themselves are :func:`rsi_rl.checker.check_task` (loading, class data, instance,
-labels), :mod:`rsi_rl.checker_edits` (every edit applies and undoes) and
-:mod:`rsi_rl.checker_runs` (the trial runs: baseline, noise, timing, costly corner).
+labels), :mod:`rsi_rl.checker.edits` (every edit applies and undoes) and
+:mod:`rsi_rl.checker.runs` (the trial runs: baseline, noise, timing, costly corner).
 """
 
 from __future__ import annotations

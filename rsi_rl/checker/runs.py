@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rsi_rl.checker_report import Checker, CheckReport, RunEdits, Verdict
+from rsi_rl.checker.report import Checker, CheckReport, RunEdits, Verdict
 from rsi_rl.core.edits import Candidate, EditSpace, start_candidate
 from rsi_rl.core.task import InnerTask, Instance
 from rsi_rl.exec.result import ExperimentResult

@@ -2,7 +2,7 @@
 candidate and its opposite undoes it, and the task's patches compose.
 
 Nothing trains here; :func:`check_edits` also returns the children it built, which
-:mod:`rsi_rl.checker_runs` may train.
+:mod:`rsi_rl.checker.runs` may train.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from rsi_rl.checker_report import Checker
+from rsi_rl.checker.report import Checker
 from rsi_rl.core.edits import Candidate, Edit, EditSpace
 from rsi_rl.core.errors import EditError
 from rsi_rl.core.knob import Knob

@@ -17,8 +17,8 @@ Example:
     >>> report.raise_for_failures()  # doctest: +SKIP
 
 The checks are split by what they need: this module loads the task and checks its class
-data, instance and labels; :mod:`rsi_rl.checker_edits` applies and undoes every edit;
-:mod:`rsi_rl.checker_runs` makes the trial runs; :mod:`rsi_rl.checker_report` holds the
+data, instance and labels; :mod:`rsi_rl.checker.edits` applies and undoes every edit;
+:mod:`rsi_rl.checker.runs` makes the trial runs; :mod:`rsi_rl.checker.report` holds the
 report.
 """
 
@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from rsi_rl.actions import MAX_SLOTS
-from rsi_rl.checker_edits import check_edits
-from rsi_rl.checker_report import Checker, CheckItem, CheckReport, RunEdits
-from rsi_rl.checker_runs import COSTLY_ROLES, check_runs, costly_corner, noise_prior_verdict
+from rsi_rl.checker.edits import check_edits
+from rsi_rl.checker.report import Checker, CheckItem, CheckReport, RunEdits
+from rsi_rl.checker.runs import COSTLY_ROLES, check_runs, costly_corner, noise_prior_verdict
 from rsi_rl.core.edits import EditSpace, start_candidate
 from rsi_rl.core.errors import ConfigError, RsiRlError, TaskError
 from rsi_rl.core.registry import make_task
