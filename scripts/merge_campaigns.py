@@ -5,16 +5,8 @@ folder (its campaigns.jsonl, oracle.jsonl and bench.json's setup) or a campaigns
 file, optionally followed by the agents to take (``:agent1,agent2``; ``agent=label``
 takes an agent under another name, to set variants of one agent side by side). It prints
 the bench table and writes the merged bench.json. ``--budget`` is needed only for files
-without a bench.json beside them. The merge of the tabular table of docs/results.md::
-
-    .venv/bin/python scripts/merge_campaigns.py --budget 20 \\
-        --out docs/figures/bench_tabular_k20_s7_merged.json \\
-        docs/figures/bench_tabular_k20_s5_40pairs_campaigns.jsonl:policy_tpe,tpe,policy,greedy,random \\
-        docs/figures/bench_tabular_k20_s5_random_search_campaigns.jsonl:random_search \\
-        docs/figures/bench_tabular_k20_s6_policy_bundle_campaigns.jsonl:policy_bundle \\
-        docs/figures/bench_tabular_k20_s7_policy_bundle_tpe_campaigns.jsonl:policy_bundle_tpe
-
-and two bench folders, ``tpe`` of the second under its own name::
+without a bench.json beside them. Two bench folders, ``tpe`` of the second under its own
+name::
 
     .venv/bin/python scripts/merge_campaigns.py --out merged.json \\
         runs/bench/2026-01-01/12-00-00 runs/bench/2026-01-02/09-00-00:tpe=tpe_new
