@@ -136,6 +136,9 @@ def _plain(job: _Job, args: argparse.Namespace, here: Path) -> int:
     for key, value in metrics.items():
         print(f"{key}: {value:.6f}")
     print(f"seconds: {seconds:.2f}")
+    kept = [str(work / name) for name in job.task.artifacts if (work / name).is_file()]
+    if kept:
+        print(f"artifacts: {', '.join(kept)}")
     return 0
 
 

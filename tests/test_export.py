@@ -133,3 +133,38 @@ def test_cli_export(fake_dir, tmp_path):
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
     assert "run it with: python" in p.stdout and (tmp_path / "x" / "run.py").is_file()
+
+
+def test_the_plain_run_says_where_the_declared_artifacts_are(tmp_path, capsys):
+    """An exported candidate run outside the sandbox leaves the files its task declares as
+    artifacts in its work folder, and says where (a cached best candidate has none in
+    ``best/artifacts/``: this run is how to get them)."""
+    import argparse
+
+    import numpy as np
+
+    from rsi_rl.export_run import _Job, _plain
+    from rsi_rl.testing import ToyTask
+
+    class Saver(ToyTask):
+        artifacts = ("model.bin", "missing.bin")
+
+        def child_inputs(self, instance, split):
+            return {"x": np.zeros(2)}
+
+        def evaluate(self, predictions, instance, split):
+            return {"val_acc": float(np.mean(predictions))}
+
+    program = (
+        "import numpy as np\nfrom rsi_rl import harness\n"
+        "open('model.bin', 'wb').write(b'w')\nharness.submit(np.ones(2))\n"
+    )
+    task = Saver()
+    job = _Job(task, task.make_instance(1000), {}, {"train.py": program})
+    args = argparse.Namespace(
+        workdir=str(tmp_path / "work"), split="val", seed=0, timeout=60.0, threads=1
+    )
+    assert _plain(job, args, tmp_path) == 0
+    out = capsys.readouterr().out
+    assert f"artifacts: {tmp_path / 'work' / 'model.bin'}" in out.splitlines()
+    assert "missing.bin" not in out
