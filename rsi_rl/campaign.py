@@ -25,7 +25,8 @@ from rsi_rl.core.noise import check_noise_model, keep_noise
 from rsi_rl.core.record import ExperimentRecord
 from rsi_rl.core.task import InnerTask, Instance
 from rsi_rl.exec.pruning import PrunerSettings, PruningStudy
-from rsi_rl.exec.runner import RECORD_STATUSES, ExperimentResult, Runner
+from rsi_rl.exec.result import ExperimentResult
+from rsi_rl.exec.runner import RECORD_STATUSES, Runner
 
 Listener = Callable[[dict[str, Any]], None]
 

@@ -94,7 +94,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         cache_path: optional SQLite result cache shared across runs (:mod:`rsi_rl.exec.cache`).
         executor: how :meth:`try_candidates` runs a batch: ``"serial"`` (default), a mapping
             such as ``{"name": "local", "workers": 2}``, or an
-            :class:`~rsi_rl.exec.executor.Executor` (see :mod:`rsi_rl.exec.executor`).
+            :class:`~rsi_rl.exec.batch.Executor` (see :mod:`rsi_rl.exec.executor`).
         proposer: an external proposer (:class:`~rsi_rl.proposer.Proposer`, an argv list,
             or a mapping with ``command``); it unmasks the ``propose`` action, whose
             proposals are trained and kept-or-reverted like any edit.

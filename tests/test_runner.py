@@ -301,3 +301,16 @@ def test_results_are_scrubbed_of_secrets(runner, inst):
     res = run_src(runner, inst, body, seed=17)
     assert res.status == "crash" and "auth failed for [REDACTED]" in res.message
     assert token not in _dumped(res) and "[REDACTED]" in res.stdout_tail + res.stderr_tail
+
+
+def test_a_seconds_cap_is_not_part_of_the_cache_key(light_runner):
+    """Every executor keys a run alike, capped by a seconds budget or not: the key holds the
+    sandbox's own limit (a run the cap stopped is never cached)."""
+    runner = light_runner(timeout=4.0)
+    key = runner.cache_key("tabular/0", "abc", 7, "val")
+    runner.timeout_cap = 0.5
+    try:
+        assert runner.timeout == 0.5
+        assert runner.cache_key("tabular/0", "abc", 7, "val") == key
+    finally:
+        runner.timeout_cap = None

@@ -171,13 +171,19 @@ class Runner:
         return replace(limits, hardened=not self.catalogue_only(cand))
 
     def cache_key(self, instance_id: str, cand_hash: str, seed: int, split: str) -> CacheKey:
-        """What makes two experiments identical: instance, candidate, seed, split, limits."""
+        """What makes two experiments identical: instance, candidate, seed, split, limits.
+
+        The wall-clock limit in the key is the sandbox's own, never a cap cut from a
+        seconds budget: a run stopped by such a cap is not cached (:meth:`cacheable`), and
+        one that finished under it is the run the full limit would have given, so every
+        executor keys the same run alike, capped or not.
+        """
         return (
             instance_id,
             cand_hash,
             int(seed),
             split,
-            self.timeout,
+            float(self.limits.timeout),
             int(self.limits.threads),
         )
 
