@@ -91,13 +91,14 @@ def bound_runner(
     """The env's runner and the executor (``executor``'s spec) bound to it.
 
     Raises:
-        ConfigError: a pruner with an executor other than ``serial``.
+        ConfigError: a pruner with the ``ray`` executor (its workers are other processes,
+            and the campaign's pruning study lives in this one).
     """
     ex = make_executor(executor)
-    if pruner is not None and ex.name != "serial":
+    if pruner is not None and ex.name not in ("serial", "local"):
         raise ConfigError(
-            f"env.pruner={pruner.name} watches runs of the serial executor only; "
-            f"drop env.pruner or use executor=serial (not {ex.name})"
+            f"env.pruner={pruner.name} watches runs of the serial and local executors only; "
+            f"drop env.pruner or use executor=serial or executor=local (not {ex.name})"
         )
     runner = Runner(task, limits, scratch_dir, cache_path=cache_path)
     try:

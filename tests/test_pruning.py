@@ -426,14 +426,17 @@ def test_env_without_pruner_is_unchanged(reporting, monkeypatch):
     env = ResearchEnv(task=reporting, budget=2, instances=0)
     try:
         assert env.pruner is None and env.runner.pruning is None
-        with pytest.raises(ConfigError, match="serial executor only"):
-            ResearchEnv(task=reporting, budget=2, pruner="median", executor={"name": "local"})
+        with pytest.raises(ConfigError, match="serial and local executors only"):
+            ResearchEnv(task=reporting, budget=2, pruner="median", executor={"name": "ray"})
     finally:
         env.close()
 
 
 @linux
-def test_env_records_a_pruned_run(reporting, tmp_path):
+@pytest.mark.parametrize("executor", ["serial", "local"])
+def test_env_records_a_pruned_run(reporting, tmp_path, executor):
+    """A clearly worse run is stopped early and recorded ``pruned``, whether the env's own
+    runner trains it or a worker of the local pool (which reports to the same study)."""
     from rsi_rl.actions import OBSERVATION_FEATURES
     from rsi_rl.env import ResearchEnv
     from rsi_rl.store.ledger import read_ledger
@@ -444,6 +447,7 @@ def test_env_records_a_pruned_run(reporting, tmp_path):
         instances=0,
         run_dir=tmp_path / "run",
         pruner=PrunerSettings("median", startup_trials=1, poll_seconds=0.1),
+        executor={"name": executor, "workers": 1} if executor == "local" else "serial",
     )
     try:
         _, info = env.reset(seed=0)

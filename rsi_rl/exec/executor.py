@@ -132,11 +132,14 @@ class LocalExecutor(Executor):
     ) -> list[ExperimentResult]:
         if self._pool is None:
             raise RuntimeError("the local executor is closed")
+        bound = self._bound()
+        study, prune = bound.pruning, bound.prune_runs  # the campaign's pruning, if any
 
         def one(cand: Candidate) -> ExperimentResult:
             worker = self._idle.get()
             try:
-                return run_fresh(worker, instance, cand, spec)
+                with worker.watching(study, prune):
+                    return run_fresh(worker, instance, cand, spec)
             finally:
                 self._idle.put(worker)
 

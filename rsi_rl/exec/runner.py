@@ -125,7 +125,8 @@ class Runner:
         self.timeout_cap: float | None = None
         #: the study the runs report to (see :meth:`watching`); None: runs are not watched
         self.pruning: PruningStudy | None = None
-        self._prune = False
+        #: whether the watched runs may be stopped (False: their reports are only recorded)
+        self.prune_runs = False
 
     @property
     def cache_hits(self) -> int:
@@ -191,12 +192,12 @@ class Runner:
     def watching(self, study: PruningStudy | None, prune: bool = True) -> Iterator[None]:
         """The validation runs inside report to ``study`` (None: no watch), and may be
         stopped by its pruner unless ``prune`` is False (status ``pruned``)."""
-        old = self.pruning, self._prune
-        self.pruning, self._prune = study, prune
+        old = self.pruning, self.prune_runs
+        self.pruning, self.prune_runs = study, prune
         try:
             yield
         finally:
-            self.pruning, self._prune = old
+            self.pruning, self.prune_runs = old
 
     def artifacts_of(self, cand_hash: str) -> Path | None:
         """The folder of the artifacts kept from ``cand_hash``'s last successful run, or
@@ -262,7 +263,7 @@ class Runner:
         # held by a descriptor from now on: the program may rename or replace the path
         scratch = ScratchDir.create(workdir)
         watch = (
-            self.pruning.watch(scratch, self._prune) if self.pruning and split == "val" else None
+            self.pruning.watch(scratch, self.prune_runs) if self.pruning and split == "val" else None
         )
         status = "crash"
         try:
