@@ -263,7 +263,9 @@ class Runner:
         # held by a descriptor from now on: the program may rename or replace the path
         scratch = ScratchDir.create(workdir)
         watch = (
-            self.pruning.watch(scratch, self.prune_runs) if self.pruning and split == "val" else None
+            self.pruning.watch(scratch, self.prune_runs)
+            if self.pruning and split == "val"
+            else None
         )
         status = "crash"
         try:
