@@ -45,12 +45,10 @@ def test_instance_pool(tabular):
         instance_pool(tabular, "somewhere")
 
 
-def test_a_pruner_needs_the_serial_executor(tabular):
+def test_a_pruner_needs_an_executor_in_this_process(tabular):
     limits = env_limits(tabular, None, None, None, None)
-    with pytest.raises(ConfigError, match="executor=serial"):
-        bound_runner(
-            tabular, limits, None, None, {"name": "local", "workers": 2}, pruner_settings("median")
-        )
+    with pytest.raises(ConfigError, match="executor=serial or executor=local"):
+        bound_runner(tabular, limits, None, None, {"name": "ray"}, pruner_settings("median"))
     runner, executor = bound_runner(tabular, limits, None, None, None, pruner_settings("median"))
     try:
         assert executor.name == "serial" and runner.task is tabular
