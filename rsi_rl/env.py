@@ -370,7 +370,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         t0 = time.monotonic()
         try:
             seed = self.research.fresh_seed()
-            child, description, spent = self.proposer.propose(
+            request = self.proposer.request(
                 self.task,
                 self.incumbent,
                 self.log,
@@ -378,6 +378,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
                 self.research.step_index + 1,
                 self.incumbent_metric,
             )
+            child, description, spent = self.proposer.propose(self.task, self.incumbent, request)
         except ProposerError as exc:
             return Proposal("propose", refused=str(exc), seconds=time.monotonic() - t0)
         return Proposal("propose", child, description, seconds=spent)

@@ -250,17 +250,12 @@ class Proposer:
         return proposal
 
     def propose(
-        self,
-        task: InnerTask,
-        cand: Candidate,
-        history: list[dict[str, Any]],
-        seed: int,
-        step: int = 0,
-        incumbent_metric: float | None = None,
+        self, task: InnerTask, cand: Candidate, request: dict[str, Any]
     ) -> tuple[Candidate, str, float]:
-        """Ask the command for an edit of ``cand``: returns (child, description, seconds)."""
+        """Ask the command for an edit of ``cand``, sending it ``request`` (the document
+        :meth:`request` builds): returns (child, description, seconds)."""
         t0 = time.monotonic()
-        proposal = self.run(self.request(task, cand, history, seed, step, incumbent_metric))
+        proposal = self.run(request)
         child, description = apply_proposal(task, cand, proposal)
         return child, description, time.monotonic() - t0
 

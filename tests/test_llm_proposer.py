@@ -216,7 +216,8 @@ def test_proposer_returns_the_models_diff(server, with_key, digits, cand):
     diff = smoothing_diff(cand.source["train.py"])
     server.replies = [f"Smooth the labels to regularise.\n```diff\n{diff}```"]
     proposer = Proposer(llm(server, "--temperature", "0.2"), timeout=30, env_keys=[KEY_ENV])
-    child, description, seconds = proposer.propose(digits, cand, [], seed=5, incumbent_metric=0.9)
+    request = proposer.request(digits, cand, [], seed=5, incumbent_metric=0.9)
+    child, description, seconds = proposer.propose(digits, cand, request)
     assert NEW in child.source["train.py"] and child.parent == cand.hash and seconds > 0
     assert description.startswith("proposal: test-coder: Smooth the labels")
     (req,) = server.requests
@@ -229,10 +230,15 @@ def test_proposer_returns_the_models_diff(server, with_key, digits, cand):
     assert KEY not in json.dumps(body)  # the key travels in the header only
 
 
+def _propose(proposer, task, cand):
+    """The proposer's edit of ``cand`` with an empty history, seed 1."""
+    return proposer.propose(task, cand, proposer.request(task, cand, [], seed=1))
+
+
 def test_no_key_no_authorization_header(server, monkeypatch, digits, cand):
     monkeypatch.delenv(KEY_ENV, raising=False)
     server.replies = [f"```diff\n{smoothing_diff(cand.source['train.py'])}```"]
-    Proposer(llm(server), timeout=30, env_keys=[KEY_ENV]).propose(digits, cand, [], seed=1)
+    _propose(Proposer(llm(server), timeout=30, env_keys=[KEY_ENV]), digits, cand)
     assert "Authorization" not in server.requests[0]["headers"]
 
 
@@ -240,7 +246,7 @@ def test_a_reply_without_a_diff_is_asked_again_then_refused(server, with_key, di
     server.replies = ["Try a bigger model.", "Still no diff, sorry."]
     proposer = Proposer(llm(server), timeout=30, env_keys=[KEY_ENV])
     with pytest.raises(ProposerError, match="holds no unified diff.*after 2 replies"):
-        proposer.propose(digits, cand, [], seed=1)
+        _propose(proposer, digits, cand)
     assert len(server.requests) == 2
     follow_up = server.requests[1]["body"]["messages"]
     assert follow_up[-2] == {"role": "assistant", "content": "Try a bigger model."}
@@ -248,7 +254,7 @@ def test_a_reply_without_a_diff_is_asked_again_then_refused(server, with_key, di
     # a repaired second reply is used
     server.requests.clear()
     server.replies = ["no diff here", f"```diff\n{smoothing_diff(cand.source['train.py'])}```"]
-    child, _, _ = proposer.propose(digits, cand, [], seed=1)
+    child, _, _ = _propose(proposer, digits, cand)
     assert NEW in child.source["train.py"] and len(server.requests) == 2
 
 

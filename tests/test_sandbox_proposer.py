@@ -37,9 +37,9 @@ def test_parse_and_apply(digits):
 def test_sample_proposer_picks_an_applicable_patch(digits):
     p = Proposer(SAMPLE, timeout=30)
     cand = start_candidate(digits, digits.make_instance(0).start_config)
-    child, desc, seconds = p.propose(digits, cand, [], seed=1)
-    assert child.source != cand.source and desc.startswith("proposal:") and seconds > 0
     req = p.request(digits, cand, [], seed=1)
+    child, desc, seconds = p.propose(digits, cand, req)
+    assert child.source != cand.source and desc.startswith("proposal:") and seconds > 0
     assert sample_patches.propose(req)["diff"]
 
 
