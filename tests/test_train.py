@@ -78,9 +78,15 @@ def test_train_writes_policy_checkpoints_and_resumes(tmp_path):
     assert model.gamma == 1.0 and model.rollout_buffer.gamma == 1.0
 
 
-def test_train_reports_the_cache_hit_rate_of_a_shared_cache(tmp_path):
+def test_train_reports_the_cache_hit_rate_of_a_shared_cache(tmp_path, monkeypatch):
+    """... and, without TensorBoard, leaves no SB3 log folder in the temporary directory."""
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     quick = ["eval.freq=0", "checkpoint_freq=0", "tensorboard=false", f"cache={tmp_path}/c.sqlite"]
     train(_cfg(*quick), tmp_path / "a")
+    assert not list((tmp_path / "tmp").glob("SB3-*"))
     first = json.loads((tmp_path / "a" / "train.json").read_text())["cache"]
     train(_cfg(*quick), tmp_path / "b")  # same seed: the same experiments, all in the file
     second = json.loads((tmp_path / "b" / "train.json").read_text())["cache"]

@@ -363,6 +363,10 @@ def train(cfg: Any, run_dir: str | Path) -> Path:
             seed=seed,
             tensorboard_log=tb,
         )
+    if tb is None:  # SB3's default logger would leave an empty /tmp/SB3-<date> folder
+        from stable_baselines3.common.logger import Logger
+
+        model.set_logger(Logger(folder=None, output_formats=[]))
     remaining = max(0, total - int(model.num_timesteps))
     trained_on = "+".join(str(s) for s in tasks) if tasks else task.name
     if cfg.get("progress", True):
