@@ -124,6 +124,10 @@ def summarise_pairs(
     diffs = [a - b for a, b in both]
     test = paired_test([a for a, _ in both], [b for _, b in both])
     d_lo, d_hi = bootstrap_ci(diffs, n_boot=n_boot) if diffs else (math.nan, math.nan)
+    # the same in the metric's own units: final incumbents on fresh seeds, pruned - unpruned
+    finals = [
+        r.final_on - r.final_off for r in rows if r.final_on is not None and r.final_off is not None
+    ]
     return {
         "pairs": len(rows),
         "seconds_unpruned": float(sum(off)),
@@ -141,6 +145,8 @@ def summarise_pairs(
         "regret_pruned_mean": float(np.mean([a for a, _ in both])) if both else None,
         "regret_diff_mean": float(np.mean(diffs)) if diffs else None,
         "regret_diff_ci95": [d_lo, d_hi],
+        "final_metric_diff_mean": float(np.mean(finals)) if finals else None,
+        "final_metric_diff_ci95": list(bootstrap_ci(finals, n_boot=n_boot)),
         "regret_wins_ties_losses": [test.wins, test.ties, test.losses],  # pruned lower = win
         "regret_wilcoxon_p": test.p_value,
         "margin": float(margin),

@@ -78,6 +78,7 @@ def test_script_pairs_the_arms_and_judges_the_target(bp, tmp_path, capsys):
     # regret on fresh seeds: (1.0 - 0.9) / (1.0 - 0.5) = 0.2 on the first pair, else 0
     assert [p["regret_on"] for p in data["pairs"]] == pytest.approx([0.2, 0.0, 0.0, 0.0])
     assert s["regret_diff_mean"] == pytest.approx(0.05)
+    assert s["final_metric_diff_mean"] == pytest.approx(-0.025)  # pruned - unpruned, in units
     assert s["regret_wins_ties_losses"] == [0, 3, 1]
     assert s["non_inferior"] and s["target_met"]
     assert len(tsv.read_text().splitlines()) == 5
