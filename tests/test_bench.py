@@ -160,7 +160,14 @@ def test_experiments_to_reference_counts_misses_in_the_censored_median():
     assert (to_ref["wins"], to_ref["losses"], to_ref["n"]) == (2, 1, 3)
 
 
-def test_bench_runs_agents_side_by_side(tmp_path, light_tabular):
+def test_bench_runs_agents_side_by_side(tmp_path, light_tabular, monkeypatch):
+    import rsi_rl.analysis.bench as bench_module
+
+    def provenance() -> dict:
+        """Which commit bench.json names: the one before the first campaign ran."""
+        return {"commit": "after" if (tmp_path / "campaigns.jsonl").exists() else "before"}
+
+    monkeypatch.setattr(bench_module, "provenance", provenance)
     agent_cfgs = {"crashing": {"_target_": "tests.test_bench.CrashingAgent"}}
     res = bench(
         light_tabular,
@@ -173,6 +180,7 @@ def test_bench_runs_agents_side_by_side(tmp_path, light_tabular):
     ).to_dict()
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["setup"]["budget"] == 2 and data["setup"]["instances"] == [10_000]
+    assert data["setup"]["commit"] == "before"
     for a in ("greedy", "random"):
         assert res["agents"][a]["campaigns"] == 2
         assert 0.0 <= res["agents"][a]["regret_mean"] <= 1.0

@@ -304,6 +304,7 @@ def bench(
         auc=truth_curve,
     )
     (run_dir / PROTOCOL).write_text(json.dumps(protocol.to_dict(), indent=2) + "\n")
+    prov = provenance()  # the code the campaigns run, not what HEAD is when they end
 
     rows: list[Row] = []
     oracle: list[Row] = []
@@ -367,7 +368,7 @@ def bench(
             "regret": REGRET_TEXT,
             "headline_regret": HEADLINE_REGRET_TEXT if ys is not None else None,
             "wall_seconds": round(time.monotonic() - t0, 1),
-            **provenance(),
+            **prov,
         },
     )
     if plots:
