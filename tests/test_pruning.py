@@ -186,6 +186,24 @@ def test_median_study_prunes_a_clearly_worse_run(tmp_path):
     assert study.study.trials[0].intermediate_values == {1: 1.5, 2: 1.2, 3: 1.0}
 
 
+def test_a_timed_out_run_counts_with_the_reports_it_made(tmp_path):
+    """A run stopped by its wall-clock limit completes its trial with the reports it made
+    (on a task where many runs time out, the median pruner would otherwise wait for ever);
+    a crashed run's reports count for nothing."""
+    study = PruningStudy(PrunerSettings("median", startup_trials=1))
+    with _scratch(tmp_path / "a", [(1, 7.0)]) as scratch:
+        crashed = study.watch(scratch, prune=False)
+        crashed.poll()
+        crashed.finish("crash")
+    with _scratch(tmp_path / "b", [(1, 1.5), (2, 1.2)]) as scratch:
+        slow = study.watch(scratch, prune=False)
+        slow.finish("timeout")
+    with _scratch(tmp_path / "c", [(1, 9.0)]) as scratch:
+        assert study.watch(scratch).poll() is True
+    assert [t.state.name for t in study.study.trials[:2]] == ["FAIL", "COMPLETE"]
+    assert study.study.trials[1].intermediate_values == {1: 1.5, 2: 1.2}
+
+
 def test_maximize_direction(tmp_path):
     study = PruningStudy(PrunerSettings("median", startup_trials=1), direction="maximize")
     _complete(study, tmp_path / "a", [0.5, 0.8])

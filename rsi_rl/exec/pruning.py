@@ -85,7 +85,7 @@ class PrunerSettings:
     warmup_steps: int = 0
     startup_trials: int = 5
     reduction_factor: int = 3
-    poll_seconds: float = 0.5
+    poll_seconds: float = 0.2
 
     def __post_init__(self) -> None:
         if self.name not in PRUNERS:
@@ -272,15 +272,18 @@ class RunWatch:
         return f"stopped early by the {name} pruner at step {step} (reported {value:.4g})"
 
     def finish(self, status: str) -> None:
-        """Close the trial: pruned, complete (an ``ok`` run with reports; its last report
-        is the trial's value) or failed (the rest: their reports compare with no run)."""
+        """Close the trial: pruned, complete (an ``ok`` run with reports, or a
+        ``timeout``: the reports it made before the limit are real, only incomplete; its
+        last report is the trial's value) or failed (the rest: a crashed, ``nan`` or
+        ``oom`` run's reports compare with no run)."""
         if self._done:
             return
         self._done = True
         import optuna
 
         state = optuna.trial.TrialState
-        if status == "ok":
+        counts = status in ("ok", "timeout")
+        if counts:
             try:
                 self._read()  # the reports written after the last poll (the run has ended)
             except Exception as exc:  # noqa: BLE001 - reports are a hint, never an error
@@ -289,7 +292,7 @@ class RunWatch:
             try:
                 if status == "pruned":
                     self.study.study.tell(self.trial, state=state.PRUNED)
-                elif status == "ok" and self.last is not None and math.isfinite(self.last[1]):
+                elif counts and self.last is not None and math.isfinite(self.last[1]):
                     self.study.study.tell(self.trial, self.last[1])
                 else:
                     self.study.study.tell(self.trial, state=state.FAIL)
