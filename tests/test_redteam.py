@@ -216,9 +216,9 @@ def test_read_labels_from_parent_process(campaign):
 def test_monkeypatch_the_evaluator(campaign):
     reward, rec = campaign.attack(
         """
-        import rsi_rl.core.task, rsi_rl.exec.runner, rsi_rl.harness
+        import rsi_rl.core.task, rsi_rl.exec.judge, rsi_rl.harness
         rsi_rl.core.task.InnerTask.evaluate = lambda self, *a, **k: {"val_acc": 1.0}
-        rsi_rl.exec.runner.Runner._judge = lambda *a, **k: None
+        rsi_rl.exec.judge.judge = lambda *a, **k: None
         np.load = lambda *a, **k: np.ones(1)
         zeros()
         """
