@@ -1,5 +1,7 @@
 """rsi-rl train: tiny meta-training runs (net_arch=[8], budget 3) write a loadable policy,
-checkpoints and logs, and resume from a checkpoint."""
+checkpoints and logs, and resume from a checkpoint. Training a policy is what these tests
+test, not training the inner programs: their experiments are a formula
+(:func:`rsi_rl.testing.instant_experiments`) unless a test says otherwise."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from rsi_rl.cli import conf_dir
 from rsi_rl.core.errors import ConfigError
 from rsi_rl.core.registry import make_task
 from rsi_rl.meta.train import check_total_steps, make_vec_envs, resume_changes, train
+from rsi_rl.testing import instant_experiments
 
 TINY = [
     "task=tabular",
@@ -53,7 +56,17 @@ def test_every_trainer_config_composes(name):
     assert "agent" not in cfg
 
 
+def _lr_score(cand) -> float:
+    """A formula for an experiment's metric: something for the policy to learn."""
+    return 1.0 / (1.0 + abs(float(cand.config.get("lr", 0.01)) - 0.01))
+
+
 def test_train_writes_policy_checkpoints_and_resumes(tmp_path):
+    with instant_experiments(_lr_score):
+        _checkpoints_and_resume(tmp_path)
+
+
+def _checkpoints_and_resume(tmp_path):
     policy = train(_cfg(), tmp_path / "run")
     run = tmp_path / "run"
     meta = read_metadata(policy)
@@ -85,10 +98,11 @@ def test_train_reports_the_cache_hit_rate_of_a_shared_cache(tmp_path, monkeypatc
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     quick = ["eval.freq=0", "checkpoint_freq=0", "tensorboard=false", f"cache={tmp_path}/c.sqlite"]
-    train(_cfg(*quick), tmp_path / "a")
-    assert not list((tmp_path / "tmp").glob("SB3-*"))
-    first = json.loads((tmp_path / "a" / "train.json").read_text())["cache"]
-    train(_cfg(*quick), tmp_path / "b")  # same seed: the same experiments, all in the file
+    with instant_experiments(_lr_score):
+        train(_cfg(*quick), tmp_path / "a")
+        assert not list((tmp_path / "tmp").glob("SB3-*"))
+        first = json.loads((tmp_path / "a" / "train.json").read_text())["cache"]
+        train(_cfg(*quick), tmp_path / "b")  # same seed: the same experiments, all in the file
     second = json.loads((tmp_path / "b" / "train.json").read_text())["cache"]
     assert first["path"] == f"{tmp_path}/c.sqlite" and first["train"]["experiments"] >= 8
     assert second["train"]["hits"] == second["train"]["experiments"] > first["train"]["hits"]
