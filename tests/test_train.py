@@ -219,7 +219,8 @@ def test_training_envs_mask_stop_as_the_policy_will_act(allow_stop):
 
     env = make_env_fn("tabular", 2, [10_000], {}, allow_stop, fixed_seeds=True)()
     try:
-        env.reset(seed=0)
+        with instant_experiments(_lr_score):
+            env.reset(seed=0)
         mask = env.get_wrapper_attr("action_masks")()  # what SB3's env_method calls
         assert bool(mask[STOP]) is allow_stop
         names = env.get_wrapper_attr("action_names")
