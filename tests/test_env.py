@@ -16,6 +16,7 @@ import rsi_rl
 from rsi_rl.actions import MAX_SLOTS, N_ACTIONS, OBSERVATION_FEATURES, PROPOSE, REEVALUATE, STOP
 from rsi_rl.core.edits import Candidate
 from rsi_rl.core.errors import ConfigError, UnknownTaskError
+from rsi_rl.core.registry import BUILTIN_TASKS
 from rsi_rl.env import ResearchEnv
 from rsi_rl.store.ledger import read_ledger
 from rsi_rl.testing import instant_runs
@@ -40,8 +41,9 @@ def instant(env):
     return env
 
 
-@pytest.mark.parametrize("task", ["tabular", "digits_mlp"])
+@pytest.mark.parametrize("task", sorted(BUILTIN_TASKS))
 def test_check_env_gymnasium_and_sb3(task):
+    """Every built-in task's env passes Gymnasium's and SB3's env checkers."""
     from gymnasium.utils.env_checker import check_env
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
