@@ -22,9 +22,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: install
 	$(BIN)/rsi-rl search task=digits_mlp agent=policy agent.path=policies/research_policy.zip budget=20 seed=0
 
-## test: the fast suite (minutes on 2 cores)
+## test: the fast suite, on two workers (pytest-xdist; a test module stays on one worker)
 test: install
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n 2 --dist loadfile
 
 ## test-all: the fast suite plus the slow end-to-end tests (what CI runs)
 test-all: install
