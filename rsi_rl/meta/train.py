@@ -15,6 +15,10 @@ model. A run directory holds::
     train.json         what was trained, for how long, with which settings, and the
                        result cache's hit rate (hits / experiments, summed over workers)
 
+One job, the ``train`` command: vectorised envs, the SB3 model (new or resumed), its
+callbacks (evaluation, checkpoints, progress, trackers), learning and the saved run; the
+envs of several task families come from :mod:`rsi_rl.meta.mixed_env`.
+
 Example:
     rsi-rl train task=tabular trainer=maskable_ppo total_steps=20000 n_envs=4
 """
