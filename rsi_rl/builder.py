@@ -43,6 +43,7 @@ ENV_KEYS = (
     "pruner_warmup_steps",
     "pruner_startup_trials",
     "pruner_reduction_factor",
+    "pruner_warmup_fraction",
 )
 
 

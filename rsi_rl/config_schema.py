@@ -53,6 +53,7 @@ class EnvSettings:
     pruner_warmup_steps: int = 0
     pruner_startup_trials: int = 5
     pruner_reduction_factor: int = 3
+    pruner_warmup_fraction: float = 0.25
 
 
 @dataclass

@@ -108,8 +108,8 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
             :class:`~rsi_rl.exec.pruning.PrunerSettings`. A stopped run is recorded as
             ``pruned`` and counts as a ``timeout`` in the observation. Needs the
             ``serial`` executor.
-        pruner_warmup_steps, pruner_startup_trials, pruner_reduction_factor: the
-            pruner's settings (:class:`~rsi_rl.exec.pruning.PrunerSettings`).
+        pruner_warmup_steps, pruner_startup_trials, pruner_reduction_factor,
+        pruner_warmup_fraction: the pruner's settings (:class:`~rsi_rl.exec.pruning.PrunerSettings`).
 
     Example:
         >>> import gymnasium as gym, rsi_rl
@@ -145,6 +145,7 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         pruner_warmup_steps: int = 0,
         pruner_startup_trials: int = 5,
         pruner_reduction_factor: int = 3,
+        pruner_warmup_fraction: float = 0.25,
     ):
         super().__init__()
         if int(budget) < 1:
@@ -172,7 +173,11 @@ class ResearchEnv(gym.Env[np.ndarray, np.int64]):
         self.allow_stop = bool(allow_stop)
         limits = env_limits(self.task, sandbox, timeout, run_dir, cache_path)
         self.pruner = pruner_settings(
-            pruner, pruner_warmup_steps, pruner_startup_trials, pruner_reduction_factor
+            pruner,
+            pruner_warmup_steps,
+            pruner_startup_trials,
+            pruner_reduction_factor,
+            pruner_warmup_fraction,
         )
         self.runner, self.executor = bound_runner(
             self.task, limits, scratch_dir, cache_path, executor, self.pruner

@@ -131,7 +131,7 @@ def log(**metrics: float) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
-def report(step: int, value: float) -> None:
+def report(step: int, value: float, total: int | None = None) -> None:
     """Report an intermediate value the program computes itself, e.g. the loss on a
     held-in slice of its training data after each epoch; lower is better unless the task
     says otherwise (``report_direction``).
@@ -141,10 +141,16 @@ def report(step: int, value: float) -> None:
     at steps that mean the same for every candidate (epochs, or every 50 optimiser
     steps), in increasing order: a step not above the last one reported is ignored.
 
+    ``total``, the steps this run makes in all (e.g. its configured epochs), lets the
+    parent stop a run whose pace says it cannot finish within its time limit, and judge
+    a long run only once it made a share of its own length.
+
     Example:
-        >>> harness.report(epoch + 1, probe_loss)  # doctest: +SKIP
+        >>> harness.report(epoch + 1, probe_loss, total=epochs)  # doctest: +SKIP
     """
-    row = {"step": int(step), "value": float(value)}
+    row: dict[str, Any] = {"step": int(step), "value": float(value)}
+    if total is not None:
+        row["total"] = int(total)
     with open(_workdir() / REPORTS_FILE, "a") as fh:
         fh.write(json.dumps(row) + "\n")
 

@@ -25,6 +25,7 @@ from rsi_rl.exec.pruning import (
     REPORT_TAIL,
     PrunerSettings,
     PruningStudy,
+    Report,
     parse_reports,
     pruner_settings,
 )
@@ -132,8 +133,8 @@ def test_harness_report_appends_json_lines(tmp_path, monkeypatch):
     lines = (tmp_path / harness.REPORTS_FILE).read_text().splitlines()
     assert json.loads(lines[0]) == {"step": 1, "value": 0.5}
     assert parse_reports((tmp_path / harness.REPORTS_FILE).read_bytes(), cut=False) == [
-        (1, 0.5),
-        (2, math.inf),  # NaN reads as the worst value
+        (1, 0.5, None),
+        (2, math.inf, None),  # NaN reads as the worst value
     ]
 
 
@@ -148,8 +149,31 @@ def test_parse_reports_skips_garbage_and_partial_lines():
         b'{"step": 3, "value": 1}\n'
         b'{"step": 4, "val'  # still being written
     )
-    assert parse_reports(data, cut=False) == [(1, 2.0), (3, 1.0)]
-    assert parse_reports(data, cut=True) == [(3, 1.0)]  # a cut tail's first line is partial
+    assert parse_reports(data, cut=False) == [(1, 2.0, None), (3, 1.0, None)]
+    assert parse_reports(data, cut=True) == [(3, 1.0, None)]  # a cut tail's first line is partial
+
+
+def test_reports_carry_their_total(tmp_path, monkeypatch):
+    monkeypatch.setenv("RSI_RL_WORKDIR", str(tmp_path))
+    harness.report(1, 0.5, total=40)
+    data = (tmp_path / harness.REPORTS_FILE).read_bytes()
+    assert json.loads(data) == {"step": 1, "value": 0.5, "total": 40}
+    data += b'{"step": 2, "value": 1, "total": 0}\n{"step": 3, "value": 1, "total": "9"}\n'
+    data += b'{"step": 4, "value": 1, "total": true}\n{"step": 5, "value": 1, "total": 7.5}\n'
+    reports = parse_reports(data, cut=False)
+    assert reports[0] == Report(1, 0.5, 40) and reports[0].total == 40
+    assert [r.total for r in reports[1:]] == [None] * 4  # a total that is not a count is none
+
+
+def test_script_report_regex_may_capture_the_total(tmp_path, monkeypatch):
+    from rsi_rl.exec.script_launch import _Capture
+
+    monkeypatch.setenv("RSI_RL_WORKDIR", str(tmp_path))
+    capture = _Capture(r"step (?P<step>\d+)/(?P<total>\d+) loss (?P<value>\S+)")
+    capture.keep("step 10/200 loss 2.5\nstep 20/2")
+    capture.keep("00 loss 2.0\n")
+    data = (tmp_path / harness.REPORTS_FILE).read_bytes()
+    assert parse_reports(data, cut=False) == [(10, 2.5, 200), (20, 2.0, 200)]
 
 
 def _scratch(tmp_path, rows=None, raw=None) -> ScratchDir:
@@ -221,6 +245,94 @@ def test_no_prune_watch_never_stops(tmp_path):
         assert watch.poll() is False
         watch.finish("ok")
     assert study.study.trials[-1].state.name == "COMPLETE"
+
+
+class _Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _paced(study, scratch, limit, steps, every, total):
+    """Begin a watch with ``limit``, then write one report per ``every`` fake seconds
+    and poll after each; the step at which it stopped (None: never)."""
+    clock = study.clock = _Clock()
+    watch = study.watch(scratch)
+    watch.begin(limit)
+    clock.now += 3.0  # start-up: not counted against the run's pace
+    for step in range(1, steps + 1):
+        clock.now += every
+        row = {"step": step, "value": 1.0} | ({"total": total} if total else {})
+        with open(scratch.path / harness.REPORTS_FILE, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if watch.poll():
+            return watch, step
+    return watch, None
+
+
+def test_a_run_forecast_to_time_out_is_stopped(tmp_path):
+    """A run whose pace says it needs far more than its limit is stopped once its pace
+    was measured for a second; a run that will finish, one that gives no total, and the
+    start candidate's unprunable run are not. No finished run is needed to compare."""
+    study = PruningStudy(PrunerSettings("median"))
+    with _scratch(tmp_path / "a") as scratch:
+        slow, at = _paced(study, scratch, limit=10, steps=50, every=0.5, total=100)
+    assert at == 3  # the pace is measured from the first report, at least 1 s of it
+    assert slow.message.startswith("stopped early: at step 3 of 100 after 4.5 s")
+    assert "would need about 53 s, past its 10 s limit" in slow.message
+    with _scratch(tmp_path / "b") as scratch:  # needs about 11 s: within 1.2 x 10 s
+        on_time, at = _paced(study, scratch, limit=10, steps=20, every=0.4, total=20)
+    assert at is None and on_time.forecast is None
+    with _scratch(tmp_path / "c") as scratch:  # the same slow pace, no total: never forecast
+        _, at = _paced(study, scratch, limit=10, steps=20, every=0.5, total=None)
+    assert at is None
+    with _scratch(tmp_path / "d") as scratch:
+        study.clock = _Clock()
+        watch = study.watch(scratch, prune=False)
+        watch.begin(10)
+        for step in range(1, 8):
+            study.clock.now += 1.0
+            scratch.write_text(
+                harness.REPORTS_FILE, json.dumps({"step": step, "value": 1, "total": 99}) + "\n"
+            )
+            assert watch.poll() is False
+    with _scratch(tmp_path / "e") as scratch:  # no limit given: never forecast
+        study.clock = _Clock()
+        watch = study.watch(scratch)
+        watch.begin(None)
+        for step in range(1, 8):
+            study.clock.now += 1.0
+            scratch.write_text(
+                harness.REPORTS_FILE, json.dumps({"step": step, "value": 1, "total": 99}) + "\n"
+            )
+            assert watch.poll() is False
+
+
+def test_median_waits_for_a_share_of_the_runs_own_total(tmp_path):
+    """The median pruner is asked about a run that reports its total only once it made
+    ``warmup_fraction`` of it: a long run is not judged on its first steps."""
+    study = PruningStudy(PrunerSettings("median", startup_trials=1, warmup_fraction=0.25))
+    _complete(study, tmp_path / "a", [1.5, 1.2, 1.0, 0.9])
+    rows = [{"step": 1, "value": 9.0, "total": 8}]
+    with _scratch(
+        tmp_path / "b", raw=b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+    ) as scratch:
+        long_run = study.watch(scratch)
+        assert long_run.poll() is False  # step 1 of 8: before a quarter of its length
+        with open(scratch.path / harness.REPORTS_FILE, "a") as fh:
+            fh.write(json.dumps({"step": 2, "value": 9.0, "total": 8}) + "\n")
+        assert long_run.poll() is True  # step 2 of 8: judged, and clearly worse
+        long_run.finish("pruned")
+    no_wait = PruningStudy(PrunerSettings("median", startup_trials=1, warmup_fraction=0.0))
+    _complete(no_wait, tmp_path / "c", [1.5, 1.2])
+    with _scratch(tmp_path / "d", raw=b'{"step": 1, "value": 9.0, "total": 8}\n') as scratch:
+        assert no_wait.watch(scratch).poll() is True
+    with pytest.raises(ConfigError, match="env.pruner_warmup_fraction"):
+        PrunerSettings("median", warmup_fraction=1.0)
 
 
 def test_successive_halving_keeps_the_start_runs_rungs(tmp_path):
@@ -300,6 +412,23 @@ def test_runner_prunes_a_clearly_worse_run(runner, inst):
     ]
     plain = runner.run(inst, _cand(inst, bad=True), 0)  # outside ``watching``: no pruning
     assert plain.status == "ok" and plain.seconds >= FULL_RUN
+
+
+#: a program that reports its total and would need about 30 s at its pace
+SLOW = PROGRAM.replace("range(1, 21)", "range(1, 301)").replace(
+    "1.0 / step)", "1.0 / step, total=300)"
+)
+
+
+@linux
+def test_runner_stops_a_run_forecast_to_pass_its_limit(runner, inst):
+    """Real sandbox: a run that would need about 30 s against the 20 s limit is stopped
+    within a few seconds, and its record says why."""
+    with runner.watching(_fast_study()):
+        res = runner.run(inst, _cand(inst, SLOW), 0)
+    assert res.status == "pruned", res.message + res.stderr_tail
+    assert res.seconds < 10 and res.metrics == {}
+    assert "of 300 after" in res.message and "past its 20 s limit" in res.message
 
 
 HOSTILE = {

@@ -139,7 +139,7 @@ for step in range(steps):
         model.eval()
         with torch.no_grad():
             probe = F.cross_entropy(model(x_probe).view(-1, vocab_size), y_probe.view(-1))
-        harness.report(step + 1, probe.item() / math.log(2))
+        harness.report(step + 1, probe.item() / math.log(2), total=steps)
 
 # ---------------------------------------------------------------- predictions (TRY NOT TO MODIFY)
 final = ema if ema is not None else model

@@ -98,7 +98,7 @@ for _epoch in range(epochs):
     harness.log(step=step, train_loss=epoch_loss / len(x_train))
     model.eval()  # the probe's loss lets a pruner stop a hopeless run (never the metric)
     with torch.no_grad():
-        harness.report(_epoch + 1, F.cross_entropy(model(x_probe), y_probe).item())
+        harness.report(_epoch + 1, F.cross_entropy(model(x_probe), y_probe).item(), total=epochs)
 
 # ---------------------------------------------------------------- predictions (TRY NOT TO MODIFY)
 final = ema if ema is not None else model

@@ -90,9 +90,10 @@ class ScriptTask(InnerTask):
             ``value``, else group 1); default ``<metric>[:=] <number>``.
         metric_json: instead of a regex: the key of the value in the last JSON line
             (a line starting with ``{``) that has it.
-        report_regex: optional regex with groups ``step`` and ``value``: every output
-            line it matches is an intermediate report (``harness.report``), which a
-            pruner (``env.pruner``) may use to stop a hopeless run early.
+        report_regex: optional regex with groups ``step`` and ``value`` (and optionally
+            ``total``, the steps the run makes in all): every output line it matches is
+            an intermediate report (``harness.report``), which a pruner (``env.pruner``)
+            may use to stop a hopeless run early.
         report_direction: ``minimize`` (default) or ``maximize``: which reported values
             are better.
         flags: config key -> command-line flag (``--lr``; ``--lr=`` joins flag and value;

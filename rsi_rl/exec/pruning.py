@@ -23,6 +23,19 @@ Pruners (:data:`PRUNERS`), with the settings they use:
 - ``hyperband``: :class:`optuna.pruners.HyperbandPruner` (``warmup_steps`` as minimum
   resource, ``reduction_factor``): several successive-halving brackets.
 
+A run that reports how many steps it will make in all (``total``) is also judged two
+more ways, whatever the pruner:
+
+- *Forecast to time out*: once its reports have come in for at least
+  :data:`FORECAST_MIN_SECONDS`, a run whose pace says it would need more than
+  :data:`FORECAST_MARGIN` times its time limit to reach ``total`` is stopped now (a
+  timed-out run is never kept, so the rest of its limit would buy nothing). The pace is
+  measured from its first report, so start-up is not counted against it.
+- *A share of its own length first* (``median`` only, ``warmup_fraction``): the pruner
+  is not asked before a run has made that share of its ``total``, so a long run with a low
+  learning rate or a warm-up schedule is not judged on its first steps against short
+  runs.
+
 The report file is read the way :mod:`rsi_rl.exec.scratch_io` reads every scratch file: held
 by the directory's descriptor, no link followed, no FIFO or device opened, only its last
 :data:`REPORT_TAIL` bytes; a file that breaks these rules ends the watch of that run (it
@@ -36,8 +49,10 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rsi_rl.core.errors import ConfigError, RsiRlError
 from rsi_rl.exec.scratch_io import ScratchDir
@@ -54,6 +69,19 @@ REPORT_TAIL = 64 << 10
 MAX_REPORTS = 10_000
 #: the largest step accepted
 MAX_STEP = 2**31 - 1
+#: a run forecast to need more than this many times its time limit is stopped
+FORECAST_MARGIN = 1.2
+#: seconds of reports a run's pace is measured over before it may be forecast
+FORECAST_MIN_SECONDS = 1.0
+
+
+class Report(NamedTuple):
+    """One line of the report file: the program's ``value`` at ``step`` of ``total``
+    (None: the program did not say how many steps it makes in all)."""
+
+    step: int
+    value: float
+    total: int | None = None
 
 
 def _whole(key: str, value: Any, low: int) -> int:
@@ -76,6 +104,8 @@ class PrunerSettings:
         reduction_factor: ``successive_halving`` and ``hyperband``: 1 in this many runs
             goes on at each rung.
         poll_seconds: how often the runner reads a running program's reports.
+        warmup_fraction: ``median``: the share of its own ``total`` a run makes before
+            the pruner is asked about it (runs that report no ``total``: not used).
 
     Raises:
         ConfigError: a bad value, naming the ``env.pruner*`` key to fix.
@@ -86,6 +116,7 @@ class PrunerSettings:
     startup_trials: int = 5
     reduction_factor: int = 3
     poll_seconds: float = 0.2
+    warmup_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         if self.name not in PRUNERS:
@@ -96,6 +127,9 @@ class PrunerSettings:
         _whole("pruner_warmup_steps", self.warmup_steps, 0)
         _whole("pruner_startup_trials", self.startup_trials, 0)
         _whole("pruner_reduction_factor", self.reduction_factor, 2)
+        frac = self.warmup_fraction
+        if isinstance(frac, bool) or not isinstance(frac, int | float) or not 0 <= frac < 1:
+            raise ConfigError(f"env.pruner_warmup_fraction must be in [0, 1), got {frac!r}")
         poll = self.poll_seconds
         if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 < poll < 3600:
             raise ConfigError(f"pruner poll_seconds must be in (0, 3600) seconds, got {poll!r}")
@@ -123,6 +157,7 @@ def pruner_settings(
     warmup_steps: int = 0,
     startup_trials: int = 5,
     reduction_factor: int = 3,
+    warmup_fraction: float = 0.25,
 ) -> PrunerSettings | None:
     """``env.pruner`` and its settings as :class:`PrunerSettings` (None: no pruning; the
     names ``none`` and ``null`` count as None).
@@ -135,21 +170,24 @@ def pruner_settings(
     value = getattr(pruner, "value", pruner)
     if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
         return None
-    return PrunerSettings(str(value), warmup_steps, startup_trials, reduction_factor)
+    return PrunerSettings(
+        str(value), warmup_steps, startup_trials, reduction_factor, warmup_fraction=warmup_fraction
+    )
 
 
-def parse_reports(data: bytes, cut: bool) -> list[tuple[int, float]]:
-    """The ``(step, value)`` reports in ``data``, lines of the report file.
+def parse_reports(data: bytes, cut: bool) -> list[Report]:
+    """The reports in ``data``, lines of the report file.
 
     Only whole lines count: the last one without its newline is still being written, and
     the first one is partial when the data is a ``cut`` tail. A line that is not a JSON
     object with a whole-number ``step`` (0 to :data:`MAX_STEP`) and a numeric ``value``
-    is skipped. A NaN value reads as infinity (the worst a report can be).
+    is skipped. A NaN value reads as infinity (the worst a report can be). A ``total``
+    that is not a whole number from 1 to :data:`MAX_STEP` reads as None.
     """
     lines = data.split(b"\n")[:-1]  # the last piece has no newline (yet)
     if cut:
         lines = lines[1:]
-    out: list[tuple[int, float]] = []
+    out: list[Report] = []
     for line in lines:
         try:
             row = json.loads(line)
@@ -163,7 +201,10 @@ def parse_reports(data: bytes, cut: bool) -> list[tuple[int, float]]:
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
         value = float(value)
-        out.append((step, math.inf if math.isnan(value) else value))
+        total = row.get("total")
+        if isinstance(total, bool) or not isinstance(total, int) or not 1 <= total <= MAX_STEP:
+            total = None
+        out.append(Report(step, math.inf if math.isnan(value) else value, total))
     return out
 
 
@@ -193,6 +234,8 @@ class PruningStudy:
             sampler=optuna.samplers.RandomSampler(seed=0),
         )
         self.lock = threading.Lock()
+        #: the clock runs' paces are measured on (a test may replace it)
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def poll_seconds(self) -> float:
@@ -213,16 +256,28 @@ class RunWatch:
         self.study, self.trial, self.scratch, self.prune = study, trial, scratch, prune
         self.last: tuple[int, float] | None = None
         self.n_reports = 0
+        #: the steps the run says it makes in all (its latest report's ``total``)
+        self.total: int | None = None
+        #: the run's time limit in seconds, and when it started (set by :meth:`begin`)
+        self.limit: float | None = None
+        self.started = 0.0
+        #: (seconds since the start, step) when its first reports were read
+        self.first_seen: tuple[float, int] | None = None
+        #: why the run was forecast to time out, None while it was not
+        self.forecast: str | None = None
         #: why the watch stopped reading (an unsafe report file), None while it reads
         self.ignored: str | None = None
         self.pruned = False
         self._done = False
 
-    def begin(self) -> dict[str, Any]:
+    def begin(self, limit: float | None = None) -> dict[str, Any]:
         """Make the run's empty report file and return the sandbox's watch arguments
         (``watch``, ``watch_every``) for :meth:`~rsi_rl.exec.sandbox.Sandbox.run`. The
-        file is made by the parent: a hardened run's tmpfs shares it with the host."""
+        file is made by the parent: a hardened run's tmpfs shares it with the host.
+        ``limit``: the run's time limit in seconds (None: never forecast)."""
         self.scratch.write_text(REPORTS_FILE, "")
+        self.limit = None if limit is None else float(limit)
+        self.started = self.study.clock()
         return {"watch": self.poll, "watch_every": self.study.poll_seconds}
 
     def _read(self) -> bool:
@@ -239,8 +294,9 @@ class RunWatch:
         if data is None:
             return False
         stop = False
+        before = self.n_reports
         with self.study.lock:
-            for step, value in parse_reports(data, cut=len(data) >= REPORT_TAIL):
+            for step, value, total in parse_reports(data, cut=len(data) >= REPORT_TAIL):
                 if self.n_reports >= MAX_REPORTS or stop:
                     break
                 if self.last is not None and step <= self.last[0]:
@@ -248,8 +304,44 @@ class RunWatch:
                 self.trial.report(value, step)
                 self.last = (step, value)
                 self.n_reports += 1
-                stop = bool(self.trial.should_prune())
+                self.total = total
+                if self._judged_at(step):
+                    stop = bool(self.trial.should_prune())
+        if self.n_reports > before and self.last is not None:
+            now = self.study.clock() - self.started
+            if self.first_seen is None:
+                self.first_seen = (now, self.last[0])
+            elif not stop:
+                stop = self._forecast(now)
         return stop
+
+    def _judged_at(self, step: int) -> bool:
+        """Whether the pruner is asked at ``step``: always, except for the ``median``
+        pruner before a run with a ``total`` made its ``warmup_fraction`` of it."""
+        settings = self.study.settings
+        if settings.name != "median" or self.total is None:
+            return True
+        return step >= settings.warmup_fraction * self.total
+
+    def _forecast(self, now: float) -> bool:
+        """True (and :attr:`forecast` says why) when the run's pace since its first
+        report says it would need more than :data:`FORECAST_MARGIN` times its limit to
+        reach its ``total``."""
+        if self.limit is None or self.total is None or self.first_seen is None:
+            return False
+        assert self.last is not None
+        t0, s0 = self.first_seen
+        step = self.last[0]
+        if now - t0 < FORECAST_MIN_SECONDS or step <= s0 or step >= self.total:
+            return False
+        needs = now + (self.total - step) * (now - t0) / (step - s0)
+        if needs <= FORECAST_MARGIN * self.limit:
+            return False
+        self.forecast = (
+            f"stopped early: at step {step} of {self.total} after {now:.1f} s it would need "
+            f"about {needs:.0f} s, past its {self.limit:g} s limit"
+        )
+        return True
 
     def poll(self) -> bool:
         """Read the new reports; True when the pruner stops the run (never for a watch
@@ -265,6 +357,8 @@ class RunWatch:
     @property
     def message(self) -> str:
         """One line for the record of a pruned run."""
+        if self.forecast is not None:
+            return self.forecast
         name = self.study.settings.name
         if self.last is None:
             return f"stopped early by the {name} pruner"
@@ -301,9 +395,12 @@ class RunWatch:
 
 
 __all__ = [
+    "FORECAST_MARGIN",
+    "FORECAST_MIN_SECONDS",
     "MAX_REPORTS",
     "PRUNERS",
     "REPORT_TAIL",
+    "Report",
     "PrunerSettings",
     "PruningStudy",
     "RunWatch",

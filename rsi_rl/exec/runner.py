@@ -270,8 +270,10 @@ class Runner:
         status = "crash"
         try:
             self._write_job(scratch, instance, cand, seed, split)
-            extra = watch.begin() if watch is not None else {}  # its pruner may stop the run
-            proc = self.sandbox.run(workdir, self.task.entry, seed, self.limits_for(cand), **extra)
+            limits = self.limits_for(cand)
+            # its pruner may stop the run
+            extra = watch.begin(limits.timeout) if watch is not None else {}
+            proc = self.sandbox.run(workdir, self.task.entry, seed, limits, **extra)
             result = judge(
                 proc, scratch, self.task, instance, split, self.timeout, self.max_predictions_bytes
             )

@@ -31,8 +31,8 @@ REPORT_LINE = 4096
 class _Capture:
     """The program's output, kept (thread-safe) while it is also written through.
 
-    With a ``report`` regex (groups ``step`` and ``value``), every whole output line it
-    matches becomes a :func:`rsi_rl.harness.report`.
+    With a ``report`` regex (groups ``step`` and ``value``, optionally ``total``), every
+    whole output line it matches becomes a :func:`rsi_rl.harness.report`.
     """
 
     def __init__(self, report: str | None = None) -> None:
@@ -54,8 +54,13 @@ class _Capture:
             match = self.report.search(line[:REPORT_LINE]) if self.report else None
             if match is None:
                 continue
+            total = match.groupdict().get("total")
             try:
-                harness.report(int(match.group("step")), float(match.group("value")))
+                harness.report(
+                    int(match.group("step")),
+                    float(match.group("value")),
+                    None if total is None else int(total),
+                )
             except (ValueError, OverflowError, OSError):
                 continue  # not a number, or the report file refused: the script goes on
 
