@@ -27,6 +27,7 @@ _MODULES: dict[str, str] = {
     "Agent": "rsi_rl.agents.base",
     "CampaignView": "rsi_rl.agents.view",
     "GreedyAgent": "rsi_rl.agents.baselines",
+    "AcquisitionAgent": "rsi_rl.agents.acquisition",
     "RandomAgent": "rsi_rl.agents.baselines",
     "OpeningAgent": "rsi_rl.agents.opening",
     "PolicyAgent": "rsi_rl.agents.sb3",
@@ -44,6 +45,7 @@ _NAMES: dict[str, str] = {
     "policy": "PolicyAgent",
     "sequence": "SequenceAgent",
     "opening": "OpeningAgent",
+    "acquisition": "AcquisitionAgent",
 }
 
 
@@ -93,6 +95,7 @@ def make_agent(name: str, **kwargs: Any) -> Agent:
 
 __all__ = [
     "AGENTS",
+    "AcquisitionAgent",
     "Agent",
     "CampaignView",
     "GreedyAgent",

@@ -1,0 +1,248 @@
+"""Train the acquisition agent's scorer across landscape families (meta-train instances only).
+
+Two steps:
+
+    # 1. per family: campaigns on its meta-train instances, each pool's features and
+    #    every sampled candidate's true improvement over the incumbent
+    .venv/bin/python scripts/train_acquisition.py collect --family nb201 --campaigns 300
+    # 2. a scorer trained on every family but one (leave-one-family-out), or on all
+    .venv/bin/python scripts/train_acquisition.py fit --exclude nb201
+    .venv/bin/python scripts/train_acquisition.py fit
+
+``collect`` runs the acquisition agent (``--scorer``, default the unlearned ``gp_ei``)
+with ``--explore`` chance of a uniformly chosen pool candidate, K = ``--budget``
+experiments, on instances spread over the family's ``train`` split (for a table family,
+over its data sets), and keeps per experiment ``--rows`` pool candidates (the chosen one
+among them) with their features (:data:`rsi_rl.agents.acquisition_features.FEATURES`) and
+their target: the share of the incumbent's remaining regret that running it would close,
+``max(0, true value - incumbent's true value) / (optimum - incumbent's true value)``
+(signed so that higher is better; 0 where the incumbent is the optimum). Within one
+experiment every candidate has the same incumbent, so ranking by this share is ranking
+by true improvement; the share keeps experiments with a poor incumbent (whose gains
+would be many optimum-to-median spans) from drowning the others.
+
+``fit`` trains a ReLU perceptron (two hidden layers of ``--hidden``) on the targets by
+mean squared error, each family weighted alike, and writes its weights as ``.npz``
+(``policies/acquisition/lofo_<F>.npz`` or ``acquisition.npz``), which
+``agent=acquisition agent.scorer=<file>`` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+FAMILIES = ("hpobench", "nb201", "synth_smooth", "synth_rugged")
+DATA = ROOT / "runs" / "acquisition"
+OUT = ROOT / "policies" / "acquisition"
+#: instance seeds of a table family's data set: one block of this many per data set
+BLOCK = 1000
+
+
+def train_instances(family: str, n: int) -> list[int]:
+    """``n`` instances of the family's train split, spread over its blocks of seeds (a
+    table family's data sets), in round-robin order."""
+    from rsi_rl.core.families import family as get_family
+
+    seeds = get_family(family).split("train")
+    blocks = [seeds[i : i + BLOCK] for i in range(0, len(seeds), BLOCK)]
+    out: list[int] = []
+    for i in range(n):
+        block = blocks[i % len(blocks)]
+        out.append(int(block[(i // len(blocks)) % len(block)]))
+    return out
+
+
+def _truth_of(task: Any, instance: Any, agent: Any, sign: float) -> Any:
+    """The signed true value of a point of ``agent``'s space on ``instance`` (cached)."""
+    from rsi_rl.analysis.yardstick import true_value
+
+    cache: dict[tuple[int, ...], float] = {}
+
+    def truth(point: tuple[int, ...]) -> float:
+        if point not in cache:
+            cand, _ = agent.space.candidate(agent.enc.params(point), "truth")
+            v = true_value(task, instance, cand)
+            cache[point] = -np.inf if v is None else sign * float(v)
+        return cache[point]
+
+    return truth
+
+
+def collect(
+    family: str, campaigns: int, budget: int, explore: float, scorer: str, rows: int, seed0: int
+) -> Path:
+    from rsi_rl.agents.acquisition import AcquisitionAgent
+    from rsi_rl.analysis.bench_campaign import run_one
+    from rsi_rl.builder import make_env
+    from rsi_rl.core.families import family as get_family
+    from rsi_rl.core.registry import make_task
+
+    task = make_task(get_family(family).task)
+    sign = 1.0 if task.direction == "maximize" else -1.0
+    instances = train_instances(family, campaigns)
+    env = make_env(task, budget, instances, {"executor": "serial"})
+    rng = np.random.default_rng(seed0)
+    xs, ys, groups, steps = [], [], [], []
+    n_steps = 0
+    t0 = time.monotonic()
+    try:
+        for c, inst in enumerate(instances):
+            trace: list[dict[str, Any]] = []
+            agent = AcquisitionAgent(seed=seed0 + c, scorer=scorer, explore=explore, trace=trace)
+            run_one(env, agent, seed0 + c, inst, reference=False)
+            assert env.instance is not None
+            summary = task.truth_summary(env.instance)
+            optimum = sign * float(summary["optimum"])
+            truth = _truth_of(task, env.instance, agent, sign)
+            for step in trace:
+                n = len(step["points"])
+                keep = rng.choice(n, size=min(rows, n), replace=False)
+                if step["pick"] not in keep:
+                    keep[0] = step["pick"]
+                base = truth(step["incumbent"])
+                gap = optimum - base
+                for i in keep:
+                    gain = truth(step["points"][i]) - base
+                    ok = np.isfinite(gain) and gain > 0 and gap > 1e-12
+                    xs.append(step["x"][i])
+                    ys.append(min(1.0, gain / gap) if ok else 0.0)
+                    groups.append(c)
+                    steps.append(n_steps)
+                n_steps += 1
+            if (c + 1) % 50 == 0:
+                print(
+                    f"{family}: {c + 1} campaigns, {time.monotonic() - t0:.0f} s", file=sys.stderr
+                )
+    finally:
+        env.close()
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"{family}.npz"
+    np.savez_compressed(
+        path,
+        x=np.asarray(xs, np.float32),
+        y=np.asarray(ys, np.float32),
+        campaign=np.asarray(groups, np.int32),
+        step=np.asarray(steps, np.int32),
+    )
+    print(
+        f"{family}: {len(ys)} rows from {campaigns} campaigns in "
+        f"{time.monotonic() - t0:.0f} s -> {path}",
+        file=sys.stderr,
+    )
+    return path
+
+
+def picks(x: np.ndarray, y: np.ndarray, step: np.ndarray, pred: np.ndarray) -> str:
+    """Mean target of the row each rule picks per experiment (among its sampled rows): the
+    model's, the unlearned expected improvement's, a random row's and the best row's."""
+    from rsi_rl.agents.acquisition_features import FEATURES
+
+    ei = x[:, FEATURES.index("gp_ei_short")]
+    out = {"model": [], "gp_ei": [], "random": [], "best": []}
+    for s in np.unique(step):
+        rows = np.flatnonzero(step == s)
+        out["model"].append(y[rows[pred[rows].argmax()]])
+        out["gp_ei"].append(y[rows[ei[rows].argmax()]])
+        out["random"].append(y[rows].mean())
+        out["best"].append(y[rows].max())
+    return ", ".join(f"{k} {np.mean(v):.4f}" for k, v in out.items())
+
+
+def fit(families: list[str], hidden: int, epochs: int, out: Path, seed: int) -> None:
+    import torch
+    from torch import nn
+
+    from rsi_rl.agents.acquisition_features import FEATURES
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    loaded = [dict(np.load(DATA / f"{f}.npz")) for f in families]
+    # the last tenth of each family's campaigns is held out for the picks check below
+    held = [p["campaign"] >= 0.9 * (p["campaign"].max() + 1) for p in loaded]
+    parts = [{k: v[~h] for k, v in p.items()} for p, h in zip(loaded, held, strict=True)]
+    x = np.concatenate([p["x"] for p in parts]).astype(np.float32)
+    y = np.concatenate([p["y"] for p in parts]).astype(np.float32)
+    w = np.concatenate([np.full(len(p["y"]), 1.0 / len(p["y"]), np.float32) for p in parts])
+    w *= len(w) / w.sum()
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    xt = torch.from_numpy((x - mean) / std)
+    yt, wt = torch.from_numpy(y), torch.from_numpy(w)
+    d = x.shape[1]
+    model = nn.Sequential(
+        nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    t0 = time.monotonic()
+    for epoch in range(epochs):
+        perm = torch.randperm(len(yt))
+        total = 0.0
+        for i in range(0, len(perm), 1024):
+            idx = perm[i : i + 1024]
+            pred = model(xt[idx])[:, 0]
+            loss = (wt[idx] * (pred - yt[idx]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(idx)
+        print(
+            f"epoch {epoch + 1}: loss {total / len(yt):.5f} ({time.monotonic() - t0:.0f} s)",
+            file=sys.stderr,
+        )
+    with torch.no_grad():
+        for fam, p, h in zip(families, loaded, held, strict=True):
+            xh = torch.from_numpy(((p["x"][h] - mean) / std).astype(np.float32))
+            pred = model(xh)[:, 0].numpy()
+            print(
+                f"{fam} held out: {picks(p['x'][h], p['y'][h], p['step'][h], pred)}",
+                file=sys.stderr,
+            )
+    layers = [m for m in model if isinstance(m, nn.Linear)]
+    arrays = {f"w{i}": m.weight.detach().numpy().T.copy() for i, m in enumerate(layers)}
+    arrays |= {f"b{i}": m.bias.detach().numpy().copy() for i, m in enumerate(layers)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, mean=mean, std=std, features=np.asarray(FEATURES), **arrays)
+    print(f"{len(y)} rows of {', '.join(families)} -> {out}", file=sys.stderr)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("--family", required=True, choices=FAMILIES)
+    c.add_argument("--campaigns", type=int, default=300)
+    c.add_argument("--budget", type=int, default=20)
+    c.add_argument("--explore", type=float, default=0.3)
+    c.add_argument("--scorer", default="gp_ei")
+    c.add_argument("--rows", type=int, default=40, help="pool candidates kept per experiment")
+    c.add_argument("--seed", type=int, default=0)
+    f = sub.add_parser("fit")
+    f.add_argument("--exclude", default=None, choices=FAMILIES)
+    f.add_argument("--hidden", type=int, default=64)
+    f.add_argument("--epochs", type=int, default=8)
+    f.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.cmd == "collect":
+        collect(
+            args.family,
+            args.campaigns,
+            args.budget,
+            args.explore,
+            args.scorer,
+            args.rows,
+            args.seed,
+        )
+    else:
+        fams = [x for x in FAMILIES if x != args.exclude]
+        out = OUT / (f"lofo_{args.exclude}.npz" if args.exclude else "acquisition.npz")
+        fit(fams, args.hidden, args.epochs, out, args.seed)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

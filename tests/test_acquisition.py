@@ -1,0 +1,160 @@
+"""The acquisition agent: its points and features, its pool, its scorers, and campaigns.
+
+Campaigns run on the in-process ``synth_smooth`` landscape (no sandbox), so every
+experiment is a formula and the tests are fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rsi_rl.agents.acquisition import GP_EI, AcquisitionAgent, Scorer
+from rsi_rl.agents.acquisition_features import (
+    FEATURES,
+    Encoding,
+    expected_improvement,
+    features,
+    pool,
+)
+from rsi_rl.core.errors import ConfigError
+
+optuna = pytest.importorskip("optuna")
+
+
+@pytest.fixture
+def enc() -> Encoding:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    return Encoding.of(
+        {
+            "lr": IntDistribution(0, 4),
+            "act": CategoricalDistribution(["relu", "gelu", "tanh"]),
+            "clip": CategoricalDistribution([False, True]),
+        }
+    )
+
+
+def test_points_and_distances(enc):
+    assert enc.index({"lr": 3, "act": "tanh", "clip": True}) == (3, 2, 1)
+    assert enc.params((3, 2, 1)) == {"lr": 3, "act": "tanh", "clip": True}
+    pts = enc.points(np.array([(0, 0, 0), (4, 0, 0), (2, 1, 1)]))
+    assert pts[1, 0] == 1.0 and pts[2, 0] == 0.5
+    d = enc.distances(pts, pts)
+    assert np.allclose(np.diag(d), 0) and np.allclose(d, d.T)
+    assert d[0, 1] == pytest.approx(1 / 3)  # the whole lattice on one of three parameters
+    assert d[0, 2] == pytest.approx((0.5 + 1 + 1) / 3)  # categorical: 0 or 1 whatever the option
+
+
+def test_pool_holds_every_edit_and_nothing_run(enc):
+    rng = np.random.default_rng(0)
+    inc = (2, 0, 0)
+    run = {inc, (3, 0, 0)}
+    cands, sources = pool(enc, inc, run, rng, n_uniform=30, n_local=10)
+    assert not set(cands) & run and len(set(cands)) == len(cands)
+    edits = {c for c, s in zip(cands, sources, strict=True) if s == "edit"}
+    assert edits == {(1, 0, 0), (2, 1, 0), (2, 2, 0), (2, 0, 1)}  # (3, 0, 0) already ran
+    assert set(sources) <= {"edit", "local", "uniform"}
+    everything = {(a, b, c) for a in range(5) for b in range(3) for c in range(2)}
+    assert pool(enc, inc, everything, rng)[0] == []  # a spent space
+
+
+def test_features_read_the_campaign(enc):
+    run = [(0, 0, 0), (4, 0, 0), (2, 1, 1)]
+    values = [0.0, 1.0, 0.5]
+    cands = [(4, 0, 1), (0, 0, 1), (3, 0, 0)]
+    x = features(enc, cands, ["edit", "local", "uniform"], run, values, (4, 0, 0), 0.25)
+    assert x.shape == (3, len(FEATURES)) and np.isfinite(x).all()
+    col = {name: x[:, i] for i, name in enumerate(FEATURES)}
+    # next to the best run point the model expects more than next to the worst
+    assert col["gp_mean_short"][0] > col["gp_mean_short"][1]
+    assert col["gp_ei_short"][0] > col["gp_ei_short"][1]
+    assert (col["gp_ei_long"] >= 0).all() and (col["gp_sd_short"] > 0).all()
+    assert col["dist_incumbent"][0] == pytest.approx(1 / 3)
+    assert col["budget_used"].tolist() == [0.25] * 3
+    assert col["from_edit"].tolist() == [1, 0, 0] and col["from_uniform"].tolist() == [0, 0, 1]
+    assert col["rank_ei"].max() == 1.0 and col["rank_ei"].min() == 0.0
+    # one run point (the start alone): no spread to standardise, still finite
+    x1 = features(enc, cands, ["edit"] * 3, run[:1], values[:1], run[0], 0.0)
+    assert np.isfinite(x1).all()
+
+
+def test_expected_improvement():
+    ei = expected_improvement(np.array([0.0, 1.0, 0.0]), np.array([1.0, 1.0, 1e-9]), 0.0)
+    assert ei[0] == pytest.approx(0.3989, abs=1e-3)  # sd * phi(0)
+    assert ei[1] > ei[0] and ei[2] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_scorer_files(tmp_path):
+    x = np.random.default_rng(0).normal(size=(5, len(FEATURES)))
+    assert np.array_equal(Scorer(GP_EI)(x), x[:, FEATURES.index("gp_ei_short")])
+    d, h = len(FEATURES), 4
+    rng = np.random.default_rng(1)
+    arrays = {
+        "w0": rng.normal(size=(d, h)),
+        "b0": np.zeros(h),
+        "w1": rng.normal(size=(h, h)),
+        "b1": np.zeros(h),
+        "w2": rng.normal(size=(h, 1)),
+        "b2": np.array([0.5]),
+    }
+    good = tmp_path / "s.npz"
+    np.savez(good, mean=np.zeros(d), std=np.ones(d), features=np.asarray(FEATURES), **arrays)
+    out = Scorer(good)(x)
+
+    def relu(a):
+        return np.maximum(a, 0.0)
+
+    want = relu(relu(x @ arrays["w0"]) @ arrays["w1"]) @ arrays["w2"] + 0.5
+    assert np.allclose(out, want[:, 0])
+    other = tmp_path / "other.npz"
+    np.savez(other, mean=np.zeros(d), std=np.ones(d), features=np.asarray(["a"] * d), **arrays)
+    with pytest.raises(ConfigError, match="trained on other features"):
+        Scorer(other)
+    with pytest.raises(ConfigError, match="is not a file; give gp_ei"):
+        Scorer(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        Scorer(tmp_path / "bad.npz")
+
+
+@pytest.fixture(scope="module")
+def smooth_env():
+    from rsi_rl.builder import make_env
+    from rsi_rl.core.registry import make_task
+
+    env = make_env(make_task("synth_smooth"), 12, [10_000, 10_001], {"executor": "serial"})
+    yield env
+    env.close()
+
+
+def test_campaign_never_repeats_a_candidate(smooth_env):
+    from rsi_rl.search import run_campaign
+
+    trace: list[dict] = []
+    agent = AcquisitionAgent(seed=0, trace=trace)
+    run_campaign(smooth_env, agent, seed=0, instance=10_000, test=False)
+    records = [r for r in smooth_env.log if r.get("kind") == "acquisition"]
+    assert len(records) == 12 and len(trace) == 12
+    hashes = [r["candidate"] for r in records]
+    assert len(set(hashes)) == len(hashes)
+    assert len(agent.points) == 13 and len(set(agent.points)) == 13  # the start and 12 runs
+    assert all(t["x"].shape[1] == len(FEATURES) for t in trace)
+    # the same seed, the same campaign
+    again = AcquisitionAgent(seed=0)
+    run_campaign(smooth_env, again, seed=0, instance=10_000, test=False)
+    assert again.points == agent.points
+
+
+def test_explore_and_bad_settings(smooth_env):
+    from rsi_rl.agents import make_agent
+    from rsi_rl.search import run_campaign
+
+    with pytest.raises(ConfigError, match="agent.explore"):
+        AcquisitionAgent(explore=2.0)
+    assert isinstance(make_agent("acquisition", seed=0), AcquisitionAgent)
+    wild = AcquisitionAgent(seed=0, explore=1.0)
+    run_campaign(smooth_env, wild, seed=0, instance=10_001, test=False)
+    tame = AcquisitionAgent(seed=0)
+    run_campaign(smooth_env, tame, seed=0, instance=10_001, test=False)
+    assert wild.points != tame.points
