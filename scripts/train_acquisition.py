@@ -76,7 +76,15 @@ def _truth_of(task: Any, instance: Any, agent: Any, sign: float) -> Any:
 
 
 def collect(
-    family: str, campaigns: int, budget: int, explore: float, scorer: str, rows: int, seed0: int
+    family: str,
+    campaigns: int,
+    budget: int,
+    explore: float,
+    scorer: str,
+    rows: int,
+    seed0: int,
+    offset: int = 0,
+    tag: str = "",
 ) -> Path:
     from rsi_rl.agents.acquisition import AcquisitionAgent
     from rsi_rl.analysis.bench_campaign import run_one
@@ -86,7 +94,7 @@ def collect(
 
     task = make_task(get_family(family).task)
     sign = 1.0 if task.direction == "maximize" else -1.0
-    instances = train_instances(family, campaigns)
+    instances = train_instances(family, offset + campaigns)[offset:]
     env = make_env(task, budget, instances, {"executor": "serial"})
     rng = np.random.default_rng(seed0)
     xs, ys, groups, steps = [], [], [], []
@@ -123,7 +131,7 @@ def collect(
     finally:
         env.close()
     DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"{family}.npz"
+    path = DATA / f"{family}{'.' + tag if tag else ''}.npz"
     np.savez_compressed(
         path,
         x=np.asarray(xs, np.float32),
@@ -155,7 +163,22 @@ def picks(x: np.ndarray, y: np.ndarray, step: np.ndarray, pred: np.ndarray) -> s
     return ", ".join(f"{k} {np.mean(v):.4f}" for k, v in out.items())
 
 
-def fit(families: list[str], hidden: int, epochs: int, out: Path, seed: int) -> None:
+def load(family: str, extra: str | None) -> dict[str, np.ndarray]:
+    """A family's collected rows, with those of ``<family>.<extra>.npz`` appended (their
+    campaign numbers moved past the first file's)."""
+    data = dict(np.load(DATA / f"{family}.npz"))
+    more = DATA / f"{family}.{extra}.npz"
+    if extra and more.is_file():
+        add = dict(np.load(more))
+        add["campaign"] = add["campaign"] + data["campaign"].max() + 1
+        add["step"] = add["step"] + data["step"].max() + 1
+        data = {k: np.concatenate([data[k], add[k]]) for k in data}
+    return data
+
+
+def fit(
+    families: list[str], hidden: int, epochs: int, out: Path, seed: int, extra: str | None = None
+) -> None:
     import torch
     from torch import nn
 
@@ -163,7 +186,7 @@ def fit(families: list[str], hidden: int, epochs: int, out: Path, seed: int) -> 
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    loaded = [dict(np.load(DATA / f"{f}.npz")) for f in families]
+    loaded = [load(f, extra) for f in families]
     # the last tenth of each family's campaigns is held out for the picks check below
     held = [p["campaign"] >= 0.9 * (p["campaign"].max() + 1) for p in loaded]
     parts = [{k: v[~h] for k, v in p.items()} for p, h in zip(loaded, held, strict=True)]
@@ -222,11 +245,15 @@ def main(argv: list[str]) -> None:
     c.add_argument("--scorer", default="gp_ei")
     c.add_argument("--rows", type=int, default=40, help="pool candidates kept per experiment")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--offset", type=int, default=0, help="skip this many train instances")
+    c.add_argument("--tag", default="", help="write <family>.<tag>.npz")
     f = sub.add_parser("fit")
     f.add_argument("--exclude", default=None, choices=FAMILIES)
     f.add_argument("--hidden", type=int, default=64)
     f.add_argument("--epochs", type=int, default=8)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--extra", default=None, help="also read <family>.<extra>.npz")
+    f.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.cmd == "collect":
         collect(
@@ -237,11 +264,13 @@ def main(argv: list[str]) -> None:
             args.scorer,
             args.rows,
             args.seed,
+            args.offset,
+            args.tag,
         )
     else:
         fams = [x for x in FAMILIES if x != args.exclude]
-        out = OUT / (f"lofo_{args.exclude}.npz" if args.exclude else "acquisition.npz")
-        fit(fams, args.hidden, args.epochs, out, args.seed)
+        out = args.out or OUT / (f"lofo_{args.exclude}.npz" if args.exclude else "acquisition.npz")
+        fit(fams, args.hidden, args.epochs, out, args.seed, args.extra)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import numpy as np
 
 from rsi_rl.agents.acquisition_features import FEATURES, Encoding, features, pool
 from rsi_rl.agents.base import Agent, Record
+from rsi_rl.agents.sb3 import resolve_policy_path
 from rsi_rl.agents.tpe import trial_value
 from rsi_rl.agents.view import CampaignView
 from rsi_rl.campaign import Proposal
@@ -45,7 +46,9 @@ class Scorer:
     """Rates pool candidates from their features (higher: run it first).
 
     Args:
-        path: ``gp_ei`` or a scorer file (``.npz``: ``w0, b0, w1, b1, w2, b2`` of a
+        path: ``gp_ei`` or a scorer file (a relative path that does not exist from the
+            working directory is looked up in the project folder, as the shipped
+            ``policies/acquisition/acquisition.npz`` is; ``.npz``: ``w0, b0, w1, b1, w2, b2`` of a
             ReLU perceptron, the feature ``mean`` and ``std`` it was trained with, and
             the ``features`` names, which must be :data:`FEATURES`).
 
@@ -58,7 +61,7 @@ class Scorer:
         self.layers: list[tuple[np.ndarray, np.ndarray]] = []
         if self.path == GP_EI:
             return
-        file = Path(self.path).expanduser()
+        file = resolve_policy_path(Path(self.path).expanduser())
         if not file.is_file():
             raise ConfigError(
                 f"agent.scorer={self.path!r} is not a file; give gp_ei or a scorer written "
