@@ -38,7 +38,7 @@ ENDPOINTS = (5, 10, 20)
 ARMS = ("tpe", "tpe_b", "random_search", "gp_ei", "acq")
 
 
-def make_arm(arm: str, seed: int, family: str, scorer_dir: Path) -> Any:
+def make_arm(arm: str, seed: int, family: str, scorer_dir: Path, **pool: int) -> Any:
     from rsi_rl.agents import make_agent
     from rsi_rl.agents.acquisition import AcquisitionAgent
 
@@ -49,8 +49,8 @@ def make_arm(arm: str, seed: int, family: str, scorer_dir: Path) -> Any:
     if arm in ("tpe", "random_search"):
         return make_agent(arm, seed=seed)
     if arm == "gp_ei":
-        return AcquisitionAgent(seed=seed)
-    return AcquisitionAgent(seed=seed, scorer=scorer_dir / f"lofo_{family}.npz")
+        return AcquisitionAgent(seed=seed, **pool)
+    return AcquisitionAgent(seed=seed, scorer=scorer_dir / f"lofo_{family}.npz", **pool)
 
 
 def run_family(
@@ -59,6 +59,7 @@ def run_family(
     arms: Sequence[str],
     budget: int,
     scorer_dir: Path,
+    **pool: int,
 ) -> list[dict[str, Any]]:
     from rsi_rl.analysis.bench_campaign import run_one
     from rsi_rl.analysis.headline import campaign_measures
@@ -77,7 +78,7 @@ def run_family(
     try:
         for seed, inst in enumerate(instances):
             for arm in arms:
-                agent = make_arm(arm, seed, family, scorer_dir)
+                agent = make_arm(arm, seed, family, scorer_dir, **pool)
                 t0 = time.process_time()
                 camp = run_one(env, agent, seed, int(inst), reference=False, label=arm)
                 truths = {int(t["k"]): t["truth"] for t in camp.trace}
@@ -151,6 +152,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--budget", type=int, default=20)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     parser.add_argument("--scorer-dir", type=Path, default=ROOT / "policies" / "acquisition")
+    parser.add_argument("--n-uniform", type=int, default=64, help="uniform draws per pool")
+    parser.add_argument("--n-local", type=int, default=32, help="perturbations per pool")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     ends = [k for k in ENDPOINTS if k <= args.budget]
@@ -160,7 +163,15 @@ def main(argv: list[str]) -> None:
     for fam in args.families:
         t0 = time.monotonic()
         instances = PAIRS[fam]["val"][:: args.every][: args.limit]
-        rows = run_family(fam, instances, args.arms, args.budget, args.scorer_dir)
+        rows = run_family(
+            fam,
+            instances,
+            args.arms,
+            args.budget,
+            args.scorer_dir,
+            n_uniform=args.n_uniform,
+            n_local=args.n_local,
+        )
         results[fam] = summarise(rows, measures)
         results[fam]["seconds"] = round(time.monotonic() - t0, 1)
         rows_out[fam] = rows

@@ -1,6 +1,13 @@
 """The leave-one-family-out transfer benchmark (protocol: docs/benchmarks.md).
 
-Two steps per family F, each writing under ``docs/figures/transfer/<F>/``:
+Two designs, each with its own pairs, agents and folder:
+
+- ``--design policy`` (default): the slot policy, ``docs/figures/transfer/<F>/``;
+- ``--design acquisition``: the acquisition agent with the scorer trained without F
+  (``policies/acquisition/lofo_<F>.npz``) and its unlearned ablation ``gp_ei``, on test
+  pairs no earlier headline used, ``docs/figures/acquisition/<F>/``.
+
+Two steps per family F, each writing under the design's folder:
 
     # 1. freeze the yardstick of F's pairs (once; refuses to overwrite)
     .venv/bin/python scripts/transfer_bench.py yardstick --family nb201 --split test
@@ -21,6 +28,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,22 +53,64 @@ AGENTS = ["policy", "random", "random_search", "greedy", "tpe", "opening_tpe"]
 COMPARISONS = [["policy", "tpe"], ["policy", "opening_tpe"]]  # + tpe vs tpe_b (A/A arm)
 
 
-def yardstick_path(family: str, split: str) -> Path:
-    return OUT / family / f"yardstick_{split}.json"
+@dataclass(frozen=True)
+class Design:
+    """One headline: its folder, pairs, agents, declared comparisons (the bench adds
+    ``tpe`` vs ``tpe_b``) and the per-family agent settings."""
+
+    out: Path
+    pairs: dict[str, dict[str, list[int]]]
+    agents: list[str]
+    comparisons: list[list[str]]
+    learned: str  # the learned agent, whose per-family file is set below
+
+    def overrides(self, family: str, learned: str | None, opening: str | None) -> list[str]:
+        opening = opening or str(ROOT / "policies" / "openings" / f"exclude_{family}.json")
+        moves = json.loads(Path(opening).read_text())["moves"]
+        out = [
+            f"+agent_overrides.opening_tpe.stages.0.agent.moves="
+            f"{json.dumps(moves).replace(' ', '')}"
+        ]
+        if self.learned == "policy":
+            path = learned or str(ROOT / "policies" / "transfer" / f"lofo_{family}.zip")
+            return [f"+agent_overrides.policy.path={path}", *out]
+        path = learned or str(ROOT / "policies" / "acquisition" / f"lofo_{family}.npz")
+        return [f"+agent_overrides.acquisition.scorer={path}", *out]
 
 
-def freeze_yardstick(family: str, split: str) -> Path:
+DESIGNS: dict[str, Design] = {
+    "policy": Design(OUT, PAIRS, AGENTS, COMPARISONS, "policy"),
+    "acquisition": Design(
+        ROOT / "docs" / "figures" / "acquisition",
+        {  # the test pairs follow the policy headline's: none of them ran before
+            "hpobench": {"val": PAIRS["hpobench"]["val"], "test": _blocks([6075, 7075], 75)},
+            "nb201": {"val": PAIRS["nb201"]["val"], "test": _blocks([2150], 150)},
+            "synth_smooth": {"val": PAIRS["synth_smooth"]["val"], "test": _blocks([20150], 150)},
+            "synth_rugged": {"val": PAIRS["synth_rugged"]["val"], "test": _blocks([20150], 150)},
+        },
+        ["acquisition", "gp_ei", "random", "random_search", "greedy", "tpe", "opening_tpe"],
+        [["acquisition", "tpe"], ["acquisition", "opening_tpe"], ["acquisition", "gp_ei"]],
+        "acquisition",
+    ),
+}
+
+
+def yardstick_path(family: str, split: str, design: str = "policy") -> Path:
+    return DESIGNS[design].out / family / f"yardstick_{split}.json"
+
+
+def freeze_yardstick(family: str, split: str, design: str = "policy") -> Path:
     """Compute and write the yardstick of the family's pairs; refuse to overwrite one."""
     from rsi_rl.analysis.yardstick import compute_yardstick, write_yardstick
     from rsi_rl.core.families import family as get_family
 
-    path = yardstick_path(family, split)
+    path = yardstick_path(family, split, design)
     if path.exists():
         raise SystemExit(f"{path} exists: a yardstick is frozen once; delete it only by hand")
     from rsi_rl.core.registry import make_task
 
     task = make_task(get_family(family).task)
-    entries = compute_yardstick(task, PAIRS[family][split])
+    entries = compute_yardstick(task, DESIGNS[design].pairs[family][split])
     meta = {"family": family, "split": split}
     write_yardstick(path, entries, task.name, task.direction, meta=meta)
     print(f"wrote {path} ({len(entries)} instances)")
@@ -68,16 +118,20 @@ def freeze_yardstick(family: str, split: str) -> Path:
 
 
 def run_bench(
-    family: str, split: str, policy: str | None, opening: str | None, extra: list[str]
+    family: str,
+    split: str,
+    learned: str | None,
+    opening: str | None,
+    extra: list[str],
+    design: str = "policy",
 ) -> Path:
-    """The bench of the family's pairs with the LOFO policy and opening."""
+    """The bench of the family's pairs with the design's leave-one-family-out agent and
+    opening."""
     from rsi_rl.cli import main as rsi_rl
 
-    policy = policy or str(ROOT / "policies" / "transfer" / f"lofo_{family}.zip")
-    opening = opening or str(ROOT / "policies" / "openings" / f"exclude_{family}.json")
-    moves = json.loads(Path(opening).read_text())["moves"]
-    pairs = PAIRS[family][split]
-    out = OUT / family / split
+    d = DESIGNS[design]
+    pairs = d.pairs[family][split]
+    out = d.out / family / split
     overrides = [
         f"family={family}",
         f"task={family}",
@@ -85,13 +139,12 @@ def run_bench(
         "budget=20",
         f"seeds={len(pairs)}",
         f"instances=[{','.join(map(str, pairs))}]",
-        f"agents=[{','.join(AGENTS)}]",
-        f"comparisons={json.dumps(COMPARISONS).replace(' ', '')}",
-        f"yardstick={yardstick_path(family, split)}",
+        f"agents=[{','.join(d.agents)}]",
+        f"comparisons={json.dumps(d.comparisons).replace(' ', '')}",
+        f"yardstick={yardstick_path(family, split, design)}",
         "remeasure_seeds=0",
         "plots=true",
-        f"+agent_overrides.policy.path={policy}",
-        f"+agent_overrides.opening_tpe.stages.0.agent.moves={json.dumps(moves).replace(' ', '')}",
+        *d.overrides(family, learned, opening),
         f"hydra.run.dir={out}",
     ]
     rsi_rl(["bench", *overrides, *extra])
@@ -103,16 +156,27 @@ def main(argv: list[str]) -> None:
     parser.add_argument("command", choices=["yardstick", "bench"])
     parser.add_argument("--family", required=True, choices=FAMILIES)
     parser.add_argument("--split", default="val", choices=["val", "test"])
-    parser.add_argument("--policy", default=None, help="default: policies/transfer/lofo_<F>.zip")
+    parser.add_argument("--design", default="policy", choices=sorted(DESIGNS))
+    parser.add_argument(
+        "--policy",
+        default=None,
+        help="the learned agent's file; default: policies/transfer/lofo_<F>.zip (policy) "
+        "or policies/acquisition/lofo_<F>.npz (acquisition)",
+    )
     parser.add_argument(
         "--opening", default=None, help="default: policies/openings/exclude_<F>.json"
     )
     args, extra = parser.parse_known_args(argv)
     if args.command == "yardstick":
-        freeze_yardstick(args.family, args.split)
+        freeze_yardstick(args.family, args.split, args.design)
     else:
         run_bench(
-            args.family, args.split, args.policy, args.opening, [e for e in extra if e != "--"]
+            args.family,
+            args.split,
+            args.policy,
+            args.opening,
+            [e for e in extra if e != "--"],
+            args.design,
         )
 
 

@@ -8,6 +8,7 @@ the Markdown tables of docs/results.md::
 
     .venv/bin/python scripts/transfer_summary.py            # the test split (headline)
     .venv/bin/python scripts/transfer_summary.py --split val
+    .venv/bin/python scripts/transfer_summary.py --design acquisition   # its headline
 """
 
 from __future__ import annotations
@@ -27,25 +28,39 @@ DECLARED = {
     "policy_vs_opening_tpe": ("regret@20", "auc"),
     "tpe_vs_tpe_b": MEASURES,
 }
+#: the acquisition agent's headline: its folder and declared tests (docs/benchmarks.md)
+DESIGNS: dict[str, tuple[Path, dict[str, tuple[str, ...]]]] = {
+    "policy": (OUT, DECLARED),
+    "acquisition": (
+        ROOT / "docs" / "figures" / "acquisition",
+        {
+            "acquisition_vs_tpe": MEASURES,
+            "acquisition_vs_opening_tpe": ("regret@20", "auc"),
+            "acquisition_vs_gp_ei": ("regret@20", "auc"),
+            "tpe_vs_tpe_b": MEASURES,
+        },
+    ),
+}
 
 
 def _fmt(p: float) -> str:
     return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
 
 
-def summary(split: str) -> str:
+def summary(split: str, design: str = "policy") -> str:
     """The Markdown tables of every finished family bench of ``split``."""
     from rsi_rl.analysis.rederive import rederive
     from rsi_rl.analysis.stats import holm
     from rsi_rl.analysis.tables import markdown_table
 
+    out, declared = DESIGNS[design]
     heads: dict[str, Any] = {}
     for fam in FAMILIES:
-        folder = OUT / fam / split
+        folder = out / fam / split
         if (folder / "records.jsonl.gz").is_file():
             heads[fam] = rederive(folder).to_dict()
     if not heads:
-        return f"no finished bench under {OUT}/*/{split}"
+        return f"no finished bench under {out}/*/{split}"
     means = [
         [fam, agent, *(f"{stats[m]['mean']:.3f}" if m in stats else "-" for m in MEASURES)]
         for fam, h in heads.items()
@@ -53,13 +68,13 @@ def summary(split: str) -> str:
     ]
     lines = [
         f"Mean regret (0 = optimum, 1 = median config) on the {split} pairs; each family's "
-        "policy never trained on that family.",
+        f"learned {design} never trained on that family.",
         "",
         *markdown_table(["family", "agent", *MEASURES], means),
     ]
     tests: list[tuple[str, str, str, dict[str, Any]]] = []
     for fam, h in heads.items():
-        for name, measures in DECLARED.items():
+        for name, measures in declared.items():
             comp = h["comparisons"][name]
             for measure in measures:
                 tests.append((fam, name, measure, comp["tests"][measure]))
@@ -90,8 +105,9 @@ def summary(split: str) -> str:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="test", choices=["val", "test"])
+    parser.add_argument("--design", default="policy", choices=sorted(DESIGNS))
     args = parser.parse_args(argv)
-    print(summary(args.split))
+    print(summary(args.split, args.design))
 
 
 if __name__ == "__main__":
