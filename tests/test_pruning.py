@@ -276,15 +276,15 @@ def _paced(study, scratch, limit, steps, every, total):
 
 def test_a_run_forecast_to_time_out_is_stopped(tmp_path):
     """A run whose pace says it needs far more than its limit is stopped once its pace
-    was measured for a second; a run that will finish, one that gives no total, and the
+    was measured for three seconds; a run that will finish, one that gives no total, and the
     start candidate's unprunable run are not. No finished run is needed to compare."""
     study = PruningStudy(PrunerSettings("median"))
     with _scratch(tmp_path / "a") as scratch:
         slow, at = _paced(study, scratch, limit=10, steps=50, every=0.5, total=100)
-    assert at == 3  # the pace is measured from the first report, at least 1 s of it
-    assert slow.message.startswith("stopped early: at step 3 of 100 after 4.5 s")
+    assert at == 7  # the pace is measured from the first report, over at least 3 s
+    assert slow.message.startswith("stopped early: at step 7 of 100 after 6.5 s")
     assert "would need about 53 s, past its 10 s limit" in slow.message
-    with _scratch(tmp_path / "b") as scratch:  # needs about 11 s: within 1.2 x 10 s
+    with _scratch(tmp_path / "b") as scratch:  # needs about 11 s: within 1.25 x 10 s
         on_time, at = _paced(study, scratch, limit=10, steps=20, every=0.4, total=20)
     assert at is None and on_time.forecast is None
     with _scratch(tmp_path / "c") as scratch:  # the same slow pace, no total: never forecast

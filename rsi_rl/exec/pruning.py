@@ -70,9 +70,10 @@ MAX_REPORTS = 10_000
 #: the largest step accepted
 MAX_STEP = 2**31 - 1
 #: a run forecast to need more than this many times its time limit is stopped
-FORECAST_MARGIN = 1.2
-#: seconds of reports a run's pace is measured over before it may be forecast
-FORECAST_MIN_SECONDS = 1.0
+FORECAST_MARGIN = 1.25
+#: seconds of reports a run's pace is measured over before it may be forecast (a shorter
+#: window reads the 0.2 s polling and a busy machine's jitter as pace)
+FORECAST_MIN_SECONDS = 3.0
 
 
 class Report(NamedTuple):
