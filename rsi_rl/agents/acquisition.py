@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from rsi_rl.agents.acquisition_features import FEATURES, Encoding, features, pool
-from rsi_rl.agents.base import Agent, Record
+from rsi_rl.agents.base import Agent, Record, evaluated_candidate
 from rsi_rl.agents.sb3 import resolve_policy_path
 from rsi_rl.agents.tpe import trial_value
 from rsi_rl.agents.view import CampaignView
@@ -188,14 +188,12 @@ class AcquisitionAgent(Agent):
 
     def tell(self, records: Sequence[Record]) -> None:
         for record in records:
-            cand_hash = record.get("candidate")
-            if record.get("split", "val") != "val" or cand_hash is None:
-                continue
-            if record.get("seed") != self._view.eval_seed:
-                continue  # a rerun on a fresh seed
-            point = self._pending.pop(str(cand_hash), None)
+            cand_hash = evaluated_candidate(record, self._view.eval_seed)
+            if cand_hash is None:
+                continue  # a rerun on a fresh seed, or refused
+            point = self._pending.pop(cand_hash, None)
             if point is None:  # another agent's experiment
-                cand = self._view.candidate(str(cand_hash))
+                cand = self._view.candidate(cand_hash)
                 point = self.enc_of(cand) if cand is not None else None
                 if point is None or point in self.points:
                     continue

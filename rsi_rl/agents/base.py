@@ -82,6 +82,18 @@ class Agent(ABC):
         """The records of the experiments just run, in order, whoever asked for them."""
 
 
+def evaluated_candidate(record: Record, eval_seed: int) -> str | None:
+    """The candidate hash of a record that a model of the campaign learns from: a run on
+    the validation split and the campaign's evaluation seed; None for the others (a rerun
+    on a fresh seed, a test run, a refused proposal)."""
+    cand_hash = record.get("candidate")
+    if record.get("split", "val") != "val" or cand_hash is None:
+        return None
+    if record.get("seed") != eval_seed:
+        return None
+    return str(cand_hash)
+
+
 def ask(agent: Agent, view: CampaignView, n: int) -> list[Proposal]:
     """``agent.ask(view, n)``, checked: a list of at most ``n`` proposals.
 
@@ -140,4 +152,13 @@ def uniform(rng: np.random.Generator, allowed: np.ndarray) -> int | None:
     return int(rng.choice(idx)) if len(idx) else None
 
 
-__all__ = ["EDIT_ACTIONS", "Agent", "AgentError", "Record", "Tabu", "ask", "uniform"]
+__all__ = [
+    "EDIT_ACTIONS",
+    "Agent",
+    "AgentError",
+    "Record",
+    "Tabu",
+    "ask",
+    "evaluated_candidate",
+    "uniform",
+]

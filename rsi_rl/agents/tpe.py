@@ -35,7 +35,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from rsi_rl.agents.base import Agent, Record
+from rsi_rl.agents.base import Agent, Record, evaluated_candidate
 from rsi_rl.agents.view import CampaignView
 from rsi_rl.campaign import Proposal
 from rsi_rl.core.edits import Candidate
@@ -166,10 +166,8 @@ class StudyAgent(Agent):
 
     def tell(self, records: Sequence[Record]) -> None:
         for record in records:
-            cand_hash = record.get("candidate")
-            if record.get("split", "val") != "val" or cand_hash is None:
-                continue
-            if record.get("seed") != self._view.eval_seed:
+            cand_hash = evaluated_candidate(record, self._view.eval_seed)
+            if cand_hash is None:
                 continue  # a rerun on a fresh seed, or refused: no trial of this seed
             mine = next((t for t in self._trials if t[1] == cand_hash), None)
             if mine is not None:
