@@ -213,7 +213,7 @@ def fit(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         print(
             f"epoch {epoch + 1}: loss {total / len(yt):.5f} ({time.monotonic() - t0:.0f} s)",
             file=sys.stderr,

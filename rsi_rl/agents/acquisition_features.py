@@ -19,7 +19,11 @@ failed run counts as the worst value so far):
   parameters differ from the incumbent;
 - where the campaign is: the share of its budget used and the incumbent's standing;
 - where the candidate came from (an edit of the incumbent, a local perturbation, a
-  uniform draw) and its rank in the pool by expected improvement and density ratio.
+  uniform draw) and its rank in the pool by expected improvement and density ratio;
+- a third process whose length scale (:data:`FIT_SCALES`) is the one that explains the
+  runs best (marginal likelihood), with that length scale: how smooth this landscape
+  looks;
+- its distance to the start config and the share of its ordinal knobs at a lattice end.
 """
 
 from __future__ import annotations
@@ -52,9 +56,17 @@ FEATURES: tuple[str, ...] = (
     "from_uniform",
     "rank_ei",
     "rank_parzen",
+    "gp_mean_fit",
+    "gp_sd_fit",
+    "gp_ei_fit",
+    "fit_scale",
+    "dist_start",
+    "edge_share",
 )
 #: the Gaussian processes' length scales, in units of the mean per-parameter distance
 LENGTH_SCALES = (0.15, 0.5)
+#: the length scales the fitted process chooses from, by marginal likelihood
+FIT_SCALES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 #: the Gaussian processes' noise variance, in units of the campaign's metric variance
 GP_NOISE = 0.05
 #: the Parzen estimator's length scale, and the share of runs that count as good
@@ -174,6 +186,13 @@ def pool(
     return out, sources
 
 
+def _log_likelihood(k_xx: np.ndarray, y: np.ndarray, noise: float) -> float:
+    """The log marginal likelihood of ``y`` under a process with covariance ``k_xx``."""
+    chol = np.linalg.cholesky(k_xx + (noise + 1e-9) * np.eye(len(y)))
+    alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, y))
+    return float(-0.5 * y @ alpha - np.log(np.diag(chol)).sum())
+
+
 def _gp(
     k_xx: np.ndarray, k_px: np.ndarray, y: np.ndarray, noise: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -212,6 +231,7 @@ def features(
     run_values: Sequence[float],
     incumbent: tuple[int, ...],
     budget_used: float,
+    start: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """The features (:data:`FEATURES`) of each pool candidate, one row each.
 
@@ -223,6 +243,7 @@ def features(
         run_values: their values, higher is better (a failed run: the worst so far).
         incumbent: the incumbent's point (one of ``run_index``).
         budget_used: the share of the campaign's experiments used so far.
+        start: the start config's point (default: the first of ``run_index``).
     """
     y = np.asarray(run_values, dtype=np.float64)
     sd = float(y.std())
@@ -258,6 +279,21 @@ def features(
     cols += [(src == s).astype(np.float64) for s in SOURCES]
     cols.append(_rank(cols[FEATURES.index("gp_ei_short")]))
     cols.append(_rank(cols[FEATURES.index("parzen_ratio")]))
+    # the process whose length scale explains the runs best: how smooth this landscape looks
+    fits = [(_log_likelihood(np.exp(-d_rr / sc), ys, GP_NOISE), sc) for sc in FIT_SCALES]
+    scale = max(fits)[1] if len(ys) > 2 else 0.4
+    mean, psd = _gp(np.exp(-d_rr / scale), np.exp(-d_pr / scale), ys, GP_NOISE)
+    cols += [mean, psd, expected_improvement(mean, psd, best)]
+    cols.append(np.full(n, math.log(scale / 0.4)))
+    origin = np.asarray(run_index[0] if start is None else start)
+    cols.append(enc.distances(x_pool, enc.points(origin[None, :]))[:, 0])
+    ordinal = np.asarray(enc.ordinal)
+    if ordinal.any():
+        idx = np.asarray(pool_index)[:, ordinal]
+        top = np.asarray(enc.sizes)[ordinal] - 1
+        cols.append(((idx == 0) | (idx == top)).mean(axis=1))
+    else:
+        cols.append(np.zeros(n))
     return np.stack(cols, axis=1)
 
 
