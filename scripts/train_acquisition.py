@@ -21,10 +21,13 @@ experiment every candidate has the same incumbent, so ranking by this share is r
 by true improvement; the share keeps experiments with a poor incumbent (whose gains
 would be many optimum-to-median spans) from drowning the others.
 
-``fit`` trains a ReLU perceptron (two hidden layers of ``--hidden``) on the targets by
-mean squared error, each family weighted alike, and writes its weights as ``.npz``
-(``policies/acquisition/lofo_<F>.npz`` or ``acquisition.npz``), which
-``agent=acquisition agent.scorer=<file>`` reads.
+``fit`` trains a ReLU perceptron (two hidden layers of ``--hidden``), each family weighted
+alike, and writes its weights as ``.npz`` (``policies/acquisition/lofo_<F>.npz`` or
+``acquisition.npz``), which ``agent=acquisition agent.scorer=<file>`` reads. Its loss
+(``--loss``) is by default listwise: per experiment, the cross-entropy of the softmax of
+the ratings of its candidates against the softmax of their targets (temperature
+``--tau``), so the scorer learns which candidate to run rather than every candidate's
+gain (most targets are 0); ``mse`` regresses the targets row by row instead.
 """
 
 from __future__ import annotations
@@ -176,15 +179,106 @@ def load(family: str, extra: str | None) -> dict[str, np.ndarray]:
     return data
 
 
+#: the listwise loss's temperature on the target (a share of the gap, in [0, 1])
+LISTWISE_TAU = 0.1
+
+
+def _grouped(parts: list[dict[str, np.ndarray]], mean: np.ndarray, std: np.ndarray) -> Any:
+    """The rows of each experiment (one ``step``) side by side, for the listwise loss:
+    standardised features ``(G, R, d)``, targets ``(G, R)``, a mask of real rows and a
+    weight per experiment (each family weighted alike). Experiments where no sampled
+    candidate improves say nothing about ranking and are left out."""
+    import torch
+
+    xs, ys, ms, ws = [], [], [], []
+    width = max(int(np.unique(p["step"], return_counts=True)[1].max()) for p in parts)
+    for p in parts:
+        _, first, count = np.unique(p["step"], return_index=True, return_counts=True)
+        keep = [(a, c) for a, c in zip(first, count, strict=True) if p["y"][a : a + c].max() > 0]
+        g = len(keep)
+        x = np.zeros((g, width, p["x"].shape[1]), np.float32)
+        y = np.zeros((g, width), np.float32)
+        m = np.zeros((g, width), bool)
+        for i, (a, c) in enumerate(keep):
+            x[i, :c] = (p["x"][a : a + c] - mean) / std
+            y[i, :c] = p["y"][a : a + c]
+            m[i, :c] = True
+        xs.append(x)
+        ys.append(y)
+        ms.append(m)
+        ws.append(np.full(g, 1.0 / max(1, g), np.float32))
+    w = np.concatenate(ws)
+    w *= len(w) / w.sum()
+    return tuple(torch.from_numpy(np.concatenate(a)) for a in (xs, ys, ms)) + (torch.from_numpy(w),)
+
+
+def _train(
+    data: tuple[Any, ...],
+    loss_kind: str,
+    hidden: int,
+    epochs: int,
+    seed: int,
+    tau: float = LISTWISE_TAU,
+) -> Any:
+    """One perceptron (two hidden ReLU layers of ``hidden``) fitted by Adam for ``epochs``
+    passes: ``mse``, weighted mean squared error on rows ``(x, y, w)`` in batches of 1,024
+    rows; ``listwise``, on experiments ``(x, y, mask, w)`` (:func:`_grouped`) in batches of
+    64, the cross-entropy of the rating's softmax over an experiment's candidates against
+    the target's (temperature ``tau``): what matters is which candidate the
+    agent runs, not how well every rating matches its target."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    xt, yt = data[0], data[1]
+    d = xt.shape[-1]
+    model = nn.Sequential(
+        nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batch = 64 if loss_kind == "listwise" else 1024
+    t0 = time.monotonic()
+    for epoch in range(epochs):
+        perm = torch.randperm(len(yt))
+        total = 0.0
+        for i in range(0, len(perm), batch):
+            idx = perm[i : i + batch]
+            if loss_kind == "listwise":
+                mask, wt = data[2][idx], data[3][idx]
+                score = model(xt[idx])[..., 0].masked_fill(~mask, -1e9)
+                target = torch.softmax((yt[idx] / tau).masked_fill(~mask, -1e9), dim=1)
+                loss = (wt * -(target * torch.log_softmax(score, dim=1)).sum(dim=1)).mean()
+            else:
+                pred = model(xt[idx])[:, 0]
+                loss = (data[2][idx] * (pred - yt[idx]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        print(
+            f"epoch {epoch + 1}: loss {total / len(yt):.5f} ({time.monotonic() - t0:.0f} s)",
+            file=sys.stderr,
+        )
+    return model
+
+
 def fit(
-    families: list[str], hidden: int, epochs: int, out: Path, seed: int, extra: str | None = None
+    families: list[str],
+    hidden: int,
+    epochs: int,
+    out: Path,
+    seed: int,
+    extra: str | None = None,
+    loss: str = "listwise",
+    tau: float = LISTWISE_TAU,
 ) -> None:
+    """Fit a perceptron on the families' rows (``loss``: see :func:`_train`) and
+    write it as a scorer file."""
     import torch
     from torch import nn
 
     from rsi_rl.agents.acquisition_features import FEATURES
 
-    torch.manual_seed(seed)
     torch.set_num_threads(1)
     loaded = [load(f, extra) for f in families]
     # the last tenth of each family's campaigns is held out for the picks check below
@@ -195,29 +289,12 @@ def fit(
     w = np.concatenate([np.full(len(p["y"]), 1.0 / len(p["y"]), np.float32) for p in parts])
     w *= len(w) / w.sum()
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
-    xt = torch.from_numpy((x - mean) / std)
-    yt, wt = torch.from_numpy(y), torch.from_numpy(w)
-    d = x.shape[1]
-    model = nn.Sequential(
-        nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+    data = (
+        _grouped(parts, mean, std)
+        if loss == "listwise"
+        else (torch.from_numpy((x - mean) / std), torch.from_numpy(y), torch.from_numpy(w))
     )
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    t0 = time.monotonic()
-    for epoch in range(epochs):
-        perm = torch.randperm(len(yt))
-        total = 0.0
-        for i in range(0, len(perm), 1024):
-            idx = perm[i : i + 1024]
-            pred = model(xt[idx])[:, 0]
-            loss = (wt[idx] * (pred - yt[idx]) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        print(
-            f"epoch {epoch + 1}: loss {total / len(yt):.5f} ({time.monotonic() - t0:.0f} s)",
-            file=sys.stderr,
-        )
+    model = _train(data, loss, hidden, epochs, seed, tau)
     with torch.no_grad():
         for fam, p, h in zip(families, loaded, held, strict=True):
             xh = torch.from_numpy(((p["x"][h] - mean) / std).astype(np.float32))
@@ -253,6 +330,8 @@ def main(argv: list[str]) -> None:
     f.add_argument("--epochs", type=int, default=8)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--extra", default=None, help="also read <family>.<extra>.npz")
+    f.add_argument("--loss", default="listwise", choices=["listwise", "mse"])
+    f.add_argument("--tau", type=float, default=LISTWISE_TAU, help="the listwise temperature")
     f.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.cmd == "collect":
@@ -270,7 +349,7 @@ def main(argv: list[str]) -> None:
     else:
         fams = [x for x in FAMILIES if x != args.exclude]
         out = args.out or OUT / (f"lofo_{args.exclude}.npz" if args.exclude else "acquisition.npz")
-        fit(fams, args.hidden, args.epochs, out, args.seed, args.extra)
+        fit(fams, args.hidden, args.epochs, out, args.seed, args.extra, args.loss, args.tau)
 
 
 if __name__ == "__main__":
