@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,wandb,launchers,ray,slurm]"
 	touch $(STAMP)
 
-## demo: a short research campaign on digits_mlp by the shipped learned policy
-## (policies/research_policy.zip, trained on landscape tasks only: a transfer; docs/agents.md)
+## demo: a short research campaign on digits_mlp by the shipped learned acquisition agent
+## (policies/acquisition/acquisition.npz, trained on landscape tasks only: a transfer; docs/agents.md)
 demo: install
-	$(BIN)/rsi-rl search task=digits_mlp agent=policy agent.path=policies/research_policy.zip budget=20 seed=0
+	$(BIN)/rsi-rl search task=digits_mlp agent=acquisition budget=20 seed=0
 
 ## test: the fast suite, on two workers (pytest-xdist; a test module stays on one worker)
 test: install

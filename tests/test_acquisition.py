@@ -121,6 +121,20 @@ def test_scorer_files(tmp_path):
         Scorer(tmp_path / "bad.npz")
 
 
+def test_shipped_scorers_match_these_features():
+    """`make demo`, conf/agent/acquisition.yaml and the headline use the shipped scorers:
+    a feature change without retraining them fails this test, not the demo."""
+    from pathlib import Path
+
+    shipped = sorted(
+        (Path(__file__).resolve().parents[1] / "policies" / "acquisition").glob("*.npz")
+    )
+    assert {p.stem for p in shipped} >= {"acquisition", "lofo_hpobench", "lofo_nb201"}
+    x = np.random.default_rng(0).normal(size=(7, len(FEATURES)))
+    for path in shipped:
+        assert np.isfinite(Scorer(path)(x)).all() and Scorer(path)(x).shape == (7,)
+
+
 @pytest.fixture(scope="module")
 def smooth_env():
     from rsi_rl.builder import make_env
