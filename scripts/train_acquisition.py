@@ -8,6 +8,9 @@ Two steps:
     # 2. a scorer trained on every family but one (leave-one-family-out), or on all
     .venv/bin/python scripts/train_acquisition.py fit --exclude nb201
     .venv/bin/python scripts/train_acquisition.py fit
+    # where in a campaign a scorer's choices beat a random candidate's (collected rows)
+    .venv/bin/python scripts/train_acquisition.py picks --family nb201 \
+        --scorer policies/acquisition/lofo_nb201.npz
 
 ``collect`` runs the acquisition agent (``--scorer``, default the unlearned ``gp_ei``)
 with ``--explore`` chance of a uniformly chosen pool candidate, K = ``--budget``
@@ -164,6 +167,34 @@ def picks(x: np.ndarray, y: np.ndarray, step: np.ndarray, pred: np.ndarray) -> s
         out["random"].append(y[rows].mean())
         out["best"].append(y[rows].max())
     return ", ".join(f"{k} {np.mean(v):.4f}" for k, v in out.items())
+
+
+#: the stages of a campaign :func:`picks_by_stage` reports (experiments k, from 1)
+STAGES = ((1, 2), (3, 5), (6, 10), (11, 20))
+
+
+def picks_by_stage(family: str, scorer: str) -> str:
+    """:func:`picks` of ``scorer`` on all of a family's collected rows, per stage of the
+    campaign (:data:`STAGES`): where in a campaign a scorer's choices beat a random
+    candidate's. For a leave-one-family-out scorer on its held-out family: how much of
+    what it learned elsewhere carries over, first experiments apart."""
+    from rsi_rl.agents.acquisition import Scorer
+
+    data = load(family, None)
+    pred = Scorer(scorer)(data["x"].astype(np.float64))
+    # experiment k of its campaign: steps are numbered in order, campaign by campaign
+    first = {
+        int(c): int(data["step"][data["campaign"] == c].min()) for c in np.unique(data["campaign"])
+    }
+    k = data["step"] - np.vectorize(first.get)(data["campaign"]) + 1
+    lines = []
+    for lo, hi in STAGES:
+        rows = (k >= lo) & (k <= hi)
+        if not rows.any():
+            continue  # campaigns shorter than this stage
+        got = picks(data["x"][rows], data["y"][rows], data["step"][rows], pred[rows])
+        lines.append(f"{family} k {lo}-{hi}: {got}")
+    return "\n".join(lines)
 
 
 def load(family: str, extra: str | None) -> dict[str, np.ndarray]:
@@ -324,6 +355,9 @@ def main(argv: list[str]) -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--offset", type=int, default=0, help="skip this many train instances")
     c.add_argument("--tag", default="", help="write <family>.<tag>.npz")
+    q = sub.add_parser("picks", help="a scorer's choices against random, per campaign stage")
+    q.add_argument("--family", required=True, choices=FAMILIES)
+    q.add_argument("--scorer", required=True, help="a scorer file, or gp_ei")
     f = sub.add_parser("fit")
     f.add_argument("--exclude", default=None, choices=FAMILIES)
     f.add_argument("--hidden", type=int, default=64)
@@ -334,6 +368,9 @@ def main(argv: list[str]) -> None:
     f.add_argument("--tau", type=float, default=LISTWISE_TAU, help="the listwise temperature")
     f.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.cmd == "picks":
+        print(picks_by_stage(args.family, args.scorer))
+        return
     if args.cmd == "collect":
         collect(
             args.family,

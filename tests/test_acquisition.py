@@ -220,3 +220,15 @@ def test_listwise_groups_experiments_and_learns_which_to_run(train_script):
         score = model(torch.from_numpy((test["x"] - mean) / std))[:, 0].numpy()
     picked = [test["y"][s * 8 + score[s * 8 : (s + 1) * 8].argmax()] for s in range(1, 50) if s % 5]
     assert np.mean(np.asarray(picked) > 0) > 0.7  # a random pick: 1 in 8
+
+
+def test_picks_by_stage_reads_collected_rows(train_script, tmp_path, monkeypatch):
+    rows = _toy_rows(40, 8, 2)  # 4 campaigns of 10 experiments
+    rows["x"][:, FEATURES.index("gp_ei_short")] = rows["x"][:, 0]  # gp_ei sees the gain
+    np.savez(tmp_path / "nb201.npz", **rows)
+    monkeypatch.setattr(train_script, "DATA", tmp_path)
+    out = train_script.picks_by_stage("nb201", GP_EI).splitlines()
+    # campaigns of 10 experiments: no line for experiments 11-20
+    assert [line.split(":")[0] for line in out] == ["nb201 k 1-2", "nb201 k 3-5", "nb201 k 6-10"]
+    # experiments 3-5 all have one gain of 0.5, on the candidate gp_ei rates highest
+    assert "model 0.5000, gp_ei 0.5000, random 0.0625, best 0.5000" in out[1]
