@@ -45,6 +45,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("hpobench", "nb201", "synth_smooth", "synth_rugged")
+#: landscape families to collect from beyond the benchmark's (never held out by ``fit``)
+EXTRA_FAMILIES = ("synth_cells",)
 DATA = ROOT / "runs" / "acquisition"
 OUT = ROOT / "policies" / "acquisition"
 #: instance seeds of a table family's data set: one block of this many per data set
@@ -346,7 +348,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect")
-    c.add_argument("--family", required=True, choices=FAMILIES)
+    c.add_argument("--family", required=True, choices=FAMILIES + EXTRA_FAMILIES)
     c.add_argument("--campaigns", type=int, default=300)
     c.add_argument("--budget", type=int, default=20)
     c.add_argument("--explore", type=float, default=0.3)
@@ -360,6 +362,13 @@ def main(argv: list[str]) -> None:
     q.add_argument("--scorer", required=True, help="a scorer file, or gp_ei")
     f = sub.add_parser("fit")
     f.add_argument("--exclude", default=None, choices=FAMILIES)
+    f.add_argument(
+        "--families",
+        nargs="+",
+        default=list(FAMILIES),
+        choices=FAMILIES + EXTRA_FAMILIES,
+        help="the families to train on (less --exclude)",
+    )
     f.add_argument("--hidden", type=int, default=64)
     f.add_argument("--epochs", type=int, default=8)
     f.add_argument("--seed", type=int, default=0)
@@ -384,7 +393,7 @@ def main(argv: list[str]) -> None:
             args.tag,
         )
     else:
-        fams = [x for x in FAMILIES if x != args.exclude]
+        fams = [x for x in args.families if x != args.exclude]
         out = args.out or OUT / (f"lofo_{args.exclude}.npz" if args.exclude else "acquisition.npz")
         fit(fams, args.hidden, args.epochs, out, args.seed, args.extra, args.loss, args.tau)
 

@@ -24,9 +24,9 @@ from rsi_rl.exec.runner import Runner
 from rsi_rl.exec.sandbox import SandboxLimits
 from rsi_rl.search import run_campaign
 
-TASKS = ("hpobench", "nb201", "synth_smooth", "synth_rugged")
+TASKS = ("hpobench", "nb201", "synth_smooth", "synth_rugged", "synth_cells")
 #: one meta-train instance per task (few tables load: each costs ~0.5 s once)
-INSTANCE = {"hpobench": 0, "nb201": 0, "synth_smooth": 3, "synth_rugged": 4}
+INSTANCE = {"hpobench": 0, "nb201": 0, "synth_smooth": 3, "synth_rugged": 4, "synth_cells": 5}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_seed_to_dataset_and_splits(tasks):
         range(2000, 3000),
     )
     assert hpo.make_instance(6500).info["dataset"] == "blood_transfusion"
-    for name in ("synth_smooth", "synth_rugged"):
+    for name in ("synth_smooth", "synth_rugged", "synth_cells"):
         t = tasks[name]
         assert (t.meta_train_seeds, t.val_seeds, t.heldout_seeds) == (
             range(0, 10_000),

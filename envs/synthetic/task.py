@@ -16,10 +16,16 @@ noise, as trained ones do). The test split and ``true_value`` are the noise-free
   several modes, the best learning rate moving with batch size and optimiser, the two widths
   coupled, a ripple, a divergence cliff at high learning rates, and noise that grows at high
   learning rates and low accuracy.
+* ``synth_cells``: 6 categorical knobs, the operations on the edges of a 4-node cell as in
+  NAS-Bench-201 (``none``, ``skip_connect``, two convolutions, a pooling); per-edge
+  operation effects around a per-instance ranking of the operations, interactions on
+  three random pairs of edges, and a cell whose output is cut off from its input (every
+  path through a ``none`` edge) at the floor. 15,625 configs.
 
 Numeric knobs live on the lattice their moves reach from their lower bound (every value an
 edit can produce); ``truth_summary`` enumerates the whole lattice (98,784 configs for
-``synth_smooth``, 544,320 for ``synth_rugged``), once per instance.
+``synth_smooth``, 544,320 for ``synth_rugged``, 15,625 for ``synth_cells``), once per
+instance.
 
 Instance seeds: meta-train 0-9999, validation 10000-10999, held-out 20000-20999.
 """
@@ -153,9 +159,13 @@ class SyntheticTask(LandscapeTask):
         times the grid of the numeric knobs' lattices)."""
         p = self.params(instance)
         axes = [np.array([k.position(v) for v in self._lattices[k.key]]) for k in self._numeric]
+        combos = itertools.product(*(range(len(k.choices)) for k in self._categorical))
+        if not axes:  # categorical knobs only: every combination at once
+            c_all = np.array(list(combos), dtype=np.int64)
+            return self.values(p, np.zeros((len(c_all), 0)), c_all)[0]
         grid = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
         out = []
-        for combo in itertools.product(*(range(len(k.choices)) for k in self._categorical)):
+        for combo in combos:
             c = np.tile(np.array(combo, dtype=np.int64), (len(grid), 1))
             out.append(self.values(p, grid, c)[0])
         return np.concatenate(out)
@@ -283,4 +293,57 @@ class RuggedSyntheticTask(SyntheticTask):
             * (0.5 + x[:, 2] + x[:, 3])
             * 2.0 ** (-1.5 * x[:, 1])
         )
+        return acc, std, seconds
+
+
+#: the operations of a ``synth_cells`` edge (index 0: no edge)
+CELL_OPS = ("none", "skip_connect", "conv_1x1", "conv_3x3", "avg_pool")
+#: the edges of its 4-node cell, (from, to), in knob order
+CELL_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+
+
+class CellsSyntheticTask(SyntheticTask):
+    """A cell architecture per instance: 6 categorical edge operations; ``val_acc``."""
+
+    name = "synth_cells"
+    family = 3
+    #: the median over instances of the std of val_acc across seeds at the start config
+    noise_prior = 0.007
+    knobs = tuple(
+        Knob(f"edge_{a}_{b}", "architecture", "categorical", choices=CELL_OPS)
+        for a, b in CELL_EDGES
+    )
+
+    def draw(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        n_edges, n_ops = len(CELL_EDGES), len(CELL_OPS)
+        rank = rng.normal(0.0, 0.5, n_ops)  # how good each operation is, on any edge
+        pairs = rng.choice(n_edges * (n_edges - 1) // 2, size=3, replace=False)
+        upper = [(i, j) for i in range(n_edges) for j in range(i + 1, n_edges)]
+        return {
+            "effect": rank[None, :] + rng.normal(0.0, 0.25, (n_edges, n_ops)),
+            "pairs": np.array([upper[k] for k in pairs], dtype=np.int64),
+            "inter": rng.normal(0.0, 0.3, (3, n_ops, n_ops)),
+            "scale": rng.uniform(0.4, 0.8, 1),
+            "top": rng.uniform(0.75, 0.95, 1),
+            "floor": rng.uniform(0.05, 0.2, 1),
+            "noise": rng.uniform(0.004, 0.015, 1),
+            "t0": rng.uniform(2.0, 20.0, 1),
+        }
+
+    def values(
+        self, p: dict[str, np.ndarray], x: np.ndarray, c: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        edges = np.arange(len(CELL_EDGES))
+        score = p["effect"][edges[None, :], c].sum(axis=1)
+        for k, (i, j) in enumerate(p["pairs"]):
+            score = score + p["inter"][k, c[:, i], c[:, j]]
+        on = c != 0  # an edge that is not "none"
+        e01, e02, e12, e03, e13, e23 = (on[:, k] for k in range(len(CELL_EDGES)))
+        connected = e03 | (e01 & e13) | (e02 & e23) | (e01 & e12 & e23)
+        top, floor = p["top"][0], p["floor"][0]
+        acc = floor + (top - floor) / (1.0 + np.exp(-p["scale"][0] * score))
+        acc = np.where(connected, acc, floor)
+        std = np.full(len(c), p["noise"][0])
+        convs = ((c == 2) | (c == 3)).sum(axis=1)
+        seconds = p["t0"][0] * (1.0 + convs + 2.0 * (c == 3).sum(axis=1)) / 4.0
         return acc, std, seconds

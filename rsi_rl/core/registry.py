@@ -19,6 +19,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "nb201": "rsi_rl.envs.nb201.task:NB201Task",
     "synth_smooth": "rsi_rl.envs.synthetic.task:SmoothSyntheticTask",
     "synth_rugged": "rsi_rl.envs.synthetic.task:RuggedSyntheticTask",
+    "synth_cells": "rsi_rl.envs.synthetic.task:CellsSyntheticTask",
 }
 
 ENTRY_POINT_GROUP = "rsi_rl.tasks"
