@@ -184,11 +184,10 @@ def picks_by_stage(family: str, scorer: str) -> str:
 
     data = load(family, None)
     pred = Scorer(scorer)(data["x"].astype(np.float64))
-    # experiment k of its campaign: steps are numbered in order, campaign by campaign
-    first = {
-        int(c): int(data["step"][data["campaign"] == c].min()) for c in np.unique(data["campaign"])
-    }
-    k = data["step"] - np.vectorize(first.get)(data["campaign"]) + 1
+    # experiment k of its campaign: rows and steps come in order, campaign by campaign
+    campaigns, first_row = np.unique(data["campaign"], return_index=True)
+    first_step = data["step"][first_row][np.searchsorted(campaigns, data["campaign"])]
+    k = data["step"] - first_step + 1
     lines = []
     for lo, hi in STAGES:
         rows = (k >= lo) & (k <= hi)
@@ -318,15 +317,14 @@ def fit(
     held = [p["campaign"] >= 0.9 * (p["campaign"].max() + 1) for p in loaded]
     parts = [{k: v[~h] for k, v in p.items()} for p, h in zip(loaded, held, strict=True)]
     x = np.concatenate([p["x"] for p in parts]).astype(np.float32)
-    y = np.concatenate([p["y"] for p in parts]).astype(np.float32)
-    w = np.concatenate([np.full(len(p["y"]), 1.0 / len(p["y"]), np.float32) for p in parts])
-    w *= len(w) / w.sum()
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
-    data = (
-        _grouped(parts, mean, std)
-        if loss == "listwise"
-        else (torch.from_numpy((x - mean) / std), torch.from_numpy(y), torch.from_numpy(w))
-    )
+    if loss == "listwise":
+        data = _grouped(parts, mean, std)
+    else:  # rows, each family weighted alike
+        y = np.concatenate([p["y"] for p in parts]).astype(np.float32)
+        w = np.concatenate([np.full(len(p["y"]), 1.0 / len(p["y"]), np.float32) for p in parts])
+        w *= len(w) / w.sum()
+        data = (torch.from_numpy((x - mean) / std), torch.from_numpy(y), torch.from_numpy(w))
     model = _train(data, loss, hidden, epochs, seed, tau)
     with torch.no_grad():
         for fam, p, h in zip(families, loaded, held, strict=True):
@@ -341,7 +339,7 @@ def fit(
     arrays |= {f"b{i}": m.bias.detach().numpy().copy() for i, m in enumerate(layers)}
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, mean=mean, std=std, features=np.asarray(FEATURES), **arrays)
-    print(f"{len(y)} rows of {', '.join(families)} -> {out}", file=sys.stderr)
+    print(f"{len(x)} rows of {', '.join(families)} -> {out}", file=sys.stderr)
 
 
 def main(argv: list[str]) -> None:
@@ -358,7 +356,7 @@ def main(argv: list[str]) -> None:
     c.add_argument("--offset", type=int, default=0, help="skip this many train instances")
     c.add_argument("--tag", default="", help="write <family>.<tag>.npz")
     q = sub.add_parser("picks", help="a scorer's choices against random, per campaign stage")
-    q.add_argument("--family", required=True, choices=FAMILIES)
+    q.add_argument("--family", required=True, choices=FAMILIES + EXTRA_FAMILIES)
     q.add_argument("--scorer", required=True, help="a scorer file, or gp_ei")
     f = sub.add_parser("fit")
     f.add_argument("--exclude", default=None, choices=FAMILIES)
