@@ -363,7 +363,7 @@ def main(argv: list[str]) -> None:
     f.add_argument(
         "--families",
         nargs="+",
-        default=list(FAMILIES),
+        default=list(FAMILIES + EXTRA_FAMILIES),
         choices=FAMILIES + EXTRA_FAMILIES,
         help="the families to train on (less --exclude)",
     )

@@ -82,12 +82,12 @@ DESIGNS: dict[str, Design] = {
     "policy": Design(OUT, PAIRS, AGENTS, COMPARISONS, "policy"),
     "acquisition": Design(
         ROOT / "docs" / "figures" / "acquisition",
-        {  # fresh test pairs, 400 per family: the policy's headline and earlier versions
-            # of this agent used the 450 before these of each family
-            "hpobench": {"val": PAIRS["hpobench"]["val"], "test": _blocks([6225, 7225], 200)},
-            "nb201": {"val": PAIRS["nb201"]["val"], "test": _blocks([2450], 400)},
-            "synth_smooth": {"val": PAIRS["synth_smooth"]["val"], "test": _blocks([20450], 400)},
-            "synth_rugged": {"val": PAIRS["synth_rugged"]["val"], "test": _blocks([20450], 400)},
+        {  # fresh test pairs: every one left (the policy's headline and earlier versions
+            # of this agent used hpobench 6000-6424 and 7000-7424, the others' first 850)
+            "hpobench": {"val": PAIRS["hpobench"]["val"], "test": _blocks([6425, 7425], 575)},
+            "nb201": {"val": PAIRS["nb201"]["val"], "test": _blocks([2850], 150)},
+            "synth_smooth": {"val": PAIRS["synth_smooth"]["val"], "test": _blocks([20850], 150)},
+            "synth_rugged": {"val": PAIRS["synth_rugged"]["val"], "test": _blocks([20850], 150)},
         },
         ["acquisition", "gp_ei", "random", "random_search", "greedy", "tpe", "opening_tpe"],
         [["acquisition", "tpe"], ["acquisition", "opening_tpe"], ["acquisition", "gp_ei"]],

@@ -76,6 +76,7 @@ def test_features_read_the_campaign(enc):
     assert col["rank_ei"].max() == 1.0 and col["rank_ei"].min() == 0.0
     assert col["dist_start"] == pytest.approx([2 / 3, 1 / 3, 0.25])
     assert col["edge_share"].tolist() == [1.0, 1.0, 0.0]  # lr at a lattice end, or not
+    assert col["categorical_share"] == pytest.approx([2 / 3] * 3)  # act and clip of three
     assert (col["gp_sd_fit"] > 0).all() and np.ptp(col["fit_scale"]) == 0
     # one run point (the start alone): no spread to standardise, still finite
     x1 = features(enc, cands, ["edit"] * 3, run[:1], values[:1], run[0], 0.0)

@@ -23,7 +23,9 @@ failed run counts as the worst value so far):
 - a third process whose length scale (:data:`FIT_SCALES`) is the one that explains the
   runs best (marginal likelihood), with that length scale: how smooth this landscape
   looks;
-- its distance to the start config and the share of its ordinal knobs at a lattice end.
+- its distance to the start config and the share of its ordinal knobs at a lattice end;
+- the share of the space's parameters that are categorical (a constant per task: the
+  kind of space the campaign is in).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ FEATURES: tuple[str, ...] = (
     "fit_scale",
     "dist_start",
     "edge_share",
+    "categorical_share",
 )
 #: the Gaussian processes' length scales, in units of the mean per-parameter distance
 LENGTH_SCALES = (0.15, 0.5)
@@ -294,6 +297,9 @@ def features(
         cols.append(((idx == 0) | (idx == top)).mean(axis=1))
     else:
         cols.append(np.zeros(n))
+    # the kind of space (a constant per task): lets one scorer read ordinal and categorical
+    # spaces differently
+    cols.append(np.full(n, 1.0 - float(ordinal.mean()) if len(ordinal) else 0.0))
     return np.stack(cols, axis=1)
 
 
