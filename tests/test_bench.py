@@ -533,6 +533,9 @@ def test_headline_regret_is_the_incumbents_true_value_not_its_single_seed_value(
                 config = r["config"] if r["kept"] else config
             value = truth(SimpleNamespace(config=config))
             assert rows[3]["truth"] == pytest.approx(value)
+            # truth_run: the true value of what each experiment ran, kept or not
+            for r in rows[1:]:
+                assert r["truth_run"] == pytest.approx(truth(SimpleNamespace(config=r["config"])))
             true_regret.setdefault(a, []).append((OPTIMUM - value) / (OPTIMUM - MEDIAN))
             single = rows[3]["incumbent_metric"]
             seed_regret.setdefault(a, []).append((OPTIMUM - single) / (OPTIMUM - MEDIAN))

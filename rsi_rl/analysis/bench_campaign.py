@@ -89,7 +89,8 @@ def run_one(
 
     The campaign's ``trace`` holds one line per experiment (and a ``k = 0`` line for the
     start) with the incumbent after it and its ``truth``: the task's ``true_value`` of that
-    incumbent where the task has one (``truth`` is then the whole curve), else, with
+    incumbent where the task has one (``truth`` is then the whole curve, and ``truth_run``
+    the true value of the candidate the experiment ran, kept or not), else, with
     ``remeasure_seeds`` > 0, its mean over the fresh seeds at each of ``endpoints`` (and
     at the start).
     """
@@ -119,6 +120,10 @@ def run_one(
                 inc = seen.get(str(record.get("candidate")), env.incumbent)
         incumbents.append(inc)
         truth = true_value(env.task, env.instance, inc)
+        truth_run = truth if baseline else None
+        ran = None if baseline or truth is None else _ran(record, seen, env.task)
+        if ran is not None:
+            truth_run = true_value(env.task, env.instance, ran)
         trace.append(
             {
                 "agent": name,
@@ -135,6 +140,7 @@ def run_one(
                 "incumbent_metric": record.get("incumbent_metric"),
                 "seconds_used": record.get("seconds_used", 0.0 if baseline else None),
                 "truth": truth,
+                "truth_run": truth_run,
             }
         )
 
@@ -194,6 +200,21 @@ def run_one(
         if res.status == "ok":
             row = replace(row, reference=float(res.metrics[env.task.metric]))
     return row
+
+
+def _ran(record: dict[str, Any], seen: dict[str, Any], task: Any) -> Any:
+    """The candidate an experiment's record ran: one proposed whole, or rebuilt from the
+    record's config (None where that is not the same candidate, e.g. a code edit)."""
+    from rsi_rl.core.edits import start_candidate
+
+    key = str(record.get("candidate"))
+    if key in seen:
+        return seen[key]
+    config = record.get("config")
+    if not isinstance(config, dict):
+        return None
+    cand = start_candidate(task, config)
+    return cand if cand.hash == key else None
 
 
 def _remeasure_endpoints(
