@@ -20,7 +20,7 @@ def _task_class(name: str):
 def test_landscape_splits_are_the_declared_ranges():
     assert family("hpobench").split("val") == range(4000, 6000)
     assert family("nb201").test == range(2000, 3000)
-    for name in ("synth_smooth", "synth_rugged", "synth_cells"):
+    for name in ("synth_smooth", "synth_rugged", "synth_cells", "synth_mixed"):
         f = family(name)
         assert (f.train, f.val, f.test) == (
             range(0, 10_000),

@@ -1,4 +1,4 @@
-"""Landscape tasks (hpobench, nb201, synth_smooth, synth_rugged): lookups answered in
+"""Landscape tasks (hpobench, nb201, the synthetic families): lookups answered in
 process, deterministic per seed, the test split is the truth, every edit stays on the
 lattice, and campaigns run through the runner, executors, env and CLI without a sandbox."""
 
@@ -24,9 +24,16 @@ from rsi_rl.exec.runner import Runner
 from rsi_rl.exec.sandbox import SandboxLimits
 from rsi_rl.search import run_campaign
 
-TASKS = ("hpobench", "nb201", "synth_smooth", "synth_rugged", "synth_cells")
+TASKS = ("hpobench", "nb201", "synth_smooth", "synth_rugged", "synth_cells", "synth_mixed")
 #: one meta-train instance per task (few tables load: each costs ~0.5 s once)
-INSTANCE = {"hpobench": 0, "nb201": 0, "synth_smooth": 3, "synth_rugged": 4, "synth_cells": 5}
+INSTANCE = {
+    "hpobench": 0,
+    "nb201": 0,
+    "synth_smooth": 3,
+    "synth_rugged": 4,
+    "synth_cells": 5,
+    "synth_mixed": 6,
+}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +82,7 @@ def test_seed_to_dataset_and_splits(tasks):
         range(2000, 3000),
     )
     assert hpo.make_instance(6500).info["dataset"] == "blood_transfusion"
-    for name in ("synth_smooth", "synth_rugged", "synth_cells"):
+    for name in ("synth_smooth", "synth_rugged", "synth_cells", "synth_mixed"):
         t = tasks[name]
         assert (t.meta_train_seeds, t.val_seeds, t.heldout_seeds) == (
             range(0, 10_000),
@@ -160,6 +167,17 @@ def test_truth_summary_is_sane(tasks, name):
     assert s["optimum"] >= s["start"] >= s["worst"]
     assert s["start"] == task.true_value(inst, start_candidate(task, inst.start_config))
     assert s["optimum"] > s["median"]  # something to find
+
+
+def test_synth_mixed_best_numeric_settings_depend_on_the_categorical_ones(tasks):
+    """Its modes move with the categorical choices: the best numeric config under one
+    combination of options is not the best under another."""
+    task = tasks["synth_mixed"]
+    inst = task.make_instance(INSTANCE["synth_mixed"])
+    means = task.all_means(inst).reshape(3 * 4 * 3, -1)  # categorical combination x grid
+    best = means.argmax(axis=1)
+    assert len(set(best.tolist())) > 1
+    assert np.ptp(means.max(axis=1)) > 0.01  # and the combinations are not equally good
 
 
 @pytest.mark.parametrize("name", TASKS)

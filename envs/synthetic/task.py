@@ -21,11 +21,16 @@ noise, as trained ones do). The test split and ``true_value`` are the noise-free
   operation effects around a per-instance ranking of the operations, interactions on
   three random pairs of edges, and a cell whose output is cut off from its input (every
   path through a ``none`` edge) at the floor. 15,625 configs.
+* ``synth_mixed``: 7 knobs, 4 numeric (log learning rate, ordinal batch size and width,
+  linear dropout) and 3 categorical (optimiser, activation, schedule); several modes
+  whose centres move with the categorical choices and whose heights each combination of
+  choices ranks differently, so the best numeric settings depend on the categorical
+  ones. 108,864 configs.
 
 Numeric knobs live on the lattice their moves reach from their lower bound (every value an
 edit can produce); ``truth_summary`` enumerates the whole lattice (98,784 configs for
-``synth_smooth``, 544,320 for ``synth_rugged``, 15,625 for ``synth_cells``), once per
-instance.
+``synth_smooth``, 544,320 for ``synth_rugged``, 15,625 for ``synth_cells``, 108,864 for
+``synth_mixed``), once per instance.
 
 Instance seeds: meta-train 0-9999, validation 10000-10999, held-out 20000-20999.
 """
@@ -346,4 +351,55 @@ class CellsSyntheticTask(SyntheticTask):
         std = np.full(len(c), p["noise"][0])
         convs = ((c == 2) | (c == 3)).sum(axis=1)
         seconds = p["t0"][0] * (1.0 + convs + 2.0 * (c == 3).sum(axis=1)) / 4.0
+        return acc, std, seconds
+
+
+class MixedSyntheticTask(SyntheticTask):
+    """Modes that move with categorical choices (4 numeric, 3 categorical knobs); ``val_acc``."""
+
+    name = "synth_mixed"
+    family = 4
+    #: the median over instances of the std of val_acc across seeds at the start config
+    noise_prior = 0.01
+    knobs = (
+        Knob("lr", "learning_rate", "log", 1e-4, 1.0, 2.0),
+        Knob("batch_size", "batch", "choice", choices=(16, 32, 64, 128, 256, 512)),
+        Knob("width", "width", "choice", choices=(32, 64, 128, 256, 512, 1024)),
+        Knob("dropout", "dropout", "linear", 0.0, 0.5, 0.1),
+        Knob("optimizer", "optimiser", "categorical", choices=("sgd", "adam", "adamw")),
+        Knob("activation", "activation", "categorical", choices=("relu", "tanh", "gelu", "silu")),
+        Knob("schedule", "schedule", "categorical", choices=("constant", "cosine", "step")),
+    )
+
+    def draw(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        d = len(self._numeric)
+        sizes = [len(k.choices) for k in self._categorical]
+        modes = int(rng.integers(2, 6))
+        return {
+            "centre": rng.uniform(0.15, 0.85, (modes, d)),
+            "width": rng.uniform(0.25, 0.6, (modes, d)),
+            "height": np.concatenate([[1.0], rng.uniform(0.6, 0.95, modes - 1)]),
+            # per categorical knob and option: a shift of every mode's centre ...
+            "shift": rng.normal(0.0, 0.12, (len(sizes), max(sizes), d)),
+            # ... and a preference of each mode for it
+            "pref": rng.normal(0.0, 0.2, (len(sizes), max(sizes), modes)),
+            "top": rng.uniform(0.75, 0.97, 1),
+            "floor": rng.uniform(0.05, 0.3, 1),
+            "noise": rng.uniform(0.004, 0.015, 1),
+            "t0": rng.uniform(2.0, 20.0, 1),
+        }
+
+    def values(
+        self, p: dict[str, np.ndarray], x: np.ndarray, c: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        knobs = np.arange(c.shape[1])
+        shift = p["shift"][knobs[None, :], c].sum(axis=1)  # (n, d)
+        pref = p["pref"][knobs[None, :], c].sum(axis=1)  # (n, modes)
+        z = (x[:, None, :] - p["centre"][None] - shift[:, None, :]) / p["width"][None]
+        height = np.minimum(1.0, p["height"][None] * np.exp(pref))
+        core = np.max(height * np.exp(-0.5 * (z**2).sum(axis=2)), axis=1)
+        top, floor = p["top"][0], p["floor"][0]
+        acc = floor + (top - floor) * core
+        std = p["noise"][0] * (1.5 - 0.5 * core)
+        seconds = p["t0"][0] * 2.0 ** (-2.0 * x[:, 1]) * (0.5 + 2.0 * x[:, 2])
         return acc, std, seconds

@@ -104,6 +104,14 @@ FAMILIES: dict[str, Family] = {
             range(20_000, 21_000),
             "synthetic",
         ),
+        Family(
+            "synth_mixed",
+            "synth_mixed",
+            range(0, 10_000),
+            range(10_000, 11_000),
+            range(20_000, 21_000),
+            "synthetic",
+        ),
         # trained tasks: val is the top of the task's meta-train seeds, test its held-out seeds
         Family(
             "tabular",

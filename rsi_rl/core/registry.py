@@ -20,6 +20,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "synth_smooth": "rsi_rl.envs.synthetic.task:SmoothSyntheticTask",
     "synth_rugged": "rsi_rl.envs.synthetic.task:RuggedSyntheticTask",
     "synth_cells": "rsi_rl.envs.synthetic.task:CellsSyntheticTask",
+    "synth_mixed": "rsi_rl.envs.synthetic.task:MixedSyntheticTask",
 }
 
 ENTRY_POINT_GROUP = "rsi_rl.tasks"
