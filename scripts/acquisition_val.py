@@ -64,6 +64,7 @@ def run_family(
     arms: Sequence[str],
     budget: int,
     scorer_dir: Path,
+    keep_threshold: float = 1.0,
     **pool: int,
 ) -> list[dict[str, Any]]:
     from rsi_rl.analysis.bench_campaign import run_one
@@ -78,7 +79,8 @@ def run_family(
         raise SystemExit(f"{ys.path} is not a validation yardstick")
     task = make_task(get_family(family).task)
     ends = [k for k in ENDPOINTS if k <= budget]
-    env = make_env(task, budget, [int(i) for i in instances], {"executor": "serial"})
+    env_kw = {"executor": "serial", "keep_threshold": keep_threshold}
+    env = make_env(task, budget, [int(i) for i in instances], env_kw)
     rows: list[dict[str, Any]] = []
     try:
         for seed, inst in enumerate(instances):
@@ -162,6 +164,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--scorer-dir", type=Path, default=ROOT / "policies" / "acquisition")
     parser.add_argument("--n-uniform", type=int, default=64, help="uniform draws per pool")
     parser.add_argument("--n-local", type=int, default=32, help="perturbations per pool")
+    parser.add_argument(
+        "--keep-threshold",
+        type=float,
+        default=1.0,
+        help="the campaign's keep rule: a child must beat the incumbent by this many noise sd",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     ends = [k for k in ENDPOINTS if k <= args.budget]
@@ -177,6 +185,7 @@ def main(argv: list[str]) -> None:
             args.arms,
             args.budget,
             args.scorer_dir,
+            keep_threshold=args.keep_threshold,
             n_uniform=args.n_uniform,
             n_local=args.n_local,
         )
@@ -192,6 +201,7 @@ def main(argv: list[str]) -> None:
             "budget": args.budget,
             "arms": args.arms,
             "scorer_dir": str(args.scorer_dir),
+            "keep_threshold": args.keep_threshold,
         }
         Path(args.out).write_text(
             json.dumps({"meta": meta, "results": results, "rows": rows_out}, indent=2) + "\n"
