@@ -120,10 +120,10 @@ def run_one(
                 inc = seen.get(str(record.get("candidate")), env.incumbent)
         incumbents.append(inc)
         truth = true_value(env.task, env.instance, inc)
-        truth_run = truth if baseline else None
-        ran = None if baseline or truth is None else _ran(record, seen, env.task)
-        if ran is not None:
-            truth_run = true_value(env.task, env.instance, ran)
+        truth_run = truth if baseline or record.get("kept") else None
+        if truth_run is None and truth is not None:  # a reverted run: look its truth up
+            ran = _ran(record, seen, env.task)
+            truth_run = true_value(env.task, env.instance, ran) if ran is not None else None
         trace.append(
             {
                 "agent": name,
