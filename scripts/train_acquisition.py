@@ -22,7 +22,11 @@ their target: the share of the incumbent's remaining regret that running it woul
 (signed so that higher is better; 0 where the incumbent is the optimum). Within one
 experiment every candidate has the same incumbent, so ranking by this share is ranking
 by true improvement; the share keeps experiments with a poor incumbent (whose gains
-would be many optimum-to-median spans) from drowning the others.
+would be many optimum-to-median spans) from drowning the others. Beside it, each row
+keeps the share the candidate *does* close once the campaign's keep rule has judged it
+on the evaluation seed (``fit --target keep``: 0 where it would be reverted, negative
+where a worse candidate would be kept on a lucky draw). ``--n-uniform``/``--n-local``
+set the pools, as ``scripts/acquisition_val.py`` does for acting.
 
 ``fit`` trains a ReLU perceptron (two hidden layers of ``--hidden``), each family weighted
 alike, and writes its weights as ``.npz`` (``policies/acquisition/lofo_<F>.npz`` or
@@ -85,6 +89,21 @@ def _truth_of(task: Any, instance: Any, agent: Any, sign: float) -> Any:
     return truth
 
 
+def _eval_of(task: Any, instance: Any, agent: Any, seed: int) -> Any:
+    """The score (higher is better) of a point of ``agent``'s space on the campaign's
+    evaluation seed ``seed``: what the keep rule compares (cached)."""
+    cache: dict[tuple[int, ...], float] = {}
+
+    def score(point: tuple[int, ...]) -> float:
+        if point not in cache:
+            cand, _ = agent.space.candidate(agent.enc.params(point), "eval")
+            metrics, _ = task.lookup(instance, cand, seed, "val")
+            cache[point] = float(task.score(metrics[task.metric]))
+        return cache[point]
+
+    return score
+
+
 def collect(
     family: str,
     campaigns: int,
@@ -95,6 +114,8 @@ def collect(
     seed0: int,
     offset: int = 0,
     tag: str = "",
+    n_uniform: int = 64,
+    n_local: int = 32,
 ) -> Path:
     from rsi_rl.agents.acquisition import AcquisitionAgent
     from rsi_rl.analysis.bench_campaign import run_one
@@ -107,18 +128,26 @@ def collect(
     instances = train_instances(family, offset + campaigns)[offset:]
     env = make_env(task, budget, instances, {"executor": "serial"})
     rng = np.random.default_rng(seed0)
-    xs, ys, groups, steps = [], [], [], []
+    xs, ys, ys_keep, groups, steps = [], [], [], [], []
     n_steps = 0
     t0 = time.monotonic()
     try:
         for c, inst in enumerate(instances):
             trace: list[dict[str, Any]] = []
-            agent = AcquisitionAgent(seed=seed0 + c, scorer=scorer, explore=explore, trace=trace)
+            agent = AcquisitionAgent(
+                seed=seed0 + c,
+                scorer=scorer,
+                n_uniform=n_uniform,
+                n_local=n_local,
+                explore=explore,
+                trace=trace,
+            )
             run_one(env, agent, seed0 + c, inst, reference=False)
             assert env.instance is not None
             summary = task.truth_summary(env.instance)
             optimum = sign * float(summary["optimum"])
             truth = _truth_of(task, env.instance, agent, sign)
+            score = _eval_of(task, env.instance, agent, env.eval_seed)
             for step in trace:
                 n = len(step["points"])
                 keep = rng.choice(n, size=min(rows, n), replace=False)
@@ -126,11 +155,15 @@ def collect(
                     keep[0] = step["pick"]
                 base = truth(step["incumbent"])
                 gap = optimum - base
+                bar = task.score(step["incumbent_metric"]) + env.keep_threshold * step["noise"]
                 for i in keep:
-                    gain = truth(step["points"][i]) - base
+                    point = step["points"][i]
+                    gain = truth(point) - base
                     ok = np.isfinite(gain) and gain > 0 and gap > 1e-12
                     xs.append(step["x"][i])
                     ys.append(min(1.0, gain / gap) if ok else 0.0)
+                    kept = np.isfinite(gain) and gap > 1e-12 and score(point) > bar
+                    ys_keep.append(float(np.clip(gain / gap, -1.0, 1.0)) if kept else 0.0)
                     groups.append(c)
                     steps.append(n_steps)
                 n_steps += 1
@@ -146,6 +179,7 @@ def collect(
         path,
         x=np.asarray(xs, np.float32),
         y=np.asarray(ys, np.float32),
+        y_keep=np.asarray(ys_keep, np.float32),
         campaign=np.asarray(groups, np.int32),
         step=np.asarray(steps, np.int32),
     )
@@ -200,13 +234,27 @@ def picks_by_stage(family: str, scorer: str) -> str:
     return "\n".join(lines)
 
 
-def load(family: str, extra: str | None) -> dict[str, np.ndarray]:
+#: the targets ``fit`` can train on: ``gain``, the share of the incumbent's remaining
+#: regret a candidate would close; ``keep``, the share it does close once the campaign's
+#: keep rule has judged it on the evaluation seed (0 if reverted, negative if a worse
+#: candidate is kept on a lucky draw)
+TARGETS = ("gain", "keep")
+
+
+def load(family: str, extra: str | None, target: str = "gain") -> dict[str, np.ndarray]:
     """A family's collected rows, with those of ``<family>.<extra>.npz`` appended (their
-    campaign numbers moved past the first file's)."""
+    campaign numbers moved past the first file's); ``y`` is the ``target``'s column."""
     data = dict(np.load(DATA / f"{family}.npz"))
+    if target == "keep":
+        if "y_keep" not in data:
+            raise SystemExit(f"{DATA / f'{family}.npz'} has no keep targets; collect it again")
+        data["y"] = data["y_keep"]
+    data.pop("y_keep", None)
     more = DATA / f"{family}.{extra}.npz"
     if extra and more.is_file():
         add = dict(np.load(more))
+        add["y"] = add["y_keep"] if target == "keep" else add["y"]
+        add.pop("y_keep", None)
         add["campaign"] = add["campaign"] + data["campaign"].max() + 1
         add["step"] = add["step"] + data["step"].max() + 1
         data = {k: np.concatenate([data[k], add[k]]) for k in data}
@@ -220,15 +268,15 @@ LISTWISE_TAU = 0.1
 def _grouped(parts: list[dict[str, np.ndarray]], mean: np.ndarray, std: np.ndarray) -> Any:
     """The rows of each experiment (one ``step``) side by side, for the listwise loss:
     standardised features ``(G, R, d)``, targets ``(G, R)``, a mask of real rows and a
-    weight per experiment (each family weighted alike). Experiments where no sampled
-    candidate improves say nothing about ranking and are left out."""
+    weight per experiment (each family weighted alike). Experiments whose sampled
+    candidates all have target 0 say nothing about ranking and are left out."""
     import torch
 
     xs, ys, ms, ws = [], [], [], []
     width = max(int(np.unique(p["step"], return_counts=True)[1].max()) for p in parts)
     for p in parts:
         _, first, count = np.unique(p["step"], return_index=True, return_counts=True)
-        keep = [(a, c) for a, c in zip(first, count, strict=True) if p["y"][a : a + c].max() > 0]
+        keep = [(a, c) for a, c in zip(first, count, strict=True) if p["y"][a : a + c].any()]
         g = len(keep)
         x = np.zeros((g, width, p["x"].shape[1]), np.float32)
         y = np.zeros((g, width), np.float32)
@@ -305,16 +353,17 @@ def fit(
     extra: str | None = None,
     loss: str = "listwise",
     tau: float = LISTWISE_TAU,
+    target: str = "gain",
 ) -> None:
-    """Fit a perceptron on the families' rows (``loss``: see :func:`_train`) and
-    write it as a scorer file."""
+    """Fit a perceptron on the families' rows (``loss``: see :func:`_train`; ``target``:
+    see :data:`TARGETS`) and write it as a scorer file."""
     import torch
     from torch import nn
 
     from rsi_rl.agents.acquisition_features import FEATURES
 
     torch.set_num_threads(1)
-    loaded = [load(f, extra) for f in families]
+    loaded = [load(f, extra, target) for f in families]
     # the last tenth of each family's campaigns is held out for the picks check below
     held = [p["campaign"] >= 0.9 * (p["campaign"].max() + 1) for p in loaded]
     parts = [{k: v[~h] for k, v in p.items()} for p, h in zip(loaded, held, strict=True)]
@@ -357,6 +406,8 @@ def main(argv: list[str]) -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--offset", type=int, default=0, help="skip this many train instances")
     c.add_argument("--tag", default="", help="write <family>.<tag>.npz")
+    c.add_argument("--n-uniform", type=int, default=64, help="uniform draws per pool")
+    c.add_argument("--n-local", type=int, default=32, help="perturbations per pool")
     q = sub.add_parser("picks", help="a scorer's choices against random, per campaign stage")
     q.add_argument("--family", required=True, choices=FAMILIES + EXTRA_FAMILIES)
     q.add_argument("--scorer", required=True, help="a scorer file, or gp_ei")
@@ -375,6 +426,7 @@ def main(argv: list[str]) -> None:
     f.add_argument("--extra", default=None, help="also read <family>.<extra>.npz")
     f.add_argument("--loss", default="listwise", choices=["listwise", "mse"])
     f.add_argument("--tau", type=float, default=LISTWISE_TAU, help="the listwise temperature")
+    f.add_argument("--target", default="gain", choices=TARGETS, help="what the scorer learns")
     f.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.cmd == "picks":
@@ -391,11 +443,23 @@ def main(argv: list[str]) -> None:
             args.seed,
             args.offset,
             args.tag,
+            args.n_uniform,
+            args.n_local,
         )
     else:
         fams = [x for x in args.families if x != args.exclude]
         out = args.out or OUT / (f"lofo_{args.exclude}.npz" if args.exclude else "acquisition.npz")
-        fit(fams, args.hidden, args.epochs, out, args.seed, args.extra, args.loss, args.tau)
+        fit(
+            fams,
+            args.hidden,
+            args.epochs,
+            out,
+            args.seed,
+            args.extra,
+            args.loss,
+            args.tau,
+            args.target,
+        )
 
 
 if __name__ == "__main__":

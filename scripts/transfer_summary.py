@@ -72,6 +72,7 @@ def summary(split: str, design: str = "policy") -> str:
         "",
         *markdown_table(["family", "agent", *MEASURES], means),
     ]
+    lines += _floors(out, split, heads)
     tests: list[tuple[str, str, str, dict[str, Any]]] = []
     for fam, h in heads.items():
         for name, measures in declared.items():
@@ -100,6 +101,43 @@ def summary(split: str, design: str = "policy") -> str:
     columns = "family,comparison,measure,wins/ties/losses,mean diff,p,p Holm (all)"
     lines += markdown_table(columns.split(","), rows)
     return "\n".join(lines)
+
+
+def _floors(out: Path, split: str, heads: dict[str, Any]) -> list[str]:
+    """The seed floor of each table family (:func:`rsi_rl.analysis.yardstick.seed_floor`)
+    on the bench's pairs, beside TPE's regret@20 and half of it."""
+    import json
+
+    import numpy as np
+
+    from rsi_rl.analysis.tables import markdown_table
+    from rsi_rl.analysis.yardstick import read_yardstick, seed_floor
+    from rsi_rl.core.families import family
+    from rsi_rl.core.registry import make_task
+
+    rows = []
+    for fam, h in heads.items():
+        folder = out / fam / split
+        with (folder / "campaigns.jsonl").open() as fh:
+            pairs = sorted({(int(r["instance"]), int(r["seed"])) for r in map(json.loads, fh)})
+        task = make_task(family(fam).task)
+        floor = seed_floor(task, read_yardstick(folder / "yardstick.json"), pairs)
+        tpe = h["agents"].get("tpe", {}).get("regret@20", {}).get("mean")
+        if floor is None or tpe is None:
+            continue
+        rows.append(
+            [fam, str(len(pairs)), f"{np.nanmean(floor):.3f}", f"{tpe:.3f}", f"{tpe / 2:.3f}"]
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "Seed floor: the mean regret of the config best on each campaign's evaluation seed, "
+        "i.e. of a campaign that searched perfectly what it observes (one seed per "
+        "experiment); a campaign keeps a better config only by luck.",
+        "",
+        *markdown_table(["family", "pairs", "seed floor", "tpe regret@20", "half of tpe"], rows),
+    ]
 
 
 def main(argv: list[str]) -> None:

@@ -233,3 +233,20 @@ def test_picks_by_stage_reads_collected_rows(train_script, tmp_path, monkeypatch
     assert [line.split(":")[0] for line in out] == ["nb201 k 1-2", "nb201 k 3-5", "nb201 k 6-10"]
     # experiments 3-5 all have one gain of 0.5, on the candidate gp_ei rates highest
     assert "model 0.5000, gp_ei 0.5000, random 0.0625, best 0.5000" in out[1]
+
+
+def test_collect_keeps_both_targets_and_fit_reads_either(train_script, tmp_path, monkeypatch):
+    monkeypatch.setattr(train_script, "DATA", tmp_path)
+    path = train_script.collect("synth_smooth", 3, 8, 0.3, GP_EI, 10, 0)
+    data = np.load(path)
+    y, y_keep = data["y"], data["y_keep"]
+    assert len(y) == len(y_keep) == len(data["x"]) == 3 * 8 * 10
+    assert (y >= 0).all() and (y_keep >= -1).all() and (y_keep <= 1).all()
+    # a kept gain is the gain; the keep rule turns some gains away
+    assert np.array_equal(y_keep[y_keep > 0], y[y_keep > 0])
+    assert 0 < (y_keep > 0).sum() < (y > 0).sum()
+    assert np.array_equal(train_script.load("synth_smooth", None, "keep")["y"], y_keep)
+    assert "y_keep" not in train_script.load("synth_smooth", None)
+    np.savez(tmp_path / "nb201.npz", x=data["x"], y=y, step=data["step"])
+    with pytest.raises(SystemExit, match="collect it again"):
+        train_script.load("nb201", None, "keep")

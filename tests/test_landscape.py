@@ -156,6 +156,21 @@ def test_a_tabulated_val_lookup_reads_one_repeat(tasks):
     assert task.true_value(inst, cand) == pytest.approx(table.values[row].mean())
 
 
+@pytest.mark.parametrize("name", ["hpobench", "nb201"])
+def test_best_on_seed_is_the_grid_best_draw_of_that_seed(tasks, name):
+    task = tasks[name]
+    inst = task.make_instance(0)
+    best = task.best_on_seed(inst, 12345)
+    top, _ = task.sample(inst, best, 12345)
+    rng = np.random.default_rng(0)
+    for _ in range(300):  # no config draws better on that seed
+        config = {k: opts[int(rng.integers(len(opts)))] for k, opts in task.space.items()}
+        assert task.sample(inst, config, 12345)[0] <= top
+    s = task.truth_summary(inst)
+    assert s["optimum"] >= task.mean(inst, best)[0] > s["median"]  # good, not the optimum's truth
+    assert any(task.best_on_seed(inst, seed) != best for seed in range(6))  # the seed matters
+
+
 @pytest.mark.parametrize("name", TASKS)
 def test_truth_summary_is_sane(tasks, name):
     task = tasks[name]

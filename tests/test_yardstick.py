@@ -18,6 +18,7 @@ from rsi_rl.analysis.yardstick import (
     Yardstick,
     compute_yardstick,
     read_yardstick,
+    seed_floor,
     write_yardstick,
 )
 from rsi_rl.core.errors import ConfigError
@@ -131,3 +132,19 @@ def test_yardstick_command_writes_once_and_names_a_bad_family(tmp_path, capsys):
     assert "exists; a yardstick is computed once" in capsys.readouterr().err
     assert main(["--family", "nope", "--out", str(tmp_path / "x.json")]) == 2
     assert "unknown family 'nope'; known families:" in capsys.readouterr().err
+
+
+def test_seed_floor_is_the_regret_of_the_best_config_on_each_campaigns_seed():
+    from rsi_rl.core.registry import make_task
+    from rsi_rl.core.seeds import evaluation_seed
+
+    task = make_task("hpobench")
+    ys = Yardstick(task="hpobench", direction="maximize", entries=compute_yardstick(task, [0]))
+    floor = seed_floor(task, ys, [(0, 0), (0, 1)])
+    assert floor is not None and len(floor) == 2
+    inst = task.make_instance(0)
+    for f, seed in zip(floor, (0, 1), strict=True):
+        best = task.best_on_seed(inst, evaluation_seed(seed))
+        assert f == pytest.approx(ys.regret(0, task.mean(inst, best)[0]))
+        assert 0.0 <= f < 1.0
+    assert seed_floor(ToyTask(), ys, [(0, 0)]) is None  # no table: no floor

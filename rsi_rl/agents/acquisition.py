@@ -103,7 +103,8 @@ class AcquisitionAgent(Agent):
         explore: the chance of running a uniformly chosen pool candidate instead (for
             collecting training data; 0 to act).
         trace: a list to append, per experiment, the pool's features, candidates'
-            parameters and the chosen row (for training a scorer); None: keep nothing.
+            parameters, the chosen row and the campaign's incumbent metric and noise
+            estimate when it asked (for training a scorer); None: keep nothing.
     """
 
     name = "acquisition"
@@ -169,7 +170,16 @@ class AcquisitionAgent(Agent):
             top = np.flatnonzero(scores >= scores.max() - 1e-12)
             pick = int(self.rng.choice(top))
         if self.trace is not None:
-            self.trace.append({"x": x, "points": cands, "pick": pick, "incumbent": self.incumbent})
+            self.trace.append(
+                {
+                    "x": x,
+                    "points": cands,
+                    "pick": pick,
+                    "incumbent": self.incumbent,
+                    "incumbent_metric": float(view.incumbent_metric),
+                    "noise": float(view.noise),
+                }
+            )
         try:
             child, description = self.space.candidate(self.enc.params(cands[pick]), self.name)
         except EditError:  # patches that do not compose: remember it as run, ask again

@@ -65,6 +65,31 @@ def true_value(task: Any, instance: Any, candidate: Any) -> float | None:
     return None if v is None else float(v)
 
 
+def seed_floor(
+    task: Any, yardstick: Yardstick, pairs: Sequence[tuple[int, int]]
+) -> list[float] | None:
+    """Per ``(instance, campaign seed)`` pair, the regret of the config that is best on the
+    campaign's evaluation seed (``task.best_on_seed``): the regret of a campaign that
+    searched perfectly what it observes, one seed per experiment. A campaign ends below it
+    only where its keep rule happens to keep a config whose draw is worse but whose true
+    value is better. None for tasks without ``best_on_seed`` (formulas, trained tasks)."""
+    from rsi_rl.core.edits import start_candidate
+    from rsi_rl.core.seeds import evaluation_seed
+
+    best_on_seed = getattr(task, "best_on_seed", None)
+    if not callable(best_on_seed):
+        return None
+    out: list[float] = []
+    for instance, seed in pairs:
+        inst = task.make_instance(int(instance))
+        config = best_on_seed(inst, evaluation_seed(int(seed)))
+        regret = yardstick.regret(
+            int(instance), true_value(task, inst, start_candidate(task, config))
+        )
+        out.append(math.nan if regret is None else regret)
+    return out
+
+
 def _fresh_seeds(instance: int, n: int) -> list[int]:
     """The yardstick's re-measurement seeds of an instance (none a bench campaign uses)."""
     rng = np.random.default_rng([int(instance), 104_729])
@@ -319,6 +344,7 @@ __all__ = [
     "has_truth",
     "main",
     "read_yardstick",
+    "seed_floor",
     "true_value",
     "write_yardstick",
 ]

@@ -349,6 +349,28 @@ class TabulatedTask(LandscapeTask):
     def all_means(self, instance: Instance) -> np.ndarray:
         return self.table(instance).mean
 
+    def best_on_seed(self, instance: Instance, seed: int) -> dict[str, Any]:
+        """The config of the grid whose draw on experiment seed ``seed`` is best.
+
+        A campaign compares candidates on one evaluation seed, so this is what a search
+        that ran every config of the grid would keep: its true value is what perfect
+        search of what the campaign observes reaches (on a noisy table, well below the
+        optimum).
+        """
+        table = self.table(instance)
+        has = table.repeats > 0
+        k = np.zeros(len(has), dtype=np.int64)
+        for n in np.unique(table.repeats[has]):  # as sample() reads: repeat_index per row
+            k[table.repeats == n] = repeat_index(int(seed), int(n))
+        draws = table.values[np.arange(len(has)), k]
+        sign = 1.0 if self.direction == "maximize" else -1.0
+        row = int(np.argmax(np.where(has & np.isfinite(draws), sign * draws, -np.inf)))
+        config: dict[str, Any] = {}
+        for key, opts in reversed(self.space.items()):  # the row's mixed-radix digits
+            row, i = divmod(row, len(opts))
+            config[key] = opts[i]
+        return {key: config[key] for key in self.space}
+
 
 __all__ = [
     "LANDSCAPE_FILE",
