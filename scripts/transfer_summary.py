@@ -106,6 +106,7 @@ def summary(split: str, design: str = "policy") -> str:
 def _floors(out: Path, split: str, heads: dict[str, Any]) -> list[str]:
     """The seed floor of each table family (:func:`rsi_rl.analysis.yardstick.seed_floor`)
     on the bench's pairs, beside TPE's regret@20 and half of it."""
+    import gzip
     import json
 
     import numpy as np
@@ -118,7 +119,7 @@ def _floors(out: Path, split: str, heads: dict[str, Any]) -> list[str]:
     rows = []
     for fam, h in heads.items():
         folder = out / fam / split
-        with (folder / "campaigns.jsonl").open() as fh:
+        with gzip.open(folder / "records.jsonl.gz", "rt") as fh:
             pairs = sorted({(int(r["instance"]), int(r["seed"])) for r in map(json.loads, fh)})
         task = make_task(family(fam).task)
         floor = seed_floor(task, read_yardstick(folder / "yardstick.json"), pairs)

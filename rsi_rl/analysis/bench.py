@@ -99,6 +99,13 @@ def _pool(
         pool = [int(s) for s in instances]
         if fam is not None:
             outside = [s for s in pool if s not in fam.split(split)]
+            spent = [r for r in fam.retired if any(s in r for s in outside)]
+            if spent:
+                raise ConfigError(
+                    f"instances {[s for s in outside if s in spent[0]][:5]} are in a retired "
+                    f"test block of family {fam.name} ({spent[0].start}-{spent[0].stop - 1}): "
+                    f"their headline is out; pick instances of its test block {fam.test}"
+                )
             if outside:
                 raise ConfigError(
                     f"instances {outside[:5]} are not in {where} ({fam.split(split)}); "

@@ -7,9 +7,19 @@ A *family* is a task with its instance seeds cut into three disjoint ranges:
 - ``test``: the headline only. Run a bench on ``split=test`` once, with a protocol
   written and committed beforehand; never tune anything on its numbers.
 
+A test block serves one headline. Once its headline is out, the block moves to the
+family's ``retired`` blocks, which no split returns (so neither ``rsi-rl bench`` nor
+:func:`split_seeds` hands them out again), and the family gets a fresh ``test`` block,
+declared here before any run on it. A fresh block draws its instances the way the old one
+did (for a table family, from the same data sets), and no two of train, val, test and the
+retired blocks may overlap.
+
 Landscape families (``kind`` ``table`` or ``synthetic``) know every candidate's true
 seed-mean value; ``trained`` families train a program per experiment, and their ``val``
 range is carved from the task's meta-train seeds (``test`` is the task's held-out range).
+A task's own held-out seeds (``heldout_seeds``, what a tool run without a family draws
+from) are its family's first test block, so for a family with retired blocks they are
+retired instances, not its current ``test``.
 
 Example::
 
@@ -17,7 +27,9 @@ Example::
     >>> family("nb201").val
     range(1000, 2000)
     >>> split_seeds("synth_smooth", "test", 3)
-    [20000, 20001, 20002]
+    [21000, 21001, 21002]
+    >>> family("hpobench").retired
+    (range(6000, 8000),)
 """
 
 from __future__ import annotations
@@ -41,9 +53,16 @@ class Family:
         task: the registry name of its task.
         train: instance seeds for meta-training.
         val: instance seeds for choosing designs (a bench's default split).
-        test: instance seeds for the headline only.
+        test: instance seeds for the next headline only, never run before it.
         kind: ``table`` (a tabulated benchmark), ``synthetic`` (a formula) or ``trained``
             (each experiment trains a program); the first two have true values.
+        retired: test blocks whose headline is out. No split returns them; each is used
+            once, then the family's ``test`` becomes a fresh block that draws instances
+            the same way.
+
+    Raises:
+        ValueError: two of train, val, test and the retired blocks overlap, or a retired
+            block is not a ``range``.
     """
 
     name: str
@@ -52,16 +71,26 @@ class Family:
     val: range
     test: range
     kind: Kind
+    retired: tuple[range, ...] = ()
 
     def __post_init__(self) -> None:
-        ranges = [(s, self.split(s)) for s in SPLITS]
-        for i, (a, ra) in enumerate(ranges):
-            for b, rb in ranges[i + 1 :]:
+        if not isinstance(self.retired, tuple) or not all(
+            isinstance(r, range) for r in self.retired
+        ):
+            raise ValueError(
+                f"family {self.name!r}: retired must be a tuple of ranges, got {self.retired!r}"
+            )
+        blocks: list[tuple[str, range]] = [(s, self.split(s)) for s in SPLITS]
+        blocks += [(f"retired block {r.start}-{r.stop - 1}", r) for r in self.retired]
+        for i, (a, ra) in enumerate(blocks):
+            for b, rb in blocks[i + 1 :]:
                 if ra and rb and max(ra.start, rb.start) < min(ra.stop, rb.stop):
-                    raise ValueError(f"family {self.name!r}: splits {a} and {b} overlap")
+                    what = f"splits {a} and {b}" if b in SPLITS else f"{a} and {b}"
+                    raise ValueError(f"family {self.name!r}: {what} overlap")
 
     def split(self, split: str) -> range:
-        """The instance seeds of ``split`` (``train``, ``val`` or ``test``)."""
+        """The instance seeds of ``split`` (``train``, ``val`` or ``test``; never a retired
+        block)."""
         if split not in SPLITS:
             raise ConfigError(f"split={split!r} is not a split; use one of: {', '.join(SPLITS)}")
         out: range = getattr(self, split)
@@ -76,25 +105,43 @@ class Family:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
+        # table families: a block of 1,000 seeds is one data set, so a fresh test block
+        # is the seeds of the retired one plus a multiple of the number of data sets x 1,000
         Family(
-            "hpobench", "hpobench", range(0, 4000), range(4000, 6000), range(6000, 8000), "table"
+            "hpobench",  # data set (s // 1000) % 8: blood_transfusion, credit_g
+            "hpobench",
+            range(0, 4000),
+            range(4000, 6000),
+            range(14_000, 16_000),
+            "table",
+            retired=(range(6000, 8000),),
         ),
-        Family("nb201", "nb201", range(0, 1000), range(1000, 2000), range(2000, 3000), "table"),
+        Family(
+            "nb201",  # data set (s // 1000) % 3: imagenet
+            "nb201",
+            range(0, 1000),
+            range(1000, 2000),
+            range(5000, 6000),
+            "table",
+            retired=(range(2000, 3000),),
+        ),
         Family(
             "synth_smooth",
             "synth_smooth",
             range(0, 10_000),
             range(10_000, 11_000),
-            range(20_000, 21_000),
+            range(21_000, 22_000),
             "synthetic",
+            retired=(range(20_000, 21_000),),
         ),
         Family(
             "synth_rugged",
             "synth_rugged",
             range(0, 10_000),
             range(10_000, 11_000),
-            range(20_000, 21_000),
+            range(21_000, 22_000),
             "synthetic",
+            retired=(range(20_000, 21_000),),
         ),
         Family(
             "synth_cells",
