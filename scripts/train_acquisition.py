@@ -253,6 +253,8 @@ def load(family: str, extra: str | None, target: str = "gain") -> dict[str, np.n
     more = DATA / f"{family}.{extra}.npz"
     if extra and more.is_file():
         add = dict(np.load(more))
+        if target == "keep" and "y_keep" not in add:
+            raise SystemExit(f"{more} has no keep targets; collect it again")
         add["y"] = add["y_keep"] if target == "keep" else add["y"]
         add.pop("y_keep", None)
         add["campaign"] = add["campaign"] + data["campaign"].max() + 1
@@ -261,7 +263,8 @@ def load(family: str, extra: str | None, target: str = "gain") -> dict[str, np.n
     return data
 
 
-#: the listwise loss's temperature on the target (a share of the gap, in [0, 1])
+#: the listwise loss's temperature on the target (a share of the gap: in [0, 1] for
+#: ``gain``, in [-1, 1] for ``keep``)
 LISTWISE_TAU = 0.1
 
 

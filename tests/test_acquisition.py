@@ -250,3 +250,21 @@ def test_collect_keeps_both_targets_and_fit_reads_either(train_script, tmp_path,
     np.savez(tmp_path / "nb201.npz", x=data["x"], y=y, step=data["step"])
     with pytest.raises(SystemExit, match="collect it again"):
         train_script.load("nb201", None, "keep")
+
+
+def test_keep_target_reproduces_the_campaigns_keep_decisions(train_script, smooth_env):
+    from rsi_rl.search import run_campaign
+
+    trace: list[dict] = []
+    agent = AcquisitionAgent(seed=3, explore=0.5, trace=trace)
+    run_campaign(smooth_env, agent, seed=3, instance=10_001, test=False)
+    task, inst = smooth_env.task, smooth_env.instance
+    score = train_script._eval_of(task, inst, agent, smooth_env.eval_seed)
+    records = [r for r in smooth_env.log if r.get("kind") == "acquisition"]
+    assert len(records) == len(trace) == 12
+    kept = []
+    for step, record in zip(trace, records, strict=True):
+        bar = task.score(step["incumbent_metric"]) + smooth_env.keep_threshold * step["noise"]
+        kept.append(score(step["points"][step["pick"]]) > bar)
+        assert kept[-1] == bool(record["kept"])
+    assert any(kept) and not all(kept)

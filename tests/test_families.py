@@ -152,7 +152,7 @@ def test_bench_refuses_a_bad_family_and_a_task_not_of_the_family(tmp_path):
         )
 
 
-def test_bench_refuses_retired_test_instances_naming_the_fresh_block(tmp_path):
+def test_bench_refuses_retired_test_instances_in_one_line(tmp_path):
     from rsi_rl.analysis.bench import bench
 
     with pytest.raises(ConfigError) as exc:
@@ -164,10 +164,12 @@ def test_bench_refuses_retired_test_instances_naming_the_fresh_block(tmp_path):
             seeds=1,
             family="nb201",
             split="test",
-            instances=[2000, 5000],
+            instances=[2000, 5000, 9000],
         )
     msg = str(exc.value)
     assert msg == (
-        "instances [2000] are in a retired test block of family nb201 (2000-2999): their "
-        "headline is out; pick instances of its test block range(5000, 6000)"
+        "instances [2000, 9000] are not in family nb201 split test (5000-5999); [2000] are in "
+        "its retired test blocks (2000-2999); pick instances of the split, or another split"
     )
+    with pytest.raises(ConfigError, match=r"^instances \[2000\] are not in family nb201 split val"):
+        bench("nb201", ["random"], tmp_path, budget=1, seeds=1, family="nb201", instances=[2000])

@@ -17,8 +17,8 @@ import pytest
 from rsi_rl.analysis.yardstick import (
     Yardstick,
     compute_yardstick,
+    exhaustive_regret,
     read_yardstick,
-    seed_floor,
     write_yardstick,
 )
 from rsi_rl.core.errors import ConfigError
@@ -134,17 +134,25 @@ def test_yardstick_command_writes_once_and_names_a_bad_family(tmp_path, capsys):
     assert "unknown family 'nope'; known families:" in capsys.readouterr().err
 
 
-def test_seed_floor_is_the_regret_of_the_best_config_on_each_campaigns_seed():
+def test_exhaustive_regret_reads_the_best_config_on_each_campaigns_own_seed():
+    from rsi_rl.builder import make_env
     from rsi_rl.core.registry import make_task
     from rsi_rl.core.seeds import evaluation_seed
+    from rsi_rl.testing import ToyTask
 
     task = make_task("hpobench")
     ys = Yardstick(task="hpobench", direction="maximize", entries=compute_yardstick(task, [0]))
-    floor = seed_floor(task, ys, [(0, 0), (0, 1)])
-    assert floor is not None and len(floor) == 2
-    inst = task.make_instance(0)
-    for f, seed in zip(floor, (0, 1), strict=True):
-        best = task.best_on_seed(inst, evaluation_seed(seed))
-        assert f == pytest.approx(ys.regret(0, task.mean(inst, best)[0]))
-        assert 0.0 <= f < 1.0
-    assert seed_floor(ToyTask(), ys, [(0, 0)]) is None  # no table: no floor
+    got = exhaustive_regret(task, ys, [(0, 0), (0, 1)])
+    assert got is not None and len(got) == 2
+    env = make_env(task, 2, [0], {"executor": "serial"})
+    try:
+        inst = task.make_instance(0)
+        for value, seed in zip(got, (0, 1), strict=True):
+            env.reset(seed=seed, options={"instance": 0})
+            assert env.eval_seed == evaluation_seed(seed)  # the seed a campaign compares on
+            best = task.best_on_seed(inst, env.eval_seed)
+            assert value == pytest.approx(ys.regret(0, task.mean(inst, best)[0]))
+            assert 0.0 <= value < 1.0  # a good config, on a noisy table not the optimum
+    finally:
+        env.close()
+    assert exhaustive_regret(ToyTask(), ys, [(0, 0)]) is None  # no table

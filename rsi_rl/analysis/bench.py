@@ -98,22 +98,22 @@ def _pool(
     else:
         pool = [int(s) for s in instances]
         if fam is not None:
-            outside = [s for s in pool if s not in fam.split(split)]
-            spent = [r for r in fam.retired if any(s in r for s in outside)]
-            if spent:
-                raise ConfigError(
-                    f"instances {[s for s in outside if s in spent[0]][:5]} are in a retired "
-                    f"test block of family {fam.name} ({spent[0].start}-{spent[0].stop - 1}): "
-                    f"their headline is out; pick instances of its test block {fam.test}"
-                )
+            allowed = fam.split(split)
+            outside = [s for s in pool if s not in allowed]
+            retired = [s for s in outside if any(s in r for r in fam.retired)]
             if outside:
-                raise ConfigError(
-                    f"instances {outside[:5]} are not in {where} ({fam.split(split)}); "
-                    "pick instances of the split, or another split"
-                )
+                what = f"instances {outside[:5]} are not in {where} ({_span(allowed)})"
+                if retired:
+                    blocks = ", ".join(_span(r) for r in fam.retired)
+                    what += f"; {retired[:5]} are in its retired test blocks ({blocks})"
+                raise ConfigError(f"{what}; pick instances of the split, or another split")
     if not pool:
         raise ConfigError(f"instances selects no instance of {where}")
     return pool
+
+
+def _span(seeds: range) -> str:
+    return f"{seeds.start}-{seeds.stop - 1}" if len(seeds) else "none"
 
 
 def provenance() -> dict[str, Any]:

@@ -65,14 +65,18 @@ def true_value(task: Any, instance: Any, candidate: Any) -> float | None:
     return None if v is None else float(v)
 
 
-def seed_floor(
+def exhaustive_regret(
     task: Any, yardstick: Yardstick, pairs: Sequence[tuple[int, int]]
 ) -> list[float] | None:
     """Per ``(instance, campaign seed)`` pair, the regret of the config that is best on the
-    campaign's evaluation seed (``task.best_on_seed``): the regret of a campaign that
-    searched perfectly what it observes, one seed per experiment. A campaign ends below it
-    only where its keep rule happens to keep a config whose draw is worse but whose true
-    value is better. None for tasks without ``best_on_seed`` (formulas, trained tasks)."""
+    campaign's evaluation seed (``task.best_on_seed``): what a campaign that ran every
+    config, compared on that one seed, would keep.
+
+    It is not a bound. It measures how far the single-seed objective a campaign
+    optimises sits from the true one: an agent that runs few, well-chosen configs can
+    end below it (picking the best of fewer noisy draws selects less on noise), and one
+    that ran the true optimum would mostly keep it. None for tasks without
+    ``best_on_seed`` (formulas, trained tasks)."""
     from rsi_rl.core.edits import start_candidate
     from rsi_rl.core.seeds import evaluation_seed
 
@@ -341,10 +345,10 @@ __all__ = [
     "Yardstick",
     "bench_yardstick",
     "compute_yardstick",
+    "exhaustive_regret",
     "has_truth",
     "main",
     "read_yardstick",
-    "seed_floor",
     "true_value",
     "write_yardstick",
 ]

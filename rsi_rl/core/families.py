@@ -8,11 +8,11 @@ A *family* is a task with its instance seeds cut into three disjoint ranges:
   written and committed beforehand; never tune anything on its numbers.
 
 A test block serves one headline. Once its headline is out, the block moves to the
-family's ``retired`` blocks, which no split returns (so neither ``rsi-rl bench`` nor
-:func:`split_seeds` hands them out again), and the family gets a fresh ``test`` block,
-declared here before any run on it. A fresh block draws its instances the way the old one
-did (for a table family, from the same data sets), and no two of train, val, test and the
-retired blocks may overlap.
+family's ``retired`` blocks, which no split returns (so neither ``rsi-rl bench
+family=...`` nor :func:`split_seeds` hands them out again), and the family gets a fresh
+``test`` block, declared here before any run on it. A fresh block draws its instances
+the way the old one did (for a table family, from the same data sets), and no two of
+train, val, test and the retired blocks may overlap.
 
 Landscape families (``kind`` ``table`` or ``synthetic``) know every candidate's true
 seed-mean value; ``trained`` families train a program per experiment, and their ``val``

@@ -364,7 +364,10 @@ class TabulatedTask(LandscapeTask):
             k[table.repeats == n] = repeat_index(int(seed), int(n))
         draws = table.values[np.arange(len(has)), k]
         sign = 1.0 if self.direction == "maximize" else -1.0
-        row = int(np.argmax(np.where(has & np.isfinite(draws), sign * draws, -np.inf)))
+        ok = has & np.isfinite(draws)
+        if not ok.any():
+            raise TaskError(f"task {self.name!r}: instance {instance.id} has no finite value")
+        row = int(np.argmax(np.where(ok, sign * draws, -np.inf)))
         config: dict[str, Any] = {}
         for key, opts in reversed(self.space.items()):  # the row's mixed-radix digits
             row, i = divmod(row, len(opts))
