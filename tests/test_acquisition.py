@@ -268,3 +268,26 @@ def test_keep_target_reproduces_the_campaigns_keep_decisions(train_script, smoot
         kept.append(score(step["points"][step["pick"]]) > bar)
         assert kept[-1] == bool(record["kept"])
     assert any(kept) and not all(kept)
+
+
+def test_finetune_round_trips_a_scorer_and_takes_a_gradient_step(tmp_path):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    sys.path.insert(0, scripts)
+    try:
+        ft = importlib.import_module("finetune_acquisition")
+    finally:
+        sys.path.remove(scripts)
+    start = Path(scripts).parent / "policies" / "acquisition" / "lofo_synth_rugged.npz"
+    model, mean, std = ft.load_model(start)
+    copy = tmp_path / "copy.npz"
+    ft.save_model(model, mean, std, copy)
+    x = np.random.default_rng(0).normal(size=(5, len(FEATURES)))
+    assert np.allclose(Scorer(start)(x), Scorer(copy)(x), atol=1e-5)  # same ratings
+    out = tmp_path / "tuned.npz"
+    argv = ["--exclude", "synth_rugged", "--scorer", str(start), "--out", str(out)]
+    ft.main([*argv, "--iterations", "1", "--per-family", "1", "--budget", "4", "--lr", "1e-2"])
+    assert not np.allclose(Scorer(start)(x), Scorer(out)(x))  # one step moved the weights
