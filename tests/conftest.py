@@ -119,3 +119,19 @@ def light_runner(light_tabular):
     yield make
     for runner in made:
         runner.close()
+
+
+@pytest.fixture(scope="session")
+def script():
+    """A loader of ``scripts/<name>.py`` as a module (scripts/ is not a package)."""
+    import importlib
+    import sys
+
+    def load(name: str):
+        sys.path.insert(0, str(REPO / "scripts"))
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(str(REPO / "scripts"))
+
+    return load

@@ -179,18 +179,8 @@ def test_explore_and_bad_settings(smooth_env):
 
 
 @pytest.fixture(scope="module")
-def train_script():
-    """scripts/train_acquisition.py as a module (scripts/ is not a package)."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
-    sys.path.insert(0, scripts)
-    try:
-        return importlib.import_module("train_acquisition")
-    finally:
-        sys.path.remove(scripts)
+def train_script(script):
+    return script("train_acquisition")
 
 
 def _toy_rows(n_steps: int, rows: int, seed: int) -> dict[str, np.ndarray]:
@@ -270,18 +260,13 @@ def test_keep_target_reproduces_the_campaigns_keep_decisions(train_script, smoot
     assert any(kept) and not all(kept)
 
 
-def test_finetune_round_trips_a_scorer_and_takes_a_gradient_step(tmp_path):
-    import importlib
-    import sys
+def test_finetune_round_trips_a_scorer_and_takes_a_gradient_step(script, tmp_path):
     from pathlib import Path
 
-    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
-    sys.path.insert(0, scripts)
-    try:
-        ft = importlib.import_module("finetune_acquisition")
-    finally:
-        sys.path.remove(scripts)
-    start = Path(scripts).parent / "policies" / "acquisition" / "lofo_synth_rugged.npz"
+    ft = script("finetune_acquisition")
+    start = (
+        Path(__file__).resolve().parents[1] / "policies" / "acquisition" / "lofo_synth_rugged.npz"
+    )
     model, mean, std = ft.load_model(start)
     copy = tmp_path / "copy.npz"
     ft.save_model(model, mean, std, copy)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +12,10 @@ import pytest
 from rsi_rl.analysis.folders import write_campaigns
 from rsi_rl.analysis.results import Campaign
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def bp() -> Any:
-    """The script as a module (scripts/ is not a package)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        return importlib.import_module("bench_pruning")
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+def bp(script) -> Any:
+    return script("bench_pruning")
 
 
 def _campaign(instance: int, seconds: float, final: float, pruned: int = 0) -> Campaign:

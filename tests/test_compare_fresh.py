@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(scope="module")
-def cf():
-    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
-    sys.path.insert(0, scripts)
-    try:
-        return importlib.import_module("compare_fresh")
-    finally:
-        sys.path.remove(scripts)
+def cf(script):
+    return script("compare_fresh")
 
 
 def _write(folder: Path, agent: str, values: list[float | None], gz: bool = False) -> None:
