@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: sampled campaigns per instance and seed; their mean return is each one's baseline
 ROLLOUTS = 2
 sys.path.insert(0, str(ROOT / "scripts"))
-from train_acquisition import TRAIN_FAMILIES, train_instances  # noqa: E402
+from train_acquisition import TRAIN_FAMILIES, save_scorer, train_instances  # noqa: E402
 
 
 def sampled_scorer(
@@ -75,18 +75,6 @@ def load_model(path: Path) -> tuple[Any, np.ndarray, np.ndarray]:
             lin.bias.copy_(torch.from_numpy(b.copy()))
         layers += [lin, nn.ReLU()] if i < 2 else [lin]
     return nn.Sequential(*layers), arrays["mean"], arrays["std"]
-
-
-def save_model(model: Any, mean: np.ndarray, std: np.ndarray, out: Path) -> None:
-    from torch import nn
-
-    from rsi_rl.agents.acquisition_features import FEATURES
-
-    lins = [m for m in model if isinstance(m, nn.Linear)]
-    arrays = {f"w{i}": m.weight.detach().numpy().T.copy() for i, m in enumerate(lins)}
-    arrays |= {f"b{i}": m.bias.detach().numpy().copy() for i, m in enumerate(lins)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, mean=mean, std=std, features=np.asarray(FEATURES), **arrays)
 
 
 def campaign_return(row: Any, summary: dict[str, float], sign: float) -> float:
@@ -179,7 +167,7 @@ def main(argv: list[str]) -> None:
     finally:
         for *_, env, _ in setups:
             env.close()
-    save_model(model, mean, std, args.out)
+    save_scorer(model, mean, std, args.out)
     print(f"-> {args.out}", file=sys.stderr)
 
 

@@ -73,35 +73,39 @@ def train_instances(family: str, n: int) -> list[int]:
     return out
 
 
+def _on_points(agent: Any, value: Any) -> Any:
+    """``value(candidate)`` of a point of ``agent``'s space, cached per point."""
+    cache: dict[tuple[int, ...], float] = {}
+
+    def of(point: tuple[int, ...]) -> float:
+        if point not in cache:
+            cand, _ = agent.space.candidate(agent.enc.params(point), "collect")
+            cache[point] = value(cand)
+        return cache[point]
+
+    return of
+
+
 def _truth_of(task: Any, instance: Any, agent: Any, sign: float) -> Any:
     """The signed true value of a point of ``agent``'s space on ``instance`` (cached)."""
     from rsi_rl.analysis.yardstick import true_value
 
-    cache: dict[tuple[int, ...], float] = {}
+    def truth(cand: Any) -> float:
+        v = true_value(task, instance, cand)
+        return -np.inf if v is None else sign * float(v)
 
-    def truth(point: tuple[int, ...]) -> float:
-        if point not in cache:
-            cand, _ = agent.space.candidate(agent.enc.params(point), "truth")
-            v = true_value(task, instance, cand)
-            cache[point] = -np.inf if v is None else sign * float(v)
-        return cache[point]
-
-    return truth
+    return _on_points(agent, truth)
 
 
 def _eval_of(task: Any, instance: Any, agent: Any, seed: int) -> Any:
     """The score (higher is better) of a point of ``agent``'s space on the campaign's
     evaluation seed ``seed``: what the keep rule compares (cached)."""
-    cache: dict[tuple[int, ...], float] = {}
 
-    def score(point: tuple[int, ...]) -> float:
-        if point not in cache:
-            cand, _ = agent.space.candidate(agent.enc.params(point), "eval")
-            metrics, _ = task.lookup(instance, cand, seed, "val")
-            cache[point] = float(task.score(metrics[task.metric]))
-        return cache[point]
+    def score(cand: Any) -> float:
+        metrics, _ = task.lookup(instance, cand, seed, "val")
+        return float(task.score(metrics[task.metric]))
 
-    return score
+    return _on_points(agent, score)
 
 
 def collect(
@@ -244,22 +248,24 @@ TARGETS = ("gain", "keep")
 def load(family: str, extra: str | None, target: str = "gain") -> dict[str, np.ndarray]:
     """A family's collected rows, with those of ``<family>.<extra>.npz`` appended (their
     campaign numbers moved past the first file's); ``y`` is the ``target``'s column."""
-    data = dict(np.load(DATA / f"{family}.npz"))
-    if target == "keep":
-        if "y_keep" not in data:
-            raise SystemExit(f"{DATA / f'{family}.npz'} has no keep targets; collect it again")
-        data["y"] = data["y_keep"]
-    data.pop("y_keep", None)
+    data = _rows(DATA / f"{family}.npz", target)
     more = DATA / f"{family}.{extra}.npz"
     if extra and more.is_file():
-        add = dict(np.load(more))
-        if target == "keep" and "y_keep" not in add:
-            raise SystemExit(f"{more} has no keep targets; collect it again")
-        add["y"] = add["y_keep"] if target == "keep" else add["y"]
-        add.pop("y_keep", None)
+        add = _rows(more, target)
         add["campaign"] = add["campaign"] + data["campaign"].max() + 1
         add["step"] = add["step"] + data["step"].max() + 1
         data = {k: np.concatenate([data[k], add[k]]) for k in data}
+    return data
+
+
+def _rows(path: Path, target: str) -> dict[str, np.ndarray]:
+    """One collected file, its ``y`` the ``target``'s column."""
+    data = dict(np.load(path))
+    if target == "keep":
+        if "y_keep" not in data:
+            raise SystemExit(f"{path} has no keep targets; collect it again")
+        data["y"] = data["y_keep"]
+    data.pop("y_keep", None)
     return data
 
 
@@ -361,9 +367,6 @@ def fit(
     """Fit a perceptron on the families' rows (``loss``: see :func:`_train`; ``target``:
     see :data:`TARGETS`) and write it as a scorer file."""
     import torch
-    from torch import nn
-
-    from rsi_rl.agents.acquisition_features import FEATURES
 
     torch.set_num_threads(1)
     loaded = [load(f, extra, target) for f in families]
@@ -388,12 +391,22 @@ def fit(
                 f"{fam} held out: {picks(p['x'][h], p['y'][h], p['step'][h], pred)}",
                 file=sys.stderr,
             )
+    save_scorer(model, mean, std, out)
+    print(f"{len(x)} rows of {', '.join(families)} -> {out}", file=sys.stderr)
+
+
+def save_scorer(model: Any, mean: np.ndarray, std: np.ndarray, out: Path) -> None:
+    """A perceptron (``torch`` ``Sequential`` of Linear/ReLU) as the scorer file that
+    :class:`rsi_rl.agents.acquisition.Scorer` reads, with its feature mean and std."""
+    from torch import nn
+
+    from rsi_rl.agents.acquisition_features import FEATURES
+
     layers = [m for m in model if isinstance(m, nn.Linear)]
     arrays = {f"w{i}": m.weight.detach().numpy().T.copy() for i, m in enumerate(layers)}
     arrays |= {f"b{i}": m.bias.detach().numpy().copy() for i, m in enumerate(layers)}
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, mean=mean, std=std, features=np.asarray(FEATURES), **arrays)
-    print(f"{len(x)} rows of {', '.join(families)} -> {out}", file=sys.stderr)
 
 
 def main(argv: list[str]) -> None:

@@ -269,7 +269,7 @@ def test_finetune_round_trips_a_scorer_and_takes_a_gradient_step(script, tmp_pat
     )
     model, mean, std = ft.load_model(start)
     copy = tmp_path / "copy.npz"
-    ft.save_model(model, mean, std, copy)
+    ft.save_scorer(model, mean, std, copy)
     x = np.random.default_rng(0).normal(size=(5, len(FEATURES)))
     assert np.allclose(Scorer(start)(x), Scorer(copy)(x), atol=1e-5)  # same ratings
     out = tmp_path / "tuned.npz"

@@ -206,6 +206,14 @@ class Table:
             r = r * n + i
         return r
 
+    def indices(self, row: int) -> tuple[int, ...]:
+        """The option indices of a row (the inverse of :meth:`row`)."""
+        out = []
+        for n in reversed(self.sizes):
+            row, i = divmod(row, n)
+            out.append(i)
+        return tuple(reversed(out))
+
 
 _TABLES: dict[tuple[str, str], Table] = {}
 
@@ -368,11 +376,8 @@ class TabulatedTask(LandscapeTask):
         if not ok.any():
             raise TaskError(f"task {self.name!r}: instance {instance.id} has no finite value")
         row = int(np.argmax(np.where(ok, sign * draws, -np.inf)))
-        config: dict[str, Any] = {}
-        for key, opts in reversed(self.space.items()):  # the row's mixed-radix digits
-            row, i = divmod(row, len(opts))
-            config[key] = opts[i]
-        return {key: config[key] for key in self.space}
+        indices = table.indices(row)
+        return {key: opts[i] for (key, opts), i in zip(self.space.items(), indices, strict=True)}
 
 
 __all__ = [
