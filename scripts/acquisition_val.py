@@ -5,10 +5,12 @@ Per family F, on every ``--every``-th pair of F's validation pairs (the transfer
 arms through :func:`rsi_rl.analysis.bench_campaign.run_one` (the campaign's own
 keep-or-revert, records and budget):
 
-* ``tpe`` and ``tpe_b`` (a second draw of TPE: the A/A arm), ``random_search``;
+* ``tpe`` and ``tpe_b`` (a second draw of TPE: the A/A arm), ``random_search``, ``gp``
+  (Optuna's Gaussian-process sampler; by far the slowest arm, run only when named);
 * ``gp_ei``: the acquisition agent with its unlearned scorer;
 * ``acq``: the acquisition agent with the scorer trained without F
-  (``policies/acquisition/lofo_<F>.npz``; ``--scorer-dir`` to read others).
+  (``policies/acquisition/lofo_<F>.npz``; ``--scorer-dir`` to read others, or
+  ``--scorer FILE`` for one scorer on every family, e.g. one that trained on F too).
 
 Regret is the bench's, on the incumbent's true value after k experiments, against the
 frozen ``docs/figures/transfer/<F>/yardstick_val.json``. Per family it prints the mean
@@ -37,25 +39,28 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from transfer_bench import FAMILIES, PAIRS  # noqa: E402
 
 ENDPOINTS = (5, 10, 20)
-ARMS = ("tpe", "tpe_b", "random_search", "gp_ei", "acq")
+ARMS = ("tpe", "tpe_b", "random_search", "gp", "gp_ei", "acq")
 #: the regret of the best true point a campaign ran (kept or not): what its search found,
 #: against ``regret@K``, what its single-seed keep-or-revert kept
 BEST_RUN = "best_run"
 
 
-def make_arm(arm: str, seed: int, family: str, scorer_dir: Path, **pool: int) -> Any:
+def make_arm(arm: str, seed: int, family: str, scorer_dir: Path, **pool: Any) -> Any:
+    """The agent of ``arm``; ``acq`` reads ``scorer_dir/lofo_<family>.npz``, or the
+    ``scorer`` file in ``pool`` when one is given (None: the leave-one-family-out one)."""
     from rsi_rl.agents import make_agent
     from rsi_rl.agents.acquisition import AcquisitionAgent
 
+    scorer = pool.pop("scorer", None) or scorer_dir / f"lofo_{family}.npz"
     if arm == "tpe_b":
         agent = make_agent("tpe", seed=seed, seed_offset=1_000_003)
         agent.name = "tpe_b"
         return agent
-    if arm in ("tpe", "random_search"):
+    if arm in ("tpe", "random_search", "gp"):
         return make_agent(arm, seed=seed)
     if arm == "gp_ei":
         return AcquisitionAgent(seed=seed, **pool)
-    return AcquisitionAgent(seed=seed, scorer=scorer_dir / f"lofo_{family}.npz", **pool)
+    return AcquisitionAgent(seed=seed, scorer=scorer, **pool)
 
 
 def run_family(
@@ -65,7 +70,7 @@ def run_family(
     budget: int,
     scorer_dir: Path,
     keep_threshold: float = 1.0,
-    **pool: int,
+    **pool: Any,
 ) -> list[dict[str, Any]]:
     from rsi_rl.analysis.bench_campaign import run_one
     from rsi_rl.analysis.headline import campaign_measures
@@ -160,8 +165,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--every", type=int, default=3, help="every n-th validation pair")
     parser.add_argument("--limit", type=int, default=None, help="at most this many pairs")
     parser.add_argument("--budget", type=int, default=20)
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    parser.add_argument("--arms", nargs="+", default=[a for a in ARMS if a != "gp"], choices=ARMS)
     parser.add_argument("--scorer-dir", type=Path, default=ROOT / "policies" / "acquisition")
+    parser.add_argument(
+        "--scorer", type=Path, default=None, help="one scorer file for every family"
+    )
     parser.add_argument("--n-uniform", type=int, default=64, help="uniform draws per pool")
     parser.add_argument("--n-local", type=int, default=32, help="perturbations per pool")
     parser.add_argument(
@@ -188,6 +196,7 @@ def main(argv: list[str]) -> None:
             keep_threshold=args.keep_threshold,
             n_uniform=args.n_uniform,
             n_local=args.n_local,
+            scorer=args.scorer,
         )
         results[fam] = summarise(rows, measures)
         results[fam]["seconds"] = round(time.monotonic() - t0, 1)
@@ -201,6 +210,7 @@ def main(argv: list[str]) -> None:
             "budget": args.budget,
             "arms": args.arms,
             "scorer_dir": str(args.scorer_dir),
+            "scorer": None if args.scorer is None else str(args.scorer),
             "keep_threshold": args.keep_threshold,
         }
         Path(args.out).write_text(

@@ -276,3 +276,19 @@ def test_finetune_round_trips_a_scorer_and_takes_a_gradient_step(script, tmp_pat
     argv = ["--exclude", "synth_rugged", "--scorer", str(start), "--out", str(out)]
     ft.main([*argv, "--iterations", "1", "--per-family", "1", "--budget", "4", "--lr", "1e-2"])
     assert not np.allclose(Scorer(start)(x), Scorer(out)(x))  # one step moved the weights
+
+
+def test_acquisition_val_arms_read_one_scorer_or_the_held_out_one(script, tmp_path):
+    """scripts/acquisition_val.py: ``acq`` reads ``lofo_<family>.npz`` from the scorer
+    folder unless one ``scorer`` file is given for every family; ``gp`` is Optuna's
+    Gaussian-process sampler, left out of the default arms (it is the slow one)."""
+    from rsi_rl.core.errors import ConfigError
+
+    av = script("acquisition_val")
+    with pytest.raises(ConfigError, match="lofo_nb201.npz"):
+        av.make_arm("acq", 0, "nb201", tmp_path)
+    agent = av.make_arm("acq", 0, "nb201", tmp_path, scorer="gp_ei")
+    assert agent.scorer.path == "gp_ei"
+    assert av.make_arm("gp", 3, "nb201", tmp_path).name == "gp"
+    assert av.make_arm("gp_ei", 0, "nb201", tmp_path, scorer=None).scorer.path == "gp_ei"
+    assert "gp" in av.ARMS

@@ -287,7 +287,7 @@ def test_a_trainer_given_to_search_lists_search_agents_and_points_to_train(
     monkeypatch.chdir(tmp_path)
     line = _one_line_error(capsys, ["search", "task=tabular", "agent=maskable_ppo"])
     assert line == (
-        "rsi-rl: error: unknown agent 'maskable_ppo'; known: acquisition, gp_ei, greedy, opening_tpe, "
+        "rsi-rl: error: unknown agent 'maskable_ppo'; known: acquisition, gp, gp_ei, greedy, opening_tpe, "
         "policy, policy_tpe, random, random_search, sequence, tpe, tpe_b (maskable_ppo is an SB3 trainer: rsi-rl train "
         "trainer=maskable_ppo; to search with a trained policy use agent=policy "
         "agent.path=<policy.zip>)"

@@ -226,9 +226,9 @@ def _toy_score(cand):
     )
 
 
-@pytest.mark.parametrize("name", ["tpe", "random_search"])
+@pytest.mark.parametrize("name", ["tpe", "random_search", "gp"])
 def test_whole_candidate_agents_search_the_whole_space(name):
-    """TPE and random search set every knob of a role and every categorical knob, to
+    """TPE, random search and GP set every knob of a role and every categorical knob, to
     values of the space, and model a categorical knob by its options."""
     from optuna.distributions import CategoricalDistribution
 
@@ -236,7 +236,7 @@ def test_whole_candidate_agents_search_the_whole_space(name):
     env = ResearchEnv(task=task, budget=30, instances=[1000])
     instant_runs(env, _toy_score)
     try:
-        kwargs = {"n_startup_trials": 6} if name == "tpe" else {}
+        kwargs = {"n_startup_trials": 6} if name in ("tpe", "gp") else {}
         agent = make_agent(name, seed=0, **kwargs)
         summary = run_campaign(env, agent, seed=0, test=False)
         configs = [r["config"] for r in env.log[1:]]
@@ -252,6 +252,14 @@ def test_whole_candidate_agents_search_the_whole_space(name):
     assert all(c["lr"] in lr.reachable(0.01) for c in configs)
     assert any(patched)  # the patch is searched too
     last = agent.study.trials[-1]
+    assert (
+        agent.study.sampler.__class__.__name__
+        == {
+            "tpe": "TPESampler",
+            "random_search": "RandomSampler",
+            "gp": "GPSampler",
+        }[name]
+    )
     assert isinstance(last.distributions["act"], CategoricalDistribution)
     assert last.params["act"] in ("relu", "tanh", "gelu")
     assert summary["best_metric"] > summary["start_metric"]
@@ -304,7 +312,7 @@ def test_tpe_never_reruns_a_candidate_and_learns_from_timeouts(tabular, batch_si
     assert len(timed_out) < 15
 
 
-@pytest.mark.parametrize("name", ["tpe", "random_search"])
+@pytest.mark.parametrize("name", ["tpe", "random_search", "gp"])
 def test_an_agent_config_with_storage_persists_each_campaigns_study(name, tmp_path):
     """``agent.storage=sqlite:///...``: each campaign's study is kept in the database,
     under its own name (a second campaign of the same name gets ``-2``), with every
@@ -336,3 +344,12 @@ def test_an_agent_config_with_storage_persists_each_campaigns_study(name, tmp_pa
     assert len(done) == 5  # the start and the four experiments
     space = CandidateSpace(ToyTask(), ToyTask().make_instance(1000).start_config)
     assert [space.candidate(t.params, "x")[0].config for t in done] == configs
+
+
+def test_gp_refuses_a_batch_in_one_line():
+    """GP has no liar for a batch's asks: batch_size > 1 is a ConfigError naming the fix."""
+    from rsi_rl.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="one experiment at a time"):
+        make_agent("gp", seed=0, batch_size=2)
+    assert make_agent("gp", seed=0).batch_size == 1

@@ -1,4 +1,4 @@
-"""Agents: baselines (random, greedy, TPE, random search), learned policies and sequences
+"""Agents: baselines (random, greedy, TPE, random search, GP), learned policies and sequences
 of them, all speaking one ask/tell protocol (:mod:`rsi_rl.agents.base`).
 
 The classes are imported on first use (``rsi_rl.agents.TPEAgent`` imports
@@ -19,13 +19,14 @@ if TYPE_CHECKING:
     from rsi_rl.agents.opening import OpeningAgent
     from rsi_rl.agents.sb3 import PolicyAgent
     from rsi_rl.agents.sequence import SequenceAgent
-    from rsi_rl.agents.tpe import RandomSearchAgent, TPEAgent
+    from rsi_rl.agents.tpe import GPAgent, RandomSearchAgent, TPEAgent
     from rsi_rl.agents.view import CampaignView
 
 #: public class -> the module that defines it
 _MODULES: dict[str, str] = {
     "Agent": "rsi_rl.agents.base",
     "CampaignView": "rsi_rl.agents.view",
+    "GPAgent": "rsi_rl.agents.tpe",
     "GreedyAgent": "rsi_rl.agents.baselines",
     "AcquisitionAgent": "rsi_rl.agents.acquisition",
     "RandomAgent": "rsi_rl.agents.baselines",
@@ -42,6 +43,7 @@ _NAMES: dict[str, str] = {
     "greedy": "GreedyAgent",
     "tpe": "TPEAgent",
     "random_search": "RandomSearchAgent",
+    "gp": "GPAgent",
     "policy": "PolicyAgent",
     "sequence": "SequenceAgent",
     "opening": "OpeningAgent",
@@ -98,6 +100,7 @@ __all__ = [
     "AcquisitionAgent",
     "Agent",
     "CampaignView",
+    "GPAgent",
     "GreedyAgent",
     "OpeningAgent",
     "PolicyAgent",

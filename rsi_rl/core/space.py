@@ -122,6 +122,16 @@ def tpe_sampler(seed: int | None, n_startup_trials: int, **kwargs: Any) -> Any:
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, **kwargs)
 
 
+def gp_sampler(seed: int | None, n_startup_trials: int) -> Any:
+    """Optuna's Gaussian-process sampler, quiet like TPE's."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():  # GPSampler is "experimental" in some Optuna versions
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
+
+
 def random_sampler(seed: int | None) -> Any:
     """Optuna's seeded random sampler (random search over the same space), quiet like TPE's."""
     import optuna
@@ -130,4 +140,4 @@ def random_sampler(seed: int | None) -> Any:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-__all__ = ["CandidateSpace", "random_sampler", "tpe_sampler"]
+__all__ = ["CandidateSpace", "gp_sampler", "random_sampler", "tpe_sampler"]
