@@ -204,10 +204,19 @@ def _guard(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return wrapped
 
 
+def _first_set(*values: Any) -> Any:
+    """The first value that is set (not None or empty): ``${rsi_rl.first:${family},...}``
+    in a run directory names a family bench after its family, not the default task."""
+    return next((v for v in values if v not in (None, "", "None")), "")
+
+
 def _run_hydra(
     config_name: str, fn: Callable[[Any], Any], argv: list[str], prog: str | None = None
 ) -> None:
     import hydra
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("rsi_rl.first", _first_set, replace=True)
 
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(
         _guard(fn)

@@ -446,3 +446,14 @@ def test_progress_line_never_cuts_a_number():
     shown = line.split("tpe", 1)[1].strip().split("  val_loss")[0].strip()
     assert shown == "tpe: lr=0.003, batch=128, n_embd=64,…"
     assert "n_embd=6 " not in line
+
+
+def test_a_family_bench_names_its_run_directory_after_the_family(tmp_path, monkeypatch):
+    """``rsi-rl bench family=F`` runs F's task whatever the task group says; its run
+    directory is named after F (a task bench keeps the task's name)."""
+    monkeypatch.chdir(tmp_path)
+    common = ["seeds=1", "budget=1", "agents=[random_search]", "aa_arm=false", "plots=false"]
+    main(["bench", "family=synth_smooth", "remeasure_seeds=0", *common])
+    main(["bench", "task=synth_rugged", "remeasure_seeds=0", *common])
+    names = sorted(p.name.split("_", 1)[1] for p in tmp_path.glob("runs/bench/*/*"))
+    assert names == ["synth_rugged", "synth_smooth"]
