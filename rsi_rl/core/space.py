@@ -112,32 +112,30 @@ class CandidateSpace:
         return Candidate(config, source, frozenset(toggles), self.start.hash, label), desc
 
 
-def tpe_sampler(seed: int | None, n_startup_trials: int, **kwargs: Any) -> Any:
-    """Optuna's TPE sampler, with its "experimental" warnings silenced."""
+def _quiet_sampler(name: str, **kwargs: Any) -> Any:
+    """``optuna.samplers.<name>(**kwargs)`` with Optuna's info logs and its "experimental"
+    warnings silenced (``constant_liar``, ``GPSampler`` are experimental in some versions)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():  # constant_liar is "experimental" in some Optuna versions
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, **kwargs)
+        return getattr(optuna.samplers, name)(**kwargs)
+
+
+def tpe_sampler(seed: int | None, n_startup_trials: int, **kwargs: Any) -> Any:
+    """Optuna's TPE sampler, quiet."""
+    return _quiet_sampler("TPESampler", seed=seed, n_startup_trials=n_startup_trials, **kwargs)
 
 
 def gp_sampler(seed: int | None, n_startup_trials: int) -> Any:
-    """Optuna's Gaussian-process sampler, quiet like TPE's."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():  # GPSampler is "experimental" in some Optuna versions
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
+    """Optuna's Gaussian-process sampler, quiet."""
+    return _quiet_sampler("GPSampler", seed=seed, n_startup_trials=n_startup_trials)
 
 
 def random_sampler(seed: int | None) -> Any:
-    """Optuna's seeded random sampler (random search over the same space), quiet like TPE's."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.samplers.RandomSampler(seed=seed)
+    """Optuna's seeded random sampler (random search over the same space), quiet."""
+    return _quiet_sampler("RandomSampler", seed=seed)
 
 
 __all__ = ["CandidateSpace", "gp_sampler", "random_sampler", "tpe_sampler"]
